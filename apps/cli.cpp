@@ -1,0 +1,78 @@
+#include "cli.hpp"
+
+#include <csignal>
+#include <thread>
+#include <unistd.h>
+
+#include "store/store.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace audiosim::cli {
+
+std::atomic<bool> interrupted{false};
+
+namespace {
+void on_interrupt(int signal_number) {
+    interrupted = true;
+    std::signal(signal_number, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+}  // namespace
+
+void install_interrupt_handlers() {
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+}
+
+unsigned resolve_threads(unsigned requested) {
+    if (requested > 0) return requested;
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::string store_path_for_writing(const GlobalOptions& global) {
+    if (auto found = find_store(global.store)) return *found;
+    return absolute_path(".audiosim");
+}
+
+std::string store_path_for_reading(const GlobalOptions& global) {
+    if (auto found = find_store(global.store)) return *found;
+    throw Error(ErrorKind::input, "no audiosim store found (give --store PATH, set AUDIOSIM_STORE, or run ingest first)");
+}
+
+ProgressLine::ProgressLine(const GlobalOptions& global)
+    : enabled_(global.verbosity >= 1 && ::isatty(STDERR_FILENO)), start_(std::chrono::steady_clock::now()), last_(start_) {}
+
+ProgressLine::~ProgressLine() {
+    if (drawn_) fmt::print(stderr, "\r\033[K");
+}
+
+void ProgressLine::update(size_t done, size_t total, const std::string& detail) {
+    if (!enabled_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - start_ < std::chrono::milliseconds(500) || (drawn_ && now - last_ < std::chrono::milliseconds(100))) return;
+    last_ = now;
+    drawn_ = true;
+    constexpr int width = 30;
+    double fraction = total ? static_cast<double>(done) / static_cast<double>(total) : 0.0;
+    int filled = static_cast<int>(fraction * width);
+    fmt::print(stderr, "\r\033[K[{:=<{}}{: <{}}] {}/{} {}", "", filled, "", width - filled, done, total, detail);
+    std::fflush(stderr);
+}
+
+std::string human_bytes(double bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int unit = 0;
+    while (bytes >= 1024 && unit < 4) {
+        bytes /= 1024;
+        ++unit;
+    }
+    return unit == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[unit]);
+}
+
+std::string human_duration(double seconds) {
+    if (seconds < 120) return fmt::format("{:.1f} s", seconds);
+    if (seconds < 7200) return fmt::format("{:.1f} min", seconds / 60);
+    return fmt::format("{:.2f} h", seconds / 3600);
+}
+
+}  // namespace audiosim::cli

@@ -1,0 +1,84 @@
+// What every subcommand shares: global options, the command table's row type, progress drawing,
+// and stderr messages. Subcommands parse options and call lib/; they hold no logic of their own.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+namespace audiosim::cli {
+
+struct GlobalOptions {
+    std::string store;      // --store (else AUDIOSIM_STORE, else nearest .audiosim)
+    unsigned threads = 0;   // --threads (0: all cores)
+    int verbosity = 1;      // -q: 0, default 1, -v: 2
+    double wait = 0;        // --wait SECONDS for another writer
+    std::string format;     // --format, validated by each command
+    std::string command_line;
+    std::string command;    // the subcommand's name, for messages
+};
+
+using Runner = std::function<int(const GlobalOptions&)>;
+
+// A row of the command table: setup adds the subcommand's options and returns its runner.
+struct Command {
+    const char* name;
+    const char* summary;
+    Runner (*setup)(CLI::App& app);
+};
+
+// Documented exit codes (docs/CLI.md).
+enum ExitCode : int {
+    exit_ok = 0,
+    exit_partial = 1,
+    exit_usage = 2,
+    exit_input = 3,
+    exit_format = 4,
+    exit_model = 5,
+    exit_busy = 6,
+    exit_internal = 70,
+    exit_io = 74,
+    exit_interrupted = 130,
+};
+
+// Set by SIGINT/SIGTERM; long commands commit what they have and stop.
+extern std::atomic<bool> interrupted;
+void install_interrupt_handlers();
+
+unsigned resolve_threads(unsigned requested);
+std::string store_path_for_writing(const GlobalOptions& global);  // creates ./.audiosim if none found
+std::string store_path_for_reading(const GlobalOptions& global);  // Error(input) if none found
+
+template <typename... Args>
+void warn(const GlobalOptions& global, fmt::format_string<Args...> format, Args&&... args) {
+    if (global.verbosity < 1) return;
+    fmt::print(stderr, "audiosim {}: warning: {}\n", global.command, fmt::format(format, std::forward<Args>(args)...));
+}
+
+template <typename... Args>
+void item_error(const GlobalOptions& global, fmt::format_string<Args...> format, Args&&... args) {
+    if (global.verbosity < 1) return;
+    fmt::print(stderr, "audiosim {}: error: {}\n", global.command, fmt::format(format, std::forward<Args>(args)...));
+}
+
+// A progress line on stderr: only on a terminal, only after a short delay, at most 10 times a second.
+class ProgressLine {
+public:
+    explicit ProgressLine(const GlobalOptions& global);
+    ~ProgressLine();
+    void update(size_t done, size_t total, const std::string& detail);
+
+private:
+    bool enabled_;
+    bool drawn_ = false;
+    std::chrono::steady_clock::time_point start_, last_;
+};
+
+std::string human_bytes(double bytes);
+std::string human_duration(double seconds);
+
+}  // namespace audiosim::cli

@@ -1,0 +1,125 @@
+// audiosim status: what the store holds (files, formats, duplicates, stages, models) and the errors.
+#include <iostream>
+#include <map>
+
+#include "commands.hpp"
+#include "report/table.hpp"
+#include "store/store.hpp"
+#include "util/error.hpp"
+
+namespace audiosim::cli {
+namespace {
+
+struct StatusOptions {
+    bool errors = false;
+};
+
+struct StoreFacts {
+    size_t files = 0, ok = 0, failed = 0;
+    double audio_seconds = 0;
+    uint64_t bytes = 0;
+    std::map<std::string, size_t> containers;
+    std::map<std::string, size_t> failed_by_status;
+    size_t duplicate_groups = 0, duplicate_files = 0;
+    std::vector<const FileRecord*> failures;
+};
+
+StoreFacts gather(const Catalog& catalog) {
+    StoreFacts facts;
+    std::map<uint64_t, size_t> copies_by_hash;
+    for (const FileRecord* record : catalog.records_sorted_by_path()) {
+        ++facts.files;
+        facts.bytes += record->size;
+        if (record->status == FileStatus::ok) {
+            ++facts.ok;
+            facts.audio_seconds += record->audio.duration;
+            ++facts.containers[record->audio.container];
+            ++copies_by_hash[record->hash];
+        } else {
+            ++facts.failed;
+            ++facts.failed_by_status[file_status_name(record->status)];
+            facts.failures.push_back(record);
+        }
+    }
+    for (const auto& [hash, copies] : copies_by_hash)
+        if (copies > 1) {
+            ++facts.duplicate_groups;
+            facts.duplicate_files += copies;
+        }
+    return facts;
+}
+
+nlohmann::json status_json(const StoreReader& store, const StoreFacts& facts) {
+    const Manifest& m = store.manifest();
+    nlohmann::json errors = nlohmann::json::array();
+    for (const FileRecord* r : facts.failures)
+        errors.push_back({{"path", r->path}, {"status", file_status_name(r->status)}, {"error", r->error}});
+    return {{"store", store.path()},
+            {"format_version", store_format_version},
+            {"generation", m.generation},
+            {"writer", m.writer},
+            {"updated", m.updated},
+            {"library_root", m.library_root},
+            {"files", {{"total", facts.files}, {"ok", facts.ok}, {"failed", facts.failed},
+                       {"failed_by_status", facts.failed_by_status}, {"bytes", facts.bytes},
+                       {"audio_seconds", facts.audio_seconds}, {"containers", facts.containers},
+                       {"duplicate_groups", facts.duplicate_groups}, {"duplicate_files", facts.duplicate_files}}},
+            {"stages", {{"chunk", nlohmann::json::object()}, {"embed", nlohmann::json::object()}}},
+            {"last_run", m.runs.empty() ? nlohmann::json() : nlohmann::json{{"command", m.runs.front().command},
+                                                                            {"finished", m.runs.front().finished},
+                                                                            {"summary", m.runs.front().summary}}},
+            {"errors", errors}};
+}
+
+void print_text(const StoreReader& store, const StoreFacts& facts, bool all_errors) {
+    const Manifest& m = store.manifest();
+    std::string containers;
+    for (const auto& [name, count] : facts.containers) containers += fmt::format("{}{} {}", containers.empty() ? "" : ", ", name, count);
+    std::string failed;
+    for (const auto& [name, count] : facts.failed_by_status) failed += fmt::format(", {} {}", count, name);
+    std::cout << fmt::format("store       {} (generation {}, updated {} by {})\n", store.path(), m.generation, m.updated, m.writer)
+              << fmt::format("library     {}\n", m.library_root)
+              << fmt::format("files       {} ({} ok, {} failed{}), {} of audio, {}\n", facts.files, facts.ok,
+                             facts.failed, failed, human_duration(facts.audio_seconds), human_bytes(static_cast<double>(facts.bytes)))
+              << fmt::format("formats     {}\n", containers.empty() ? "-" : containers)
+              << fmt::format("duplicates  {} groups of identical files ({} files)\n", facts.duplicate_groups, facts.duplicate_files)
+              << "chunks      none yet (audiosim chunk)\n"
+              << "embeddings  none yet (audiosim embed)\n";
+    if (!m.runs.empty())
+        std::cout << fmt::format("last run    {} at {}\n", m.runs.front().command, m.runs.front().finished);
+    constexpr size_t shown = 20;
+    size_t count = all_errors ? facts.failures.size() : std::min(shown, facts.failures.size());
+    if (!facts.failures.empty()) std::cout << fmt::format("errors      {}\n", facts.failures.size());
+    for (size_t i = 0; i < count; ++i) {
+        const FileRecord* r = facts.failures[i];
+        std::cout << fmt::format("  {:<10}  {}: {}\n", file_status_name(r->status), tsv_escape(r->path), r->error);
+    }
+    if (count < facts.failures.size())
+        std::cout << fmt::format("  ... {} more (audiosim status --errors)\n", facts.failures.size() - count);
+}
+
+int run_status(const StatusOptions& options, const GlobalOptions& global) {
+    StoreReader store(store_path_for_reading(global));
+    StoreFacts facts = gather(store.load_catalog());
+    std::string format = global.format.empty() ? "text" : global.format;
+    if (format == "text") {
+        print_text(store, facts, options.errors);
+    } else if (format == "json") {
+        std::cout << status_json(store, facts).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    } else {
+        // Tabular formats list the failed files: one row each.
+        TableWriter table(std::cout, parse_table_format(format), {"path", "status", "error"});
+        for (const FileRecord* r : facts.failures) table.row({r->path, file_status_name(r->status), r->error});
+    }
+    return exit_ok;
+}
+
+}  // namespace
+
+Runner setup_status(CLI::App& app) {
+    auto options = std::make_shared<StatusOptions>();
+    app.add_flag("--errors", options->errors, "List every failed file, not only the first 20");
+    return [options](const GlobalOptions& global) { return run_status(*options, global); };
+}
+
+}  // namespace audiosim::cli

@@ -1,0 +1,185 @@
+#include "audio/probe.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <sndfile.h>
+
+namespace audiosim {
+
+const char* file_status_name(FileStatus status) {
+    switch (status) {
+        case FileStatus::ok: return "ok";
+        case FileStatus::empty: return "empty";
+        case FileStatus::not_audio: return "not_audio";
+        case FileStatus::corrupt: return "corrupt";
+        case FileStatus::truncated: return "truncated";
+        case FileStatus::unreadable: return "unreadable";
+        case FileStatus::vanished: return "vanished";
+    }
+    return "unknown";
+}
+
+std::vector<std::string> file_status_names() {
+    std::vector<std::string> names;
+    for (int value = 0; value <= static_cast<int>(FileStatus::vanished); ++value)
+        names.emplace_back(file_status_name(static_cast<FileStatus>(value)));
+    return names;
+}
+
+namespace {
+
+struct NamedFormat {
+    int code;
+    const char* name;
+};
+
+constexpr NamedFormat containers[] = {
+    {SF_FORMAT_WAV, "WAV"},     {SF_FORMAT_AIFF, "AIFF"}, {SF_FORMAT_AU, "AU"},
+    {SF_FORMAT_RAW, "RAW"},     {SF_FORMAT_PAF, "PAF"},   {SF_FORMAT_SVX, "SVX"},
+    {SF_FORMAT_NIST, "NIST"},   {SF_FORMAT_VOC, "VOC"},   {SF_FORMAT_IRCAM, "IRCAM"},
+    {SF_FORMAT_W64, "W64"},     {SF_FORMAT_MAT4, "MAT4"}, {SF_FORMAT_MAT5, "MAT5"},
+    {SF_FORMAT_PVF, "PVF"},     {SF_FORMAT_XI, "XI"},     {SF_FORMAT_HTK, "HTK"},
+    {SF_FORMAT_SDS, "SDS"},     {SF_FORMAT_AVR, "AVR"},   {SF_FORMAT_WAVEX, "WAVEX"},
+    {SF_FORMAT_SD2, "SD2"},     {SF_FORMAT_FLAC, "FLAC"}, {SF_FORMAT_CAF, "CAF"},
+    {SF_FORMAT_WVE, "WVE"},     {SF_FORMAT_OGG, "OGG"},   {SF_FORMAT_MPC2K, "MPC2K"},
+    {SF_FORMAT_RF64, "RF64"},   {SF_FORMAT_MPEG, "MPEG"},
+};
+
+constexpr NamedFormat codecs[] = {
+    {SF_FORMAT_PCM_S8, "PCM_S8"},       {SF_FORMAT_PCM_16, "PCM_16"},
+    {SF_FORMAT_PCM_24, "PCM_24"},       {SF_FORMAT_PCM_32, "PCM_32"},
+    {SF_FORMAT_PCM_U8, "PCM_U8"},       {SF_FORMAT_FLOAT, "FLOAT"},
+    {SF_FORMAT_DOUBLE, "DOUBLE"},       {SF_FORMAT_ULAW, "ULAW"},
+    {SF_FORMAT_ALAW, "ALAW"},           {SF_FORMAT_IMA_ADPCM, "IMA_ADPCM"},
+    {SF_FORMAT_MS_ADPCM, "MS_ADPCM"},   {SF_FORMAT_GSM610, "GSM610"},
+    {SF_FORMAT_VOX_ADPCM, "VOX_ADPCM"}, {SF_FORMAT_G721_32, "G721_32"},
+    {SF_FORMAT_G723_24, "G723_24"},     {SF_FORMAT_G723_40, "G723_40"},
+    {SF_FORMAT_DWVW_12, "DWVW_12"},     {SF_FORMAT_DWVW_16, "DWVW_16"},
+    {SF_FORMAT_DWVW_24, "DWVW_24"},     {SF_FORMAT_DWVW_N, "DWVW_N"},
+    {SF_FORMAT_DPCM_8, "DPCM_8"},       {SF_FORMAT_DPCM_16, "DPCM_16"},
+    {SF_FORMAT_VORBIS, "VORBIS"},       {SF_FORMAT_OPUS, "OPUS"},
+    {SF_FORMAT_ALAC_16, "ALAC_16"},     {SF_FORMAT_ALAC_20, "ALAC_20"},
+    {SF_FORMAT_ALAC_24, "ALAC_24"},     {SF_FORMAT_ALAC_32, "ALAC_32"},
+    {SF_FORMAT_MPEG_LAYER_I, "MPEG_LAYER_I"},
+    {SF_FORMAT_MPEG_LAYER_II, "MPEG_LAYER_II"},
+    {SF_FORMAT_MPEG_LAYER_III, "MPEG_LAYER_III"},
+};
+
+template <size_t N>
+std::string format_name(const NamedFormat (&table)[N], int code) {
+    for (const auto& entry : table)
+        if (entry.code == code) return entry.name;
+    return fmt::format("0x{:x}", code);
+}
+
+using SndfilePtr = std::unique_ptr<SNDFILE, decltype(&sf_close)>;
+
+ProbeResult failure(FileStatus status, std::string error) {
+    ProbeResult result;
+    result.status = status;
+    result.error = std::move(error);
+    return result;
+}
+
+std::string sndfile_message(SNDFILE* file) {
+    std::string message = sf_strerror(file);
+    while (!message.empty() && (message.back() == '.' || message.back() == '\n')) message.pop_back();
+    return message;
+}
+
+// Reads up to `frames` frames; returns how many came back.
+sf_count_t read_frames(SNDFILE* file, std::vector<float>& buffer, int channels, sf_count_t frames) {
+    buffer.resize(static_cast<size_t>(frames) * static_cast<size_t>(channels));
+    return sf_readf_float(file, buffer.data(), frames);
+}
+
+}  // namespace
+
+ProbeResult probe_audio(int fd, bool verify) {
+    if (::lseek(fd, 0, SEEK_SET) != 0) return failure(FileStatus::unreadable, "cannot seek to the start");
+    SF_INFO sf_info{};
+    SndfilePtr file(sf_open_fd(fd, SFM_READ, &sf_info, SF_FALSE), sf_close);
+    if (!file) {
+        int code = sf_error(nullptr);
+        std::string message = sndfile_message(nullptr);
+        if (code == SF_ERR_UNRECOGNISED_FORMAT) return failure(FileStatus::not_audio, "not an audio format libsndfile reads");
+        if (code == SF_ERR_UNSUPPORTED_ENCODING) return failure(FileStatus::not_audio, "unsupported encoding: " + message);
+        if (code == SF_ERR_SYSTEM) return failure(FileStatus::unreadable, message);
+        return failure(FileStatus::corrupt, message);
+    }
+    ProbeResult result;
+    AudioInfo& info = result.info;
+    info.container = format_name(containers, sf_info.format & SF_FORMAT_TYPEMASK);
+    info.codec = format_name(codecs, sf_info.format & SF_FORMAT_SUBMASK);
+    if (sf_info.samplerate <= 0 || sf_info.channels <= 0)
+        return failure(FileStatus::corrupt, fmt::format("invalid header: {} Hz, {} channels", sf_info.samplerate, sf_info.channels));
+    info.sample_rate = static_cast<uint32_t>(sf_info.samplerate);
+    info.channels = static_cast<uint32_t>(sf_info.channels);
+    info.frames = sf_info.frames;
+
+    constexpr sf_count_t block = 4096;
+    std::vector<float> buffer;
+    if (verify) {
+        sf_count_t counted = 0;
+        for (;;) {
+            sf_count_t got = read_frames(file.get(), buffer, sf_info.channels, block);
+            counted += got;
+            if (got < block) break;
+        }
+        if (sf_error(file.get()) != SF_ERR_NO_ERROR)
+            return failure(FileStatus::corrupt, fmt::format("decoding failed after {} frames: {}", counted, sndfile_message(file.get())));
+        // Compressed streams (MP3) only estimate their length in the header; uncompressed ones must match.
+        bool estimated = info.container == "MPEG";
+        if (!estimated && counted < info.frames)
+            return failure(FileStatus::truncated, fmt::format("stream ends after {} of {} frames", counted, info.frames));
+        info.frames = counted;
+    } else if (info.frames > 0) {
+        sf_count_t first = std::min(block, info.frames);
+        if (read_frames(file.get(), buffer, sf_info.channels, first) == 0)
+            return failure(FileStatus::corrupt, "no audio could be decoded: " + sndfile_message(file.get()));
+        // MP3 headers only estimate the length, and seeking into the bit reservoir makes mpg123
+        // print to stderr: compressed MPEG streams are checked in full with --verify only.
+        bool estimated_length = info.container == "MPEG";
+        if (info.frames > first && sf_info.seekable && !estimated_length) {
+            sf_count_t tail_start = info.frames - std::min(block, info.frames - first);
+            if (sf_seek(file.get(), tail_start, SEEK_SET) < 0)
+                return failure(FileStatus::truncated, fmt::format("cannot reach frame {} of {}", tail_start, info.frames));
+            sf_count_t expected = info.frames - tail_start;
+            sf_count_t got = read_frames(file.get(), buffer, sf_info.channels, expected);
+            if (got < expected)
+                return failure(FileStatus::truncated, fmt::format("stream ends after {} of {} frames", tail_start + got, info.frames));
+        }
+    }
+    info.duration = static_cast<double>(info.frames) / info.sample_rate;
+    return result;
+}
+
+const std::vector<std::string>& audio_extensions() {
+    static const std::vector<std::string> extensions = [] {
+        std::vector<std::string> list{"wav", "wave", "aif", "aiff", "aifc", "flac", "ogg", "oga", "opus", "mp3", "mp2", "mp1", "caf", "w64", "rf64"};
+        int count = 0;
+        sf_command(nullptr, SFC_GET_FORMAT_MAJOR_COUNT, &count, sizeof count);
+        for (int i = 0; i < count; ++i) {
+            SF_FORMAT_INFO format{};
+            format.format = i;
+            sf_command(nullptr, SFC_GET_FORMAT_MAJOR, &format, sizeof format);
+            if (format.extension) list.emplace_back(format.extension);
+        }
+        list.erase(std::remove(list.begin(), list.end(), "raw"), list.end());  // needs its format given
+        std::sort(list.begin(), list.end());
+        list.erase(std::unique(list.begin(), list.end()), list.end());
+        return list;
+    }();
+    return extensions;
+}
+
+std::string libsndfile_version() {
+    char text[128];
+    sf_command(nullptr, SFC_GET_LIB_VERSION, text, sizeof text);
+    return text;
+}
+
+}  // namespace audiosim

@@ -1,0 +1,46 @@
+// What an audio file is, read through libsndfile without decoding it whole.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace audiosim {
+
+// Per-file outcome of ingest, stored in the catalog (docs/FORMAT.md lists the numeric values).
+enum class FileStatus : uint8_t {
+    ok = 0,
+    empty = 1,       // zero bytes
+    not_audio = 2,   // no format libsndfile recognizes, or an encoding it cannot decode
+    corrupt = 3,     // recognized, but the header or the stream is malformed
+    truncated = 4,   // the stream ends before its header says it should
+    unreadable = 5,  // open or read failed (permissions, I/O error)
+    vanished = 6,    // listed or scanned, then gone before it could be read
+};
+const char* file_status_name(FileStatus status);
+std::vector<std::string> file_status_names();  // indexed by value
+
+struct AudioInfo {
+    std::string container;  // WAV, AIFF, FLAC, OGG, MPEG, ... (libsndfile major format)
+    std::string codec;      // PCM_16, FLOAT, VORBIS, OPUS, MPEG_LAYER_III, ... (subtype)
+    uint32_t sample_rate = 0;
+    uint32_t channels = 0;
+    int64_t frames = 0;     // from the header, or counted when verified
+    double duration = 0;    // seconds
+};
+
+struct ProbeResult {
+    FileStatus status = FileStatus::ok;
+    std::string error;  // one line, empty when ok
+    AudioInfo info;
+};
+
+// Probes an open file from offset 0. Without `verify` it reads the header, the first block and the
+// last block (which catches most truncations); with it, it decodes every frame and counts them.
+ProbeResult probe_audio(int fd, bool verify);
+
+// File name extensions libsndfile can read, lowercase without the dot (wav, flac, mp3, opus, ...).
+const std::vector<std::string>& audio_extensions();
+std::string libsndfile_version();
+
+}  // namespace audiosim

@@ -1,0 +1,61 @@
+#include "model/backend.hpp"
+
+#include <dlfcn.h>
+#include <mutex>
+#include <unistd.h>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace audiosim {
+
+namespace {
+
+constexpr const char* plugin_name = "libaudiosim_torch.so";
+
+std::string executable_folder() {
+    char buffer[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+    return n > 0 ? parent_path(std::string(buffer, static_cast<size_t>(n))) : ".";
+}
+
+TorchBackend* load_backend() {
+    std::vector<std::string> candidates;
+    if (const char* path = std::getenv("AUDIOSIM_TORCH_PLUGIN"); path && *path) candidates.emplace_back(path);
+    std::string folder = executable_folder();
+    candidates.push_back(join_path(folder, plugin_name));
+    candidates.push_back(join_path(folder, std::string("../lib/audiosim/") + plugin_name));
+    std::string failures;
+    for (const auto& candidate : candidates) {
+        if (!path_exists(candidate)) {
+            failures += fmt::format("; {}: not found", candidate);
+            continue;
+        }
+        void* handle = ::dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!handle) {
+            failures += fmt::format("; {}: {}", candidate, ::dlerror());
+            continue;
+        }
+        auto entry = reinterpret_cast<TorchBackend* (*)()>(::dlsym(handle, "audiosim_torch_backend_v1"));
+        if (!entry) {
+            failures += fmt::format("; {}: no audiosim_torch_backend_v1 (plugin of another version)", candidate);
+            continue;
+        }
+        return entry();  // the handle stays open for the life of the process
+    }
+    throw Error(ErrorKind::model, fmt::format("cannot load the torch plugin {}{}", plugin_name, failures));
+}
+
+}  // namespace
+
+TorchBackend& torch_backend() {
+    static std::once_flag once;
+    static TorchBackend* backend = nullptr;
+    std::call_once(once, [] { backend = load_backend(); });
+    return *backend;
+}
+
+}  // namespace audiosim

@@ -1,0 +1,36 @@
+// Rows of data for stdout: TSV and CSV with a header row, JSON (one array), JSON lines. Columns are
+// fixed per command and documented in docs/CLI.md, so that sort, awk, jq and pandas can rely on them.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace audiosim {
+
+enum class TableFormat { tsv, csv, json, jsonl };
+TableFormat parse_table_format(const std::string& name);  // Error(usage) for an unknown name
+
+class TableWriter {
+public:
+    TableWriter(std::ostream& out, TableFormat format, std::vector<std::string> columns);
+    ~TableWriter();  // closes a JSON array
+    void row(const std::vector<nlohmann::json>& cells);  // strings, numbers, booleans or null
+    void finish();
+
+private:
+    std::ostream& out_;
+    TableFormat format_;
+    std::vector<std::string> columns_;
+    size_t rows_ = 0;
+    bool finished_ = false;
+};
+
+// TSV cells escape backslash, tab, newline and carriage return as \\, \t, \n, \r; other bytes
+// (non-UTF-8 path names included) pass through unchanged.
+std::string tsv_escape(const std::string& text);
+std::string csv_quote(const std::string& text);
+
+}  // namespace audiosim

@@ -1,0 +1,69 @@
+// The file catalog: one record per library file. On disk it is a base segment plus delta segments
+// (immutable HDF5 files, docs/FORMAT.md); in memory, the merged view keyed by path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "audio/probe.hpp"
+
+namespace audiosim {
+
+using Metadata = std::vector<std::pair<std::string, std::string>>;  // sorted by column name
+
+struct FileRecord {
+    uint64_t file_id = 0;   // new whenever the content changes, so later stages keyed by it go stale
+    std::string path;       // relative to the library root (absolute when outside it); raw bytes
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    uint64_t hash = 0;      // XXH3-64 of the file's bytes
+    FileStatus status = FileStatus::ok;
+    std::string error;
+    AudioInfo audio;
+    int64_t ingested_ns = 0;
+    Metadata metadata;
+
+    const std::string* metadata_value(const std::string& column) const;
+    void set_metadata(const std::string& column, std::string value);
+};
+
+// What one segment holds: records that replace those of the same path, and paths removed.
+struct CatalogDelta {
+    std::vector<FileRecord> records;
+    std::vector<std::string> removed_paths;
+    bool empty() const { return records.empty() && removed_paths.empty(); }
+};
+
+// Facts stamped into every file audiosim writes (docs/FORMAT.md, "Common attributes").
+struct WriterStamp {
+    std::string command_line;
+    int64_t generation = 0;  // the store generation this file was written for
+};
+
+class Catalog {
+public:
+    void apply(CatalogDelta delta);
+    const FileRecord* find(const std::string& path) const;
+    const FileRecord* find_ok_by_hash(uint64_t hash, const std::string& other_than_path) const;
+    std::vector<const FileRecord*> records_sorted_by_path() const;
+    size_t size() const { return by_path_.size(); }
+    template <typename F> void for_each(F&& f) const {
+        for (const auto& entry : by_path_) f(entry.second);
+    }
+
+private:
+    std::unordered_map<std::string, FileRecord> by_path_;
+    std::unordered_multimap<uint64_t, std::string> paths_by_hash_;
+};
+
+inline constexpr const char* catalog_format_name = "audiosim-catalog";
+inline constexpr int64_t catalog_format_version = 1;
+
+// Writes a segment to `path` (the caller makes it atomic) / reads one, checking format and version.
+void write_catalog_segment(const std::string& path, const CatalogDelta& delta, const WriterStamp& stamp);
+CatalogDelta read_catalog_segment(const std::string& path);
+
+}  // namespace audiosim

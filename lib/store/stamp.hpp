@@ -1,0 +1,20 @@
+// The attributes every HDF5 file audiosim writes carries at its root (docs/FORMAT.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "store/catalog.hpp"
+#include "store/h5.hpp"
+
+namespace audiosim {
+
+std::string writer_name();  // "audiosim 0.1.0 (git describe)"
+
+void write_stamp(const h5::File& file, const std::string& format, int64_t version, const WriterStamp& stamp);
+
+// Throws Error(format) naming the file when its format differs, or its version is newer than
+// `supported_version` ("written by audiosim X as version N; this audiosim reads up to version M").
+void check_stamp(const h5::File& file, const std::string& format, int64_t supported_version);
+
+}  // namespace audiosim

@@ -1,0 +1,105 @@
+// A store is a folder: manifest.json (replaced atomically to commit), catalog/ (immutable HDF5
+// segments), and a lock file for writers. Readers never lock: they read the manifest once and the
+// immutable files it names, so a running writer cannot show them a half-written state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "store/catalog.hpp"
+#include "util/lock.hpp"
+
+namespace audiosim {
+
+struct SegmentEntry {
+    std::string file;  // relative to the store folder
+    std::string kind;  // "base" or "delta"
+    int64_t rows = 0;
+    int64_t removed = 0;
+};
+
+struct RunEntry {
+    int64_t generation = 0;
+    std::string command;
+    std::string command_line;
+    std::string finished;  // UTC timestamp
+    nlohmann::json summary;
+};
+
+struct Manifest {
+    int64_t generation = 0;  // +1 on every commit
+    std::string writer;
+    std::string command_line;
+    std::string created;
+    std::string updated;
+    std::string library_root;
+    uint64_t next_file_id = 1;
+    std::vector<SegmentEntry> catalog;
+    std::vector<RunEntry> runs;  // the most recent first, at most max_runs_kept
+};
+
+inline constexpr const char* store_format_name = "audiosim-store";
+inline constexpr int64_t store_format_version = 1;
+inline constexpr size_t max_runs_kept = 50;
+
+nlohmann::json manifest_to_json(const Manifest& manifest);
+Manifest manifest_from_json(const nlohmann::json& json, const std::string& source);
+
+// Where the store is: the option, else $AUDIOSIM_STORE, else the nearest `.audiosim` folder in the
+// current folder or its parents, else (std::nullopt) none.
+std::optional<std::string> find_store(const std::string& option);
+
+class StoreReader {
+public:
+    explicit StoreReader(std::string path);  // Error(input) when there is no store there
+    const std::string& path() const { return path_; }
+    const Manifest& manifest() const { return manifest_; }
+    Catalog load_catalog();  // reloads the manifest if a writer compacted under us
+
+private:
+    void load_manifest();
+    std::string path_;
+    Manifest manifest_;
+};
+
+struct WriterOptions {
+    std::string command_line;
+    std::string library_root;  // for a new store; empty = current folder. Checked against an existing one.
+    double wait_seconds = 0;   // for the writer lock
+};
+
+class StoreWriter {
+public:
+    StoreWriter(const std::string& path, const WriterOptions& options);  // creates the store if missing
+    StoreWriter(const StoreWriter&) = delete;
+    StoreWriter& operator=(const StoreWriter&) = delete;
+
+    const std::string& path() const { return path_; }
+    const Manifest& manifest() const { return manifest_; }
+    const Catalog& catalog() const { return catalog_; }
+    uint64_t allocate_file_id() { return manifest_.next_file_id++; }
+
+    // Writes `delta` as a new segment and commits a new manifest naming it. After a crash at any
+    // point the store holds either the previous commit or this one.
+    void commit(CatalogDelta delta);
+    // Records a finished run in the manifest (committed with the next commit, or on its own).
+    void finish_run(const std::string& command, nlohmann::json summary);
+    // Merges base and deltas into one base when the deltas have grown; removes unreferenced files.
+    void compact_if_needed();
+
+private:
+    void write_manifest();
+    void remove_unreferenced_files();
+    std::string path_;
+    WriterOptions options_;
+    std::unique_ptr<WriterLock> lock_;
+    Manifest manifest_;
+    Catalog catalog_;
+};
+
+}  // namespace audiosim

@@ -1,0 +1,14 @@
+// RFC 4180 CSV reading (quoted fields, doubled quotes, newlines inside quotes, CRLF).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace audiosim {
+
+using CsvRow = std::vector<std::string>;
+
+// Parses the whole text. Throws Error(input) naming `source` and the line of an unterminated quote.
+std::vector<CsvRow> parse_csv(const std::string& text, const std::string& source);
+
+}  // namespace audiosim

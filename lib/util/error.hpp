@@ -1,0 +1,32 @@
+// The few typed errors lib/ throws. apps/main.cpp is the one place that maps them to exit codes
+// (docs/CLI.md). A failure of one item in a batch is never thrown: it is a status in the result.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace audiosim {
+
+enum class ErrorKind {
+    usage,     // wrong options or arguments
+    input,     // an input the whole command depends on is missing or unreadable
+    format,    // a file audiosim reads (store, index, model sidecar) is malformed or of an unknown version
+    model,     // a model breaks the model contract
+    busy,      // another writer holds the store
+    io,        // writing failed (disk full, permissions): nothing committed was lost
+    internal,  // a bug
+};
+
+class Error : public std::runtime_error {
+public:
+    Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+    ErrorKind kind() const noexcept { return kind_; }
+
+private:
+    ErrorKind kind_;
+};
+
+// Throws Error(io) naming `what` and strerror(errno).
+[[noreturn]] void throw_errno(const std::string& what);
+
+}  // namespace audiosim
