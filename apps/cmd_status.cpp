@@ -100,7 +100,8 @@ void print_text(const StoreReader& store, const StoreFacts& facts, bool all_erro
 
 int run_status(const StatusOptions& options, const GlobalOptions& global) {
     StoreReader store(store_path_for_reading(global));
-    StoreFacts facts = gather(store.load_catalog());
+    Catalog catalog = store.load_catalog();
+    StoreFacts facts = gather(catalog);  // points into catalog
     std::string format = global.format.empty() ? "text" : global.format;
     if (format == "text") {
         print_text(store, facts, options.errors);

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs what is missing and builds audiosim. Safe to run again: each step checks first.
+#   1. Debian packages (apt-get, as root or through sudo)
+#   2. the project's Python environment .venv with the pinned torch (scripts/requirements.txt)
+#   3. cmake configure + build into build/ (binary: build/bin/audiosim)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+packages=(
+  build-essential cmake ninja-build pkg-config git python3 python3-venv
+  libsndfile1-dev libsamplerate0-dev libhdf5-dev libhnswlib-dev libcli11-dev libfmt-dev doctest-dev
+  nlohmann-json3-dev libxxhash-dev
+  sox libsox-fmt-all espeak-ng opus-tools
+)
+
+install_packages() {
+  local missing=()
+  for package in "${packages[@]}"; do
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null)" = installed ] || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  say "installing Debian packages: ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "not root and no sudo: install ${missing[*]}"
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+find_cuda_toolkit() {
+  # The CUDA-enabled libtorch's CMake config needs the CUDA toolkit (nvcc) of its major version.
+  for candidate in "${CUDAToolkit_ROOT:-}" /usr/local/cuda; do
+    [ -n "$candidate" ] && [ -x "$candidate/bin/nvcc" ] && { echo "$candidate"; return; }
+  done
+  command -v nvcc >/dev/null && { dirname "$(dirname "$(command -v nvcc)")"; return; }
+  die "no CUDA toolkit (nvcc) found: torch 2.11.0 from PyPI is built for CUDA 13; install the CUDA 13 toolkit or set CUDAToolkit_ROOT"
+}
+
+install_python_environment() {
+  local python=.venv/bin/python
+  [ -x "$python" ] || { say "creating .venv"; python3 -m venv .venv; }
+  if ! "$python" - <<'PY' 2>/dev/null
+import importlib.metadata as m, pathlib, sys
+pins = [l.split('==') for l in pathlib.Path('scripts/requirements.txt').read_text().splitlines()
+        if l.strip() and not l.startswith('#')]
+sys.exit(any(m.version(name) != version for name, version in pins))
+PY
+  then
+    say "installing Python packages (scripts/requirements.txt; torch is large, this takes a few minutes)"
+    "$python" -m pip install -q --disable-pip-version-check -r scripts/requirements.txt
+  fi
+}
+
+build() {
+  local torch_prefix cuda_root
+  torch_prefix=$(.venv/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)')
+  cuda_root=$(find_cuda_toolkit)
+  if [ ! -f build/build.ninja ]; then
+    say "configuring build/"
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" \
+      -DCUDAToolkit_ROOT="$cuda_root" -DAUDIOSIM_PYTHON="$PWD/.venv/bin/python" >build/cmake.log 2>&1 \
+      || { cat build/cmake.log >&2; die "cmake failed (log above)"; }
+  fi
+  say "building"
+  cmake --build build -- -j"$(nproc)" >&2
+}
+
+install_packages
+install_python_environment
+mkdir -p build
+build
+say "done: build/bin/audiosim"

@@ -1,0 +1,116 @@
+"""Shared fixtures for the CLI tests: the real binary, a fresh store per test, audio makers.
+
+The binary comes from $AUDIOSIM_BIN (set by CTest), else build/bin/audiosim. Audio is made here
+(numpy + the stdlib wave module, sox for other formats) or taken from the synthesized demo library
+($AUDIOSIM_DEMO, made by data/make_demo_library.py)."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import wave
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("AUDIOSIM_BIN", ROOT / "build" / "bin" / "audiosim"))
+DEMO = pathlib.Path(os.environ.get("AUDIOSIM_DEMO", ROOT / "data" / "demo"))
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INPUT, EXIT_FORMAT = 0, 1, 2, 3, 4
+EXIT_BUSY, EXIT_IO, EXIT_INTERRUPTED = 6, 74, 130
+
+
+class Audiosim:
+    """Runs the binary against one store; returns CompletedProcess with bytes stdout/stderr."""
+
+    def __init__(self, store, cwd):
+        self.store = pathlib.Path(store)
+        self.cwd = pathlib.Path(cwd)
+
+    def argv(self, *args):
+        return [str(BIN), "--store", str(self.store), *[os.fsencode(a) if isinstance(a, bytes) else str(a) for a in args]]
+
+    def run(self, *args, input=None, check_code=None, env=None, timeout=120):
+        full_env = dict(os.environ)
+        full_env.pop("AUDIOSIM_STORE", None)
+        if env:
+            full_env.update(env)
+        result = subprocess.run(self.argv(*args), cwd=self.cwd, input=input, capture_output=True,
+                                env=full_env, timeout=timeout)
+        if check_code is not None:
+            assert result.returncode == check_code, (
+                f"exit {result.returncode}, expected {check_code}\nstdout:\n{result.stdout.decode(errors='replace')}"
+                f"\nstderr:\n{result.stderr.decode(errors='replace')}")
+        return result
+
+    def popen(self, *args, **kwargs):
+        return subprocess.Popen(self.argv(*args), cwd=self.cwd, **kwargs)
+
+    def ingest_rows(self, *args, check_code=EXIT_OK, input=None):
+        """Runs ingest with --format jsonl and returns (rows, result)."""
+        result = self.run("ingest", "--format", "jsonl", *args, check_code=check_code, input=input)
+        rows = [json.loads(line) for line in result.stdout.decode().splitlines() if line.strip()]
+        return rows, result
+
+    def status(self):
+        return json.loads(self.run("status", "--format", "json", check_code=EXIT_OK).stdout)
+
+
+@pytest.fixture
+def library(tmp_path):
+    """An empty library folder."""
+    folder = tmp_path / "library"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def audiosim(tmp_path, library):
+    """The binary bound to a fresh store in tmp_path, run from the library folder (the root)."""
+    return Audiosim(tmp_path / "store", library)
+
+
+@pytest.fixture(scope="session")
+def demo():
+    if not (DEMO / "labels.tsv").exists():
+        pytest.fail(f"demo library missing at {DEMO}: run data/make_demo_library.py (scripts/test.sh does)")
+    return DEMO
+
+
+def tone(seconds=0.5, rate=44100, channels=1, frequency=440.0, amplitude=0.5, seed=None):
+    """A sine (or, with seed, noise) as float samples [frames, channels]."""
+    frames = max(1, int(round(seconds * rate)))
+    if seed is not None:
+        mono = np.random.default_rng(seed).uniform(-amplitude, amplitude, frames)
+    else:
+        mono = amplitude * np.sin(2 * np.pi * frequency * np.arange(frames) / rate)
+    return np.repeat(mono[:, None], channels, axis=1)
+
+
+def write_wav(path, samples=None, rate=44100, **tone_args):
+    """16-bit PCM WAV; samples [frames, channels] floats in [-1, 1] (default: a tone)."""
+    if samples is None:
+        samples = tone(rate=rate, **tone_args)
+    path = pathlib.Path(os.fsdecode(path)) if isinstance(path, bytes) else pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(pcm.shape[1])
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return path
+
+
+def convert(source, target, *sox_args):
+    """Converts with sox (format from the target's extension)."""
+    pathlib.Path(target).parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["sox", "-R", str(source), *sox_args, str(target)], check=True, capture_output=True)
+    return pathlib.Path(target)
+
+
+def copy_demo(demo, destination):
+    shutil.copytree(demo, destination, dirs_exist_ok=True)
+    return destination

@@ -1,0 +1,80 @@
+#include "support.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <sndfile.h>
+
+namespace audiosim::test {
+
+namespace {
+
+// Remembers whether an assertion of the running test case failed, so its folders are kept.
+bool current_test_failed = false;
+
+struct FailureListener : doctest::IReporter {
+    explicit FailureListener(const doctest::ContextOptions&) {}
+    void report_query(const doctest::QueryData&) override {}
+    void test_run_start() override {}
+    void test_run_end(const doctest::TestRunStats&) override {}
+    void test_case_start(const doctest::TestCaseData&) override { current_test_failed = false; }
+    void test_case_reenter(const doctest::TestCaseData&) override {}
+    void test_case_end(const doctest::CurrentTestCaseStats&) override {}
+    void test_case_exception(const doctest::TestCaseException&) override { current_test_failed = true; }
+    void subcase_start(const doctest::SubcaseSignature&) override {}
+    void subcase_end() override {}
+    void log_assert(const doctest::AssertData& data) override { current_test_failed |= data.m_failed; }
+    void log_message(const doctest::MessageData&) override {}
+    void test_case_skipped(const doctest::TestCaseData&) override {}
+};
+
+}  // namespace
+
+DOCTEST_REGISTER_LISTENER("keep-failed-folders", 1, FailureListener);
+
+TempFolder::TempFolder() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "audiosim-unit-XXXXXX").string();
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    if (!::mkdtemp(buffer.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = buffer.data();
+}
+
+TempFolder::~TempFolder() {
+    if (current_test_failed) {
+        std::fprintf(stderr, "kept the failed test's folder %s\n", path_.c_str());
+        return;
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+    std::FILE* file = std::fopen(path.c_str(), "wb");
+    if (!file) throw std::runtime_error("cannot write " + path);
+    std::fwrite(bytes.data(), 1, bytes.size(), file);
+    std::fclose(file);
+}
+
+void write_sine(const std::string& path, int format, int sample_rate, int channels, long frames, double frequency) {
+    SF_INFO info{};
+    info.samplerate = sample_rate;
+    info.channels = channels;
+    info.format = format;
+    SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
+    if (!file) throw std::runtime_error("cannot write " + path + ": " + sf_strerror(nullptr));
+    std::vector<float> samples(static_cast<size_t>(frames) * static_cast<size_t>(channels));
+    for (long i = 0; i < frames; ++i)
+        for (int c = 0; c < channels; ++c)
+            samples[static_cast<size_t>(i * channels + c)] =
+                static_cast<float>(0.5 * std::sin(2 * M_PI * frequency * static_cast<double>(i) / sample_rate));
+    sf_writef_float(file, samples.data(), frames);
+    sf_close(file);
+}
+
+}  // namespace audiosim::test
