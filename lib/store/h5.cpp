@@ -13,8 +13,12 @@ namespace audiosim::h5 {
 namespace {
 
 // lib/ never prints: HDF5's default error stack printer is switched off once, before first use.
+// HDF5's own atexit cleanup is switched off too: after a failed write (a full disk) it closes the
+// half-written file again at exit and crashes in HDF5 1.10; the process is ending anyway, and the
+// uncommitted temporary is already removed.
 void silence_hdf5() {
     static const bool silenced = [] {
+        H5dont_atexit();
         H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
         return true;
     }();
