@@ -60,24 +60,21 @@ std::map<std::string, Metadata> read_metadata_csv(const std::string& csv_path, c
     for (const auto& column : header)
         if (column.empty() || column.find('/') != std::string::npos || column == "." || column == "..")
             throw Error(ErrorKind::input, fmt::format("{}: column name '{}' is empty or has a '/'", csv_path, column));
-    std::map<std::string, Metadata> metadata;
+    std::map<std::string, std::map<std::string, std::string>> columns_by_path;
     for (size_t row = 1; row < rows.size(); ++row) {
         const CsvRow& cells = rows[row];
         if (cells.size() != header.size())
             throw Error(ErrorKind::input, fmt::format("{}: row {} has {} fields, the header {}", csv_path, row + 1,
                                                       cells.size(), header.size()));
-        std::string path = cells[path_index];
-        if (!path.empty() && path[0] == '/') {
-            std::string inside = relative_to(absolute_path(path), library_root);
-            path = inside.empty() ? absolute_path(path) : inside;
-        } else {
-            path = relative_to(absolute_path(join_path(library_root, path)), library_root);
-        }
-        Metadata& entry = metadata[path];
+        const std::string& path = cells[path_index];
+        std::string absolute = absolute_path(!path.empty() && path[0] == '/' ? path : join_path(library_root, path));
+        std::string inside = relative_to(absolute, library_root);
+        std::map<std::string, std::string>& entry = columns_by_path[inside.empty() ? absolute : inside];
         for (size_t i = 0; i < header.size(); ++i)
-            if (i != path_index) entry.emplace_back(header[i], cells[i]);
-        std::sort(entry.begin(), entry.end());
+            if (i != path_index) entry[header[i]] = cells[i];  // a later row for the same file wins
     }
+    std::map<std::string, Metadata> metadata;
+    for (auto& [path, columns] : columns_by_path) metadata[path].assign(columns.begin(), columns.end());
     return metadata;
 }
 
@@ -266,6 +263,7 @@ private:
 
     void report_scan_problems(const ScanResult& scan) {
         for (const auto& problem : scan.problems) {
+            if (problem.vanished && store_.catalog().find(key_for(problem.path))) continue;  // see handle_vanished
             IngestEvent event{ChangeKind::failed, {}, {}};
             event.record.path = key_for(problem.path);
             event.record.status = problem.vanished ? FileStatus::vanished : FileStatus::unreadable;
@@ -346,8 +344,10 @@ private:
     }
 
     std::string find_duplicate(const FileRecord& record) const {
+        // Stored files staged again in this run (changed, failed) are compared as staged, not as stored.
         std::string best;
-        if (const FileRecord* stored = store_.catalog().find_ok_by_hash(record.hash, record.path)) best = stored->path;
+        for (const std::string& path : store_.catalog().ok_paths_with_hash(record.hash))
+            if (path != record.path && !staged_paths_.count(path) && (best.empty() || path < best)) best = path;
         auto range = pending_by_hash_.equal_range(record.hash);
         for (auto it = range.first; it != range.second; ++it)
             if (it->second != record.path && (best.empty() || it->second < best)) best = it->second;
@@ -380,7 +380,7 @@ private:
             bool in_scope = named.count(absolute) > 0;
             for (const auto& folder : scan.folders) in_scope = in_scope || path_is_within(absolute, folder);
             struct stat st;
-            if (!in_scope || ::lstat(absolute.c_str(), &st) == 0) continue;
+            if (!in_scope || ::lstat(absolute.c_str(), &st) == 0 || (errno != ENOENT && errno != ENOTDIR)) continue;
             IngestEvent event{options_.prune ? ChangeKind::removed : ChangeKind::vanished, *record, {}};
             if (options_.prune) {
                 ++summary_.removed;
@@ -398,6 +398,7 @@ private:
     }
 
     void stage(ChangeKind kind, FileRecord record, const std::string& duplicate_of) {
+        staged_paths_.insert(record.path);
         IngestEvent event{kind, std::move(record), duplicate_of};
         emit(event);
         pending_.records.push_back(std::move(event.record));
@@ -421,6 +422,7 @@ private:
         store_.commit(std::move(pending_));
         pending_ = {};
         pending_by_hash_.clear();  // now in the catalog
+        staged_paths_.clear();
         ++summary_.commits;
         last_commit_ = std::chrono::steady_clock::now();
     }
@@ -444,6 +446,7 @@ private:
     std::unordered_set<std::string> seen_;
     CatalogDelta pending_;
     std::unordered_multimap<uint64_t, std::string> pending_by_hash_;
+    std::unordered_set<std::string> staged_paths_;  // paths in pending_, uncommitted
     std::chrono::steady_clock::time_point last_commit_;
 };
 

@@ -41,11 +41,13 @@ public:
     Walker(const ScanOptions& options, ScanResult& result) : options_(options), result_(result) {}
 
     void walk_input(const std::string& absolute) {
+        visited_.clear();  // per input: a folder given on its own and inside another is walked both times
         struct stat st;
         if (::stat(absolute.c_str(), &st) != 0) {
             bool broken_link = errno == ENOENT && ::lstat(absolute.c_str(), &st) == 0;
-            result_.problems.push_back({absolute, broken_link ? "broken symbolic link" : std::strerror(errno),
-                                        errno == ENOENT && !broken_link});
+            bool gone = errno == ENOENT && !broken_link;
+            result_.problems.push_back({absolute, broken_link ? "broken symbolic link" : std::strerror(errno), gone});
+            if (gone) result_.named_files.push_back(absolute);  // a stored file named here has vanished
             return;
         }
         if (S_ISDIR(st.st_mode)) {

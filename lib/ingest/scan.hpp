@@ -24,7 +24,7 @@ struct ScanProblem {
 struct ScanResult {
     std::vector<std::string> files;          // absolute, sorted, unique
     std::vector<std::string> folders;        // the folders scanned (absolute), for vanished-file checks
-    std::vector<std::string> named_files;    // files named directly (absolute)
+    std::vector<std::string> named_files;    // files named directly (absolute), existing or not
     std::vector<ScanProblem> problems;
 };
 

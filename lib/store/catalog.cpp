@@ -59,15 +59,12 @@ const FileRecord* Catalog::find(const std::string& path) const {
     return it == by_path_.end() ? nullptr : &it->second;
 }
 
-const FileRecord* Catalog::find_ok_by_hash(uint64_t hash, const std::string& other_than_path) const {
-    const FileRecord* best = nullptr;
+std::vector<std::string> Catalog::ok_paths_with_hash(uint64_t hash) const {
+    std::vector<std::string> paths;
     auto range = paths_by_hash_.equal_range(hash);
-    for (auto it = range.first; it != range.second; ++it) {
-        if (it->second == other_than_path) continue;
-        const FileRecord* record = find(it->second);
-        if (record && (!best || record->path < best->path)) best = record;  // stable: the first by path
-    }
-    return best;
+    for (auto it = range.first; it != range.second; ++it) paths.push_back(it->second);
+    std::sort(paths.begin(), paths.end());
+    return paths;
 }
 
 std::vector<const FileRecord*> Catalog::records_sorted_by_path() const {

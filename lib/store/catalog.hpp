@@ -47,7 +47,7 @@ class Catalog {
 public:
     void apply(CatalogDelta delta);
     const FileRecord* find(const std::string& path) const;
-    const FileRecord* find_ok_by_hash(uint64_t hash, const std::string& other_than_path) const;
+    std::vector<std::string> ok_paths_with_hash(uint64_t hash) const;  // files with status ok
     std::vector<const FileRecord*> records_sorted_by_path() const;
     size_t size() const { return by_path_.size(); }
     template <typename F> void for_each(F&& f) const {

@@ -1,6 +1,7 @@
 #include "util/system.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <fnmatch.h>
 #include <sys/resource.h>
@@ -25,6 +26,16 @@ std::string utc_timestamp(int64_t unix_ns) {
 }
 
 uint64_t peak_rss_bytes() {
+    // VmHWM belongs to this address space. getrusage's ru_maxrss does not: Linux carries it over
+    // execve from the process that forked us, so a run started from a large parent reports its size.
+    if (std::FILE* status = std::fopen("/proc/self/status", "r")) {
+        char line[256];
+        unsigned long long kib = 0;
+        while (std::fgets(line, sizeof line, status))
+            if (std::sscanf(line, "VmHWM: %llu kB", &kib) == 1) break;
+        std::fclose(status);
+        if (kib) return kib * 1024;
+    }
     struct rusage usage {};
     getrusage(RUSAGE_SELF, &usage);
     return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
