@@ -126,7 +126,8 @@ ProbeResult probe_audio(int fd, bool verify) {
         std::string message = sndfile_message(nullptr);
         if (code == SF_ERR_UNRECOGNISED_FORMAT) return failure(FileStatus::not_audio, "not an audio format libsndfile reads");
         if (code == SF_ERR_UNSUPPORTED_ENCODING) return failure(FileStatus::not_audio, "unsupported encoding: " + message);
-        if (code == SF_ERR_SYSTEM) return failure(FileStatus::unreadable, message);
+        // The caller has just read the whole file to hash it, so a "system error" here is
+        // libsndfile failing to parse (seen, now and then, on a cut Opus stream), not I/O.
         return failure(FileStatus::corrupt, message);
     }
     ProbeResult result;

@@ -35,8 +35,10 @@ struct ProbeResult {
     AudioInfo info;
 };
 
-// Probes an open file from offset 0. Without `verify` it reads the header, the first block and the
-// last block (which catches most truncations); with it, it decodes every frame and counts them.
+// Probes an open file from offset 0. Without `verify` it reads the header, the first block and
+// the last block (which catches most truncations); with it, it decodes every frame and counts
+// them. The caller has read the file through (to hash it), so a read error of libsndfile's is taken
+// as a parse failure (corrupt), not as I/O.
 ProbeResult probe_audio(int fd, bool verify);
 
 // File name extensions libsndfile can read, lowercase without the dot (wav, flac, mp3, opus, ...).
