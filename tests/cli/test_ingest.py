@@ -267,3 +267,22 @@ def test_version_names_every_library(audiosim):
         assert any(line.startswith(name + " ") for line in out.splitlines()), name
     assert "torch 2.11.0" in out
     assert "compiled for CUDA" in out, "the CUDA-enabled libtorch is linked"
+
+
+def test_hours_long_file_is_read_with_bounded_memory(audiosim, library):
+    """A 3-hour 44.1 kHz stereo WAV (sparse: a header and 1.9 GB of silence) is hashed streaming."""
+    import struct
+    frames = 3 * 3600 * 44100
+    data_bytes = frames * 4
+    header = (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVEfmt " +
+              struct.pack("<IHHIIHH", 16, 1, 2, 44100, 44100 * 4, 4, 16) + b"data" + struct.pack("<I", data_bytes))
+    path = library / "three-hours.wav"
+    with open(path, "wb") as f:
+        f.write(header)
+        f.truncate(len(header) + data_bytes)
+    rows, result = audiosim.ingest_rows(".")
+    (row,) = rows
+    assert row["status"] == "ok" and row["frames"] == frames and row["duration"] == pytest.approx(3 * 3600)
+    summary = result.stderr.decode()
+    peak_mib = float(summary.rsplit("peak memory ", 1)[1].split(" MiB")[0])
+    assert peak_mib < 64, summary
