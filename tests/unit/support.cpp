@@ -77,4 +77,22 @@ void write_sine(const std::string& path, int format, int sample_rate, int channe
     sf_close(file);
 }
 
+std::pair<ErrorKind, std::string> error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& error) {
+        return {error.kind(), error.what()};
+    }
+    FAIL("no audiosim::Error thrown");
+    return {ErrorKind::internal, ""};
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+CurrentFolder::CurrentFolder(const std::string& folder) : saved_(std::filesystem::current_path()) {
+    std::filesystem::current_path(folder);
+}
+
+CurrentFolder::~CurrentFolder() { std::filesystem::current_path(saved_); }
+
 }  // namespace audiosim::test

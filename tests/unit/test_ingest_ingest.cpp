@@ -35,6 +35,9 @@ using audiosim::test::TempFolder;
 using audiosim::test::write_bytes;
 using audiosim::test::write_sine;
 
+using audiosim::test::error_of;
+using audiosim::test::contains;
+
 namespace {
 
 constexpr int wav16 = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
@@ -104,18 +107,6 @@ Run run_ingest(const Library& library, IngestOptions options) {
 Run run_ingest(const Library& library) { return run_ingest(library, IngestOptions{}); }
 
 audiosim::Catalog stored_catalog(const Library& library) { return audiosim::StoreReader(library.store).load_catalog(); }
-
-std::pair<ErrorKind, std::string> error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const audiosim::Error& error) {
-        return {error.kind(), error.what()};
-    }
-    FAIL("no audiosim::Error thrown");
-    return {ErrorKind::internal, ""};
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -22,6 +22,9 @@ using audiosim::FileStatus;
 using audiosim::test::TempFolder;
 using audiosim::test::write_bytes;
 
+using audiosim::test::error_of;
+using audiosim::test::contains;
+
 namespace {
 
 FileRecord make_record(const std::string& path, uint64_t hash, FileStatus status = FileStatus::ok) {
@@ -64,18 +67,6 @@ void check_same(const FileRecord& a, const FileRecord& b) {
     CHECK(a.ingested_ns == b.ingested_ns);
     CHECK(a.metadata == b.metadata);
 }
-
-std::pair<ErrorKind, std::string> error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const audiosim::Error& error) {
-        return {error.kind(), error.what()};
-    }
-    FAIL("no audiosim::Error thrown");
-    return {ErrorKind::internal, ""};
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // True when `number` appears in `text` as a whole number (not as part of a longer one).
 bool has_number(const std::string& text, const std::string& number) {

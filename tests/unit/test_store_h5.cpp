@@ -19,20 +19,10 @@ using audiosim::ErrorKind;
 using audiosim::test::TempFolder;
 using audiosim::test::write_bytes;
 
+using audiosim::test::error_of;
+using audiosim::test::contains;
+
 namespace {
-
-// Runs `f` and returns the kind and message of the audiosim::Error it throws; fails if none.
-std::pair<ErrorKind, std::string> error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const audiosim::Error& error) {
-        return {error.kind(), error.what()};
-    }
-    FAIL("no audiosim::Error thrown");
-    return {ErrorKind::internal, ""};
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 template <typename T>
 void check_round_trip(const std::string& path, const std::vector<T>& values) {

@@ -27,6 +27,10 @@ using audiosim::WriterOptions;
 using audiosim::test::TempFolder;
 using audiosim::test::write_bytes;
 
+using audiosim::test::error_of;
+using audiosim::test::contains;
+using audiosim::test::CurrentFolder;
+
 namespace {
 
 FileRecord make_record(const std::string& path, uint64_t hash) {
@@ -51,18 +55,6 @@ WriterOptions options_for(const TempFolder& folder) {
     options.library_root = folder.path();
     return options;
 }
-
-std::pair<ErrorKind, std::string> error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const audiosim::Error& error) {
-        return {error.kind(), error.what()};
-    }
-    FAIL("no audiosim::Error thrown");
-    return {ErrorKind::internal, ""};
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::vector<std::string> sorted_entries(const std::string& folder) {
     std::vector<std::string> names;
@@ -104,19 +96,6 @@ public:
 private:
     const char* name_;
     std::optional<std::string> saved_;
-};
-
-class CurrentFolder {
-public:
-    explicit CurrentFolder(const std::string& folder) : saved_(std::filesystem::current_path()) {
-        std::filesystem::current_path(folder);
-    }
-    ~CurrentFolder() { std::filesystem::current_path(saved_); }
-    CurrentFolder(const CurrentFolder&) = delete;
-    CurrentFolder& operator=(const CurrentFolder&) = delete;
-
-private:
-    std::filesystem::path saved_;
 };
 
 }  // namespace

@@ -14,6 +14,8 @@
 using audiosim::test::TempFolder;
 using audiosim::test::write_bytes;
 
+using audiosim::test::CurrentFolder;
+
 namespace {
 
 std::vector<std::string> folder_entries(const std::string& folder) {
@@ -21,20 +23,6 @@ std::vector<std::string> folder_entries(const std::string& folder) {
     for (const auto& entry : std::filesystem::directory_iterator(folder)) names.push_back(entry.path().filename().string());
     return names;
 }
-
-// Changes the current folder for one test and restores it afterwards.
-class CurrentFolder {
-public:
-    explicit CurrentFolder(const std::string& folder) : saved_(std::filesystem::current_path()) {
-        std::filesystem::current_path(folder);
-    }
-    ~CurrentFolder() { std::filesystem::current_path(saved_); }
-    CurrentFolder(const CurrentFolder&) = delete;
-    CurrentFolder& operator=(const CurrentFolder&) = delete;
-
-private:
-    std::filesystem::path saved_;
-};
 
 }  // namespace
 
