@@ -91,6 +91,7 @@ struct Work {
 struct WorkResult {
     FileRecord record;
     bool same_content = false;  // hash equal to the previous record's: only the mtime moved
+    bool skipped = false;       // not read: the run was cancelled first
 };
 
 FileStatus status_for_errno(int error) { return error == ENOENT ? FileStatus::vanished : FileStatus::unreadable; }
@@ -184,7 +185,7 @@ private:
                 index = next_++;
             }
             WorkResult result;
-            if (cancel_ && cancel_->load()) result.record.path = work_[index].key;  // not read; never consumed
+            if (cancel_ && cancel_->load()) result.skipped = true;
             else result = read_file(work_[index], verify_);
             {
                 std::lock_guard<std::mutex> lock(mutex_);
@@ -232,6 +233,7 @@ public:
             for (size_t i = 0; i < work.size(); ++i) {
                 if (cancelled()) break;
                 WorkResult result = pool.take(i);
+                if (result.skipped) break;  // cancelled after the check above
                 apply(work[i], std::move(result));
                 progress_.done = scan.files.size() - work.size() + i + 1;
                 if (on_progress_) on_progress_(progress_);

@@ -107,17 +107,20 @@ StoreReader::StoreReader(std::string path) : path_(std::move(path)) { load_manif
 void StoreReader::load_manifest() { manifest_ = read_manifest(path_); }
 
 Catalog StoreReader::load_catalog() {
-    // A writer may compact and remove the segments of the manifest we read; then read the new one.
-    constexpr int attempts = 5;
+    // A writer may compact and delete the segments of the manifest we read, even while HDF5 opens
+    // one (it fails then in several ways). When the manifest has moved on, read the new one; when
+    // it has not, the error is real.
+    constexpr int attempts = 10;
     for (int attempt = 1;; ++attempt) {
         try {
             Catalog catalog;
             for (const auto& segment : manifest_.catalog)
                 catalog.apply(read_catalog_segment(join_path(path_, segment.file)));
             return catalog;
-        } catch (const Error& error) {
-            if (error.kind() != ErrorKind::input || attempt == attempts) throw;
+        } catch (const Error&) {
+            int64_t generation = manifest_.generation;
             load_manifest();
+            if (manifest_.generation == generation || attempt == attempts) throw;
         }
     }
 }

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(os.environ.get("AUDIOSIM_BIN", ROOT / "build" / "bin" / "audiosim"))
-DEMO = pathlib.Path(os.environ.get("AUDIOSIM_DEMO", ROOT / "data" / "demo"))
+BIN = pathlib.Path(os.environ.get("AUDIOSIM_BIN", ROOT / "build" / "bin" / "audiosim")).resolve()
+DEMO = pathlib.Path(os.environ.get("AUDIOSIM_DEMO", ROOT / "data" / "demo")).resolve()
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INPUT, EXIT_FORMAT = 0, 1, 2, 3, 4
 EXIT_BUSY, EXIT_IO, EXIT_INTERRUPTED = 6, 74, 130
