@@ -39,8 +39,20 @@ std::string store_path_for_reading(const GlobalOptions& global) {
     throw Error(ErrorKind::input, "no audiosim store found (give --store PATH, set AUDIOSIM_STORE, or run ingest first)");
 }
 
+namespace {
+// Like git's GIT_PROGRESS_DELAY: AUDIOSIM_PROGRESS_DELAY seconds before progress shows (default 0.5).
+std::chrono::milliseconds progress_delay() {
+    const char* text = std::getenv("AUDIOSIM_PROGRESS_DELAY");
+    char* end = nullptr;
+    double seconds = text ? std::strtod(text, &end) : 0.5;
+    if (!text || end == text || seconds < 0) seconds = 0.5;
+    return std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+}
+}  // namespace
+
 ProgressLine::ProgressLine(const GlobalOptions& global)
-    : enabled_(global.verbosity >= 1 && ::isatty(STDERR_FILENO)), start_(std::chrono::steady_clock::now()), last_(start_) {}
+    : enabled_(global.verbosity >= 1 && ::isatty(STDERR_FILENO)), delay_(progress_delay()),
+      start_(std::chrono::steady_clock::now()), last_(start_) {}
 
 ProgressLine::~ProgressLine() {
     if (drawn_) fmt::print(stderr, "\r\033[K");
@@ -49,7 +61,7 @@ ProgressLine::~ProgressLine() {
 void ProgressLine::update(size_t done, size_t total, const std::string& detail) {
     if (!enabled_) return;
     auto now = std::chrono::steady_clock::now();
-    if (now - start_ < std::chrono::milliseconds(500) || (drawn_ && now - last_ < std::chrono::milliseconds(100))) return;
+    if (now - start_ < delay_ || (drawn_ && now - last_ < std::chrono::milliseconds(100))) return;
     last_ = now;
     drawn_ = true;
     constexpr int width = 30;

@@ -65,7 +65,8 @@ void item_error(const GlobalOptions& global, fmt::format_string<Args...> format,
     fmt::print(stderr, "audiosim {}: error: {}\n", global.command, fmt::format(format, std::forward<Args>(args)...));
 }
 
-// A progress line on stderr: only on a terminal, only after a short delay, at most 10 times a second.
+// A progress line on stderr: only on a terminal, only after a short delay ($AUDIOSIM_PROGRESS_DELAY
+// seconds, default 0.5), at most 10 times a second.
 class ProgressLine {
 public:
     explicit ProgressLine(const GlobalOptions& global);
@@ -74,6 +75,7 @@ public:
 
 private:
     bool enabled_;
+    std::chrono::milliseconds delay_;
     bool drawn_ = false;
     std::chrono::steady_clock::time_point start_, last_;
 };

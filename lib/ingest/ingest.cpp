@@ -2,13 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <fcntl.h>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <sys/stat.h>
-#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
@@ -19,6 +16,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
+#include "util/ordered_pool.hpp"
 #include "util/system.hpp"
 
 namespace audiosim {
@@ -91,7 +89,6 @@ struct Work {
 struct WorkResult {
     FileRecord record;
     bool same_content = false;  // hash equal to the previous record's: only the mtime moved
-    bool skipped = false;       // not read: the run was cancelled first
 };
 
 FileStatus status_for_errno(int error) { return error == ENOENT ? FileStatus::vanished : FileStatus::unreadable; }
@@ -145,71 +142,6 @@ WorkResult read_file(const Work& work, bool verify) {
     return result;
 }
 
-// Runs read_file over the work list on `threads` threads, handing results back in list order and
-// never running more than `window` items ahead of the consumer (bounded memory).
-class ReaderPool {
-public:
-    ReaderPool(const std::vector<Work>& work, bool verify, unsigned threads, const std::atomic<bool>* cancel)
-        : work_(work), verify_(verify), cancel_(cancel), results_(work.size()),
-          ready_(new std::atomic<bool>[work.size()]) {
-        for (size_t i = 0; i < work.size(); ++i) ready_[i] = false;
-        unsigned count = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(std::max<size_t>(1, work.size()))));
-        for (unsigned t = 0; t < count; ++t) threads_.emplace_back([this] { run(); });
-    }
-    ~ReaderPool() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            stopping_ = true;
-        }
-        wake_workers_.notify_all();
-        for (auto& thread : threads_) thread.join();
-    }
-
-    WorkResult take(size_t index) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        wake_consumer_.wait(lock, [&] { return ready_[index].load(); });
-        consumed_ = index + 1;
-        lock.unlock();
-        wake_workers_.notify_all();
-        return std::move(results_[index]);
-    }
-
-private:
-    void run() {
-        for (;;) {
-            size_t index;
-            {
-                std::unique_lock<std::mutex> lock(mutex_);
-                wake_workers_.wait(lock, [&] { return stopping_ || next_ >= work_.size() || next_ < consumed_ + window; });
-                if (stopping_ || next_ >= work_.size()) return;
-                index = next_++;
-            }
-            WorkResult result;
-            if (cancel_ && cancel_->load()) result.skipped = true;
-            else result = read_file(work_[index], verify_);
-            {
-                std::lock_guard<std::mutex> lock(mutex_);
-                results_[index] = std::move(result);
-                ready_[index] = true;
-            }
-            wake_consumer_.notify_all();
-        }
-    }
-
-    static constexpr size_t window = 4096;
-    const std::vector<Work>& work_;
-    bool verify_;
-    const std::atomic<bool>* cancel_;
-    std::vector<WorkResult> results_;
-    std::unique_ptr<std::atomic<bool>[]> ready_;
-    std::vector<std::thread> threads_;
-    std::mutex mutex_;
-    std::condition_variable wake_workers_, wake_consumer_;
-    size_t next_ = 0;
-    size_t consumed_ = 0;
-    bool stopping_ = false;
-};
-
 bool worth_retrying(FileStatus status) { return status == FileStatus::unreadable || status == FileStatus::vanished; }
 
 class Ingest {
@@ -229,12 +161,12 @@ public:
 
         std::vector<Work> work = plan(scan);
         {
-            ReaderPool pool(work, options_.verify, options_.threads, options_.cancel);
-            for (size_t i = 0; i < work.size(); ++i) {
-                if (cancelled()) break;
-                WorkResult result = pool.take(i);
-                if (result.skipped) break;  // cancelled after the check above
-                apply(work[i], std::move(result));
+            OrderedPool<WorkResult> pool(work.size(), options_.threads,
+                                         [&](size_t i) { return read_file(work[i], options_.verify); }, options_.cancel);
+            for (size_t i = 0; i < work.size() && !cancelled(); ++i) {
+                std::optional<WorkResult> result = pool.take(i);
+                if (!result) break;  // skipped: cancelled after the check
+                apply(work[i], std::move(*result));
                 progress_.done = scan.files.size() - work.size() + i + 1;
                 if (on_progress_) on_progress_(progress_);
                 maybe_commit();

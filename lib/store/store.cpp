@@ -1,6 +1,7 @@
 #include "store/store.hpp"
 
-#include <dirent.h>
+#include <filesystem>
+#include <set>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -19,6 +20,8 @@ constexpr const char* manifest_name = "manifest.json";
 constexpr const char* catalog_folder = "catalog";
 constexpr const char* lock_name = "lock";
 
+std::string chunk_folder(const std::string& profile) { return fmt::format("chunks/{}", profile); }
+
 std::string dump(const nlohmann::json& json) {
     return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -33,16 +36,57 @@ Manifest read_manifest(const std::string& store_path) {
     return manifest_from_json(json, path);
 }
 
+nlohmann::json segments_to_json(const std::vector<SegmentEntry>& segments) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& segment : segments)
+        list.push_back({{"file", segment.file}, {"kind", segment.kind}, {"rows", segment.rows}, {"removed", segment.removed}});
+    return list;
+}
+
+std::vector<SegmentEntry> segments_from_json(const nlohmann::json& list, const std::string& source) {
+    std::vector<SegmentEntry> segments;
+    for (const auto& segment : list) {
+        SegmentEntry entry{segment.at("file").get<std::string>(), segment.at("kind").get<std::string>(),
+                           segment.at("rows").get<int64_t>(), segment.at("removed").get<int64_t>()};
+        if (entry.file.find("..") != std::string::npos || entry.file.empty() || entry.file[0] == '/')
+            throw Error(ErrorKind::format, fmt::format("{}: segment path '{}' leaves the store", source, entry.file));
+        segments.push_back(std::move(entry));
+    }
+    return segments;
+}
+
+template <typename Table, typename Read>
+Table fold_segments(const std::string& store_path, const std::vector<SegmentEntry>& segments, Read read) {
+    Table table;
+    for (const auto& segment : segments) table.apply(read(join_path(store_path, segment.file)));
+    return table;
+}
+
+bool deltas_outgrew_base(const std::vector<SegmentEntry>& segments) {
+    int64_t base_rows = 0, delta_rows = 0, deltas = 0;
+    for (const auto& segment : segments) {
+        if (segment.kind == "base") {
+            base_rows += segment.rows;
+        } else {
+            delta_rows += segment.rows + segment.removed;
+            ++deltas;
+        }
+    }
+    constexpr int64_t max_deltas = 8;
+    return deltas > 0 && (deltas >= max_deltas || delta_rows * 4 >= base_rows);
+}
+
 }  // namespace
 
 nlohmann::json manifest_to_json(const Manifest& manifest) {
-    nlohmann::json segments = nlohmann::json::array();
-    for (const auto& segment : manifest.catalog)
-        segments.push_back({{"file", segment.file}, {"kind", segment.kind}, {"rows", segment.rows}, {"removed", segment.removed}});
     nlohmann::json runs = nlohmann::json::array();
     for (const auto& run : manifest.runs)
         runs.push_back({{"generation", run.generation}, {"command", run.command}, {"command_line", run.command_line},
                         {"finished", run.finished}, {"summary", run.summary}});
+    nlohmann::json chunk_sets = nlohmann::json::object();
+    for (const auto& [name, set] : manifest.chunk_sets)
+        chunk_sets[name] = {{"profile", set.profile.to_json()}, {"segments", segments_to_json(set.segments)},
+                            {"next_chunk_id", set.next_chunk_id}};
     return {{"format", store_format_name},
             {"format_version", store_format_version},
             {"writer", manifest.writer},
@@ -52,7 +96,8 @@ nlohmann::json manifest_to_json(const Manifest& manifest) {
             {"generation", manifest.generation},
             {"library_root", manifest.library_root},
             {"next_file_id", manifest.next_file_id},
-            {"catalog", segments},
+            {"catalog", segments_to_json(manifest.catalog)},
+            {"chunks", chunk_sets},
             {"runs", runs}};
 }
 
@@ -73,13 +118,12 @@ Manifest manifest_from_json(const nlohmann::json& json, const std::string& sourc
         manifest.updated = json.at("updated").get<std::string>();
         manifest.library_root = json.at("library_root").get<std::string>();
         manifest.next_file_id = json.at("next_file_id").get<uint64_t>();
-        for (const auto& segment : json.at("catalog")) {
-            SegmentEntry entry{segment.at("file").get<std::string>(), segment.at("kind").get<std::string>(),
-                               segment.at("rows").get<int64_t>(), segment.at("removed").get<int64_t>()};
-            if (entry.file.find("..") != std::string::npos || entry.file.empty() || entry.file[0] == '/')
-                throw Error(ErrorKind::format, fmt::format("{}: segment path '{}' leaves the store", source, entry.file));
-            manifest.catalog.push_back(std::move(entry));
-        }
+        manifest.catalog = segments_from_json(json.at("catalog"), source);
+        if (json.contains("chunks"))
+            for (const auto& [name, set] : json.at("chunks").items())
+                manifest.chunk_sets[name] = {ChunkProfile::from_json(set.at("profile")),
+                                             segments_from_json(set.at("segments"), source),
+                                             set.at("next_chunk_id").get<uint64_t>()};
         for (const auto& run : json.at("runs"))
             manifest.runs.push_back({run.at("generation").get<int64_t>(), run.at("command").get<std::string>(),
                                      run.at("command_line").get<std::string>(), run.at("finished").get<std::string>(),
@@ -106,23 +150,38 @@ StoreReader::StoreReader(std::string path) : path_(std::move(path)) { load_manif
 
 void StoreReader::load_manifest() { manifest_ = read_manifest(path_); }
 
-Catalog StoreReader::load_catalog() {
-    // A writer may compact and delete the segments of the manifest we read, even while HDF5 opens
-    // one (it fails then in several ways). When the manifest has moved on, read the new one; when
-    // it has not, the error is real.
+// A writer may compact and delete the segments of the manifest we read, even while HDF5 opens one
+// (it fails then in several ways). When the manifest has moved on, read the new one; when it has
+// not, the error is real.
+template <typename Load>
+auto StoreReader::retrying(Load load) {
     constexpr int attempts = 10;
     for (int attempt = 1;; ++attempt) {
         try {
-            Catalog catalog;
-            for (const auto& segment : manifest_.catalog)
-                catalog.apply(read_catalog_segment(join_path(path_, segment.file)));
-            return catalog;
+            return load();
         } catch (const Error&) {
             int64_t generation = manifest_.generation;
             load_manifest();
             if (manifest_.generation == generation || attempt == attempts) throw;
         }
     }
+}
+
+Catalog StoreReader::load_catalog() {
+    return retrying([this] { return fold_segments<Catalog>(path_, manifest_.catalog, read_catalog_segment); });
+}
+
+ChunkTable StoreReader::load_chunks(const std::string& profile) {
+    return retrying([&] {
+        auto set = manifest_.chunk_sets.find(profile);
+        if (set == manifest_.chunk_sets.end()) {
+            std::string names;
+            for (const auto& entry : manifest_.chunk_sets) names += (names.empty() ? "" : ", ") + entry.first;
+            throw Error(ErrorKind::input, fmt::format("no chunks of profile '{}' in the store ({})", profile,
+                                                      names.empty() ? "run audiosim chunk" : "there are: " + names));
+        }
+        return fold_segments<ChunkTable>(path_, set->second.segments, read_chunk_segment);
+    });
 }
 
 StoreWriter::StoreWriter(const std::string& path, const WriterOptions& options)
@@ -137,8 +196,7 @@ StoreWriter::StoreWriter(const std::string& path, const WriterOptions& options)
         if (!requested_root.empty() && requested_root != manifest_.library_root)
             throw Error(ErrorKind::usage, fmt::format("{}: the store's library root is {}, not {}", path_,
                                                       manifest_.library_root, requested_root));
-        for (const auto& segment : manifest_.catalog)
-            catalog_.apply(read_catalog_segment(join_path(path_, segment.file)));
+        catalog_ = fold_segments<Catalog>(path_, manifest_.catalog, read_catalog_segment);
     } else {
         manifest_.created = utc_timestamp(now_unix_ns());
         manifest_.library_root = requested_root.empty() ? absolute_path(".") : requested_root;
@@ -146,22 +204,54 @@ StoreWriter::StoreWriter(const std::string& path, const WriterOptions& options)
     remove_unreferenced_files();
 }
 
-void StoreWriter::commit(CatalogDelta delta) {
+SegmentEntry StoreWriter::write_segment(const std::string& folder, const std::string& kind, int64_t rows,
+                                        int64_t removed, const SegmentWriter& write) {
     int64_t generation = manifest_.generation + 1;
-    SegmentEntry entry;
-    entry.file = fmt::format("{}/{:08}-delta.h5", catalog_folder, generation);
-    entry.kind = "delta";
-    entry.rows = static_cast<int64_t>(delta.records.size());
-    entry.removed = static_cast<int64_t>(delta.removed_paths.size());
-    if (!delta.empty()) {
-        AtomicFile segment(join_path(path_, entry.file));
-        write_catalog_segment(segment.temporary_path(), delta, {options_.command_line, generation});
-        segment.commit();
-    }
-    manifest_.generation = generation;
-    if (!delta.empty()) manifest_.catalog.push_back(entry);
+    make_directories(join_path(path_, folder));
+    SegmentEntry entry{fmt::format("{}/{:08}-{}.h5", folder, generation, kind), kind, rows, removed};
+    AtomicFile segment(join_path(path_, entry.file));
+    write(segment.temporary_path(), {options_.command_line, generation});
+    segment.commit();
+    return entry;
+}
+
+void StoreWriter::commit(CatalogDelta delta) {
+    if (!delta.empty())
+        manifest_.catalog.push_back(write_segment(
+            catalog_folder, "delta", static_cast<int64_t>(delta.records.size()),
+            static_cast<int64_t>(delta.removed_paths.size()),
+            [&](const std::string& path, const WriterStamp& stamp) { write_catalog_segment(path, delta, stamp); }));
+    ++manifest_.generation;
     write_manifest();
     catalog_.apply(std::move(delta));
+}
+
+void StoreWriter::check_profile(const ChunkProfile& profile) const {
+    auto set = manifest_.chunk_sets.find(profile.name);
+    if (set != manifest_.chunk_sets.end() && set->second.profile.to_json() != profile.to_json())
+        throw Error(ErrorKind::usage,
+                    fmt::format("the store has chunks of profile '{}' with other parameters ({}); give this one another --name",
+                                profile.name, set->second.profile.to_json().dump()));
+}
+
+void StoreWriter::commit_chunks(const ChunkProfile& profile, ChunkDelta delta) {
+    check_profile(profile);
+    auto set = manifest_.chunk_sets.try_emplace(profile.name, ChunkSet{profile, {}, 1}).first;
+    for (Chunk& chunk : delta.chunks)
+        if (chunk.chunk_id == 0) chunk.chunk_id = set->second.next_chunk_id++;
+    if (!delta.empty())
+        set->second.segments.push_back(write_segment(
+            chunk_folder(profile.name), "delta", static_cast<int64_t>(delta.chunks.size()),
+            static_cast<int64_t>(delta.dropped_file_ids.size()),
+            [&](const std::string& path, const WriterStamp& stamp) { write_chunk_segment(path, profile, delta, stamp); }));
+    ++manifest_.generation;
+    write_manifest();
+}
+
+ChunkTable StoreWriter::load_chunks(const std::string& profile) const {
+    auto set = manifest_.chunk_sets.find(profile);
+    if (set == manifest_.chunk_sets.end()) return {};
+    return fold_segments<ChunkTable>(path_, set->second.segments, read_chunk_segment);
 }
 
 void StoreWriter::finish_run(const std::string& command, nlohmann::json summary) {
@@ -173,28 +263,32 @@ void StoreWriter::finish_run(const std::string& command, nlohmann::json summary)
 }
 
 void StoreWriter::compact_if_needed() {
-    int64_t base_rows = 0, delta_rows = 0, deltas = 0;
-    for (const auto& segment : manifest_.catalog) {
-        if (segment.kind == "base") base_rows += segment.rows;
-        else {
-            delta_rows += segment.rows + segment.removed;
-            ++deltas;
-        }
+    bool compacted = false;
+    if (deltas_outgrew_base(manifest_.catalog)) {
+        CatalogDelta merged;
+        merged.records.reserve(catalog_.size());
+        for (const FileRecord* record : catalog_.records_sorted_by_path()) merged.records.push_back(*record);
+        manifest_.catalog = {write_segment(catalog_folder, "base", static_cast<int64_t>(merged.records.size()), 0,
+                                           [&](const std::string& path, const WriterStamp& stamp) {
+                                               write_catalog_segment(path, merged, stamp);
+                                           })};
+        compacted = true;
     }
-    constexpr int64_t max_deltas = 8;
-    if (deltas == 0 || (deltas < max_deltas && delta_rows * 4 < base_rows)) return;
-
-    int64_t generation = manifest_.generation + 1;
-    CatalogDelta merged;
-    merged.records.reserve(catalog_.size());
-    for (const FileRecord* record : catalog_.records_sorted_by_path()) merged.records.push_back(*record);
-    SegmentEntry entry{fmt::format("{}/{:08}-base.h5", catalog_folder, generation), "base",
-                       static_cast<int64_t>(merged.records.size()), 0};
-    AtomicFile segment(join_path(path_, entry.file));
-    write_catalog_segment(segment.temporary_path(), merged, {options_.command_line, generation});
-    segment.commit();
-    manifest_.generation = generation;
-    manifest_.catalog = {entry};
+    for (auto& [name, set] : manifest_.chunk_sets) {
+        if (!deltas_outgrew_base(set.segments)) continue;
+        ChunkDelta merged;
+        ChunkTable table = load_chunks(name);
+        for (auto& [file_id, chunks] : table.by_file())
+            merged.chunks.insert(merged.chunks.end(), chunks.begin(), chunks.end());
+        const ChunkProfile& profile = set.profile;
+        set.segments = {write_segment(chunk_folder(name), "base", static_cast<int64_t>(merged.chunks.size()), 0,
+                                      [&](const std::string& path, const WriterStamp& stamp) {
+                                          write_chunk_segment(path, profile, merged, stamp);
+                                      })};
+        compacted = true;
+    }
+    if (!compacted) return;
+    ++manifest_.generation;
     write_manifest();
     remove_unreferenced_files();
 }
@@ -209,30 +303,22 @@ void StoreWriter::write_manifest() {
 }
 
 void StoreWriter::remove_unreferenced_files() {
-    // Under the writer lock, anything in catalog/ the manifest does not name is garbage: segments
-    // replaced by a compaction, or temporaries of a writer that died before its commit.
-    std::string folder = join_path(path_, catalog_folder);
-    DIR* dir = ::opendir(folder.c_str());
-    if (!dir) return;
-    std::vector<std::string> garbage;
-    while (dirent* entry = ::readdir(dir)) {
-        std::string name = entry->d_name;
-        if (name == "." || name == "..") continue;
-        std::string relative = fmt::format("{}/{}", catalog_folder, name);
-        bool referenced = false;
-        for (const auto& segment : manifest_.catalog) referenced |= segment.file == relative;
-        if (!referenced) garbage.push_back(join_path(folder, name));
+    // Under the writer lock, any file in the store's folders that the manifest does not name is
+    // garbage: segments replaced by a compaction, or temporaries of a writer that died before its
+    // commit. The top level holds only the manifest, the lock and manifest temporaries.
+    std::set<std::string> referenced;
+    for (const auto& segment : manifest_.catalog) referenced.insert(segment.file);
+    for (const auto& [name, set] : manifest_.chunk_sets)
+        for (const auto& segment : set.segments) referenced.insert(segment.file);
+    std::error_code error;
+    for (auto it = std::filesystem::recursive_directory_iterator(path_, error);
+         !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+        if (!it->is_regular_file(error)) continue;
+        std::string relative = relative_to(it->path().string(), path_);
+        bool top_level = relative.find('/') == std::string::npos;
+        bool garbage = top_level ? relative.rfind(std::string(manifest_name) + ".tmp.", 0) == 0 : !referenced.count(relative);
+        if (garbage) std::filesystem::remove(it->path(), error);
     }
-    ::closedir(dir);
-    for (const auto& path : garbage) ::unlink(path.c_str());
-    // A manifest temporary left by a writer killed between write and rename.
-    DIR* top = ::opendir(path_.c_str());
-    if (!top) return;
-    while (dirent* entry = ::readdir(top)) {
-        std::string name = entry->d_name;
-        if (name.rfind(std::string(manifest_name) + ".tmp.", 0) == 0) ::unlinkat(::dirfd(top), entry->d_name, 0);
-    }
-    ::closedir(top);
 }
 
 }  // namespace audiosim

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "store/catalog.hpp"
+#include "store/chunks.hpp"
 #include "util/lock.hpp"
 
 namespace audiosim {
@@ -31,6 +34,13 @@ struct RunEntry {
     nlohmann::json summary;
 };
 
+// The chunks of one profile: its parameters, its segments (oldest first), the next chunk id.
+struct ChunkSet {
+    ChunkProfile profile;
+    std::vector<SegmentEntry> segments;
+    uint64_t next_chunk_id = 1;
+};
+
 struct Manifest {
     int64_t generation = 0;  // +1 on every commit
     std::string writer;
@@ -40,6 +50,7 @@ struct Manifest {
     std::string library_root;
     uint64_t next_file_id = 1;
     std::vector<SegmentEntry> catalog;
+    std::map<std::string, ChunkSet> chunk_sets;  // by profile name
     std::vector<RunEntry> runs;  // the most recent first, at most max_runs_kept
 };
 
@@ -60,8 +71,10 @@ public:
     const std::string& path() const { return path_; }
     const Manifest& manifest() const { return manifest_; }
     Catalog load_catalog();  // reloads the manifest if a writer compacted under us
+    ChunkTable load_chunks(const std::string& profile);  // Error(input) naming the profiles there are
 
 private:
+    template <typename Load> auto retrying(Load load);
     void load_manifest();
     std::string path_;
     Manifest manifest_;
@@ -87,12 +100,20 @@ public:
     // Writes `delta` as a new segment and commits a new manifest naming it. After a crash at any
     // point the store holds either the previous commit or this one.
     void commit(CatalogDelta delta);
+    // Commits chunks of `profile` (ids are given to chunks that have none). A profile of the same
+    // name but other parameters is refused with Error(usage): stored chunks never change meaning.
+    void commit_chunks(const ChunkProfile& profile, ChunkDelta delta);
+    void check_profile(const ChunkProfile& profile) const;  // the Error(usage) of commit_chunks, up front
+    ChunkTable load_chunks(const std::string& profile) const;  // empty for a profile not stored yet
     // Records a finished run in the manifest (committed with the next commit, or on its own).
     void finish_run(const std::string& command, nlohmann::json summary);
     // Merges base and deltas into one base when the deltas have grown; removes unreferenced files.
     void compact_if_needed();
 
 private:
+    using SegmentWriter = std::function<void(const std::string& temporary_path, const WriterStamp& stamp)>;
+    SegmentEntry write_segment(const std::string& folder, const std::string& kind, int64_t rows, int64_t removed,
+                               const SegmentWriter& write);
     void write_manifest();
     void remove_unreferenced_files();
     std::string path_;

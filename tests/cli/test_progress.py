@@ -9,7 +9,7 @@ from conftest import EXIT_OK, convert, tone, write_wav
 
 
 def long_library(library):
-    # Enough decoding work (--verify of FLAC, one thread) to outlast the half-second delay.
+    # Enough decoding work (--verify of FLAC, one thread) for several progress updates.
     source = write_wav(library / "src.wav", tone(seconds=150, rate=44100, channels=2, seed=1), rate=44100)
     first = convert(source, library / "flac" / "long0.flac")
     source.unlink()
@@ -21,7 +21,8 @@ def test_progress_on_a_terminal_not_on_a_pipe(audiosim, library):
     long_library(library)
     primary, secondary = pty.openpty()
     process = audiosim.popen("ingest", "--verify", "-j", "1", "--format", "tsv", "flac",
-                             stdout=subprocess.PIPE, stderr=secondary)
+                             stdout=subprocess.PIPE, stderr=secondary,
+                             env={**os.environ, "AUDIOSIM_PROGRESS_DELAY": "0"})
     os.close(secondary)
     terminal = b""
     while True:
@@ -40,5 +41,6 @@ def test_progress_on_a_terminal_not_on_a_pipe(audiosim, library):
     assert b"\r" not in stdout and stdout.count(b"\n") == 9
 
     (library / "flac" / "long0.flac").unlink()
-    result = audiosim.run("ingest", "--verify", "-j", "1", "--prune", "flac", check_code=EXIT_OK)
+    result = audiosim.run("ingest", "--verify", "-j", "1", "--prune", "flac", check_code=EXIT_OK,
+                          env={"AUDIOSIM_PROGRESS_DELAY": "0"})
     assert b"\r" not in result.stderr and b"\x1b[" not in result.stderr

@@ -1,0 +1,120 @@
+// audiosim chunk: cut stored files into windows per a profile; flags silent and empty chunks.
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "chunk/chunking.hpp"
+#include "commands.hpp"
+#include "report/table.hpp"
+#include "util/error.hpp"
+#include "util/system.hpp"
+
+namespace audiosim::cli {
+namespace {
+
+struct ChunkCommandOptions {
+    std::string preset = "sample";
+    std::string name;
+    std::optional<double> window, hop, min, first, silence_db, floor_db;
+    std::string last;
+    double commit_interval = 30;
+    size_t commit_every = 0;
+};
+
+ChunkProfile profile_from(const ChunkCommandOptions& options) {
+    ChunkProfile profile = preset_profile(options.preset);
+    bool custom = false;
+    auto set = [&](const std::optional<double>& value, double& field) {
+        if (value) {
+            field = *value;
+            custom = true;
+        }
+    };
+    set(options.window, profile.window_seconds);
+    set(options.hop, profile.hop_seconds);
+    set(options.min, profile.min_seconds);
+    set(options.first, profile.first_seconds);
+    set(options.silence_db, profile.silence_db);
+    set(options.floor_db, profile.floor_db);
+    if (!options.last.empty()) {
+        profile.last = parse_last_window(options.last);
+        custom = true;
+    }
+    if (options.window && !options.first) profile.first_seconds = 0;
+    if (custom && options.name.empty())
+        throw Error(ErrorKind::usage, fmt::format("profile '{}' changed by options: name it with --name", options.preset));
+    if (!options.name.empty()) profile.name = options.name;
+    profile.validate();
+    return profile;
+}
+
+const std::vector<std::string> chunk_columns = {"path", "file_id", "index", "start", "duration",
+                                                "rms_db", "peak_db", "flags", "error"};
+
+std::string summary_line(const ChunkSummary& s, const ChunkProfile& profile) {
+    std::string flagged;
+    for (const auto& [name, count] : s.flagged) flagged += fmt::format("{}{} {}", flagged.empty() ? "" : ", ", count, name);
+    double realtime = s.elapsed_seconds > 0 ? s.audio_seconds / s.elapsed_seconds : 0;
+    return fmt::format("profile {}: {} files chunked, {} up to date, {} failed, {} dropped; {} chunks{}; {} of audio "
+                       "in {} ({:.0f}x realtime); peak memory {}",
+                       profile.name, s.files_chunked, s.files_up_to_date, s.files_failed, s.files_dropped, s.chunks,
+                       flagged.empty() ? "" : " (flagged: " + flagged + ")", human_duration(s.audio_seconds),
+                       human_duration(s.elapsed_seconds), realtime, human_bytes(static_cast<double>(peak_rss_bytes())));
+}
+
+int run_chunk(const ChunkCommandOptions& options, const GlobalOptions& global) {
+    ChunkRunOptions run;
+    run.profile = profile_from(options);
+    run.threads = resolve_threads(global.threads);
+    run.commit_interval_seconds = options.commit_interval;
+    run.commit_every_files = options.commit_every;
+    run.cancel = &interrupted;
+    std::optional<TableFormat> format;
+    if (!global.format.empty()) format = parse_table_format(global.format);
+
+    StoreWriter store(store_path_for_writing(global), {global.command_line, "", global.wait});
+    std::unique_ptr<TableWriter> listing;
+    if (format) listing = std::make_unique<TableWriter>(std::cout, *format, chunk_columns);
+    install_interrupt_handlers();
+    ProgressLine progress(global);
+    auto on_file = [&](const ChunkedFile& result) {
+        if (!result.error.empty()) item_error(global, "{}", result.error);
+        if (!listing) return;
+        if (!result.error.empty()) listing->row({result.file->path, result.file->file_id, nullptr, nullptr, nullptr,
+                                                 nullptr, nullptr, nullptr, result.error});
+        for (size_t i = 0; i < result.chunks.size(); ++i) {
+            const Chunk& c = result.chunks[i];
+            listing->row({result.file->path, c.file_id, i, c.start, c.duration, c.rms_db, c.peak_db,
+                          chunk_flag_names(c.flags), ""});
+        }
+    };
+    ChunkSummary summary = chunk_files(store, run, on_file, [&](size_t done, size_t total) {
+        progress.update(done, total, "files");
+    });
+    if (listing) listing->finish();
+    if (global.verbosity >= 1) fmt::print(stderr, "audiosim chunk: {}\n", summary_line(summary, run.profile));
+    if (summary.interrupted) return exit_interrupted;
+    return summary.files_failed > 0 ? exit_partial : exit_ok;
+}
+
+}  // namespace
+
+Runner setup_chunk(CLI::App& app) {
+    auto options = std::make_shared<ChunkCommandOptions>();
+    app.add_option("--profile", options->preset, "Preset: oneshot (first 2 s), sample (2 s windows, 1 s hop; default), "
+                                                 "music (10 s, 5 s hop), speech (4 s, 2 s hop), whole (one chunk per file)");
+    app.add_option("--name", options->name, "Store the chunks under this profile name (required when options change a preset)");
+    app.add_option("--window", options->window, "Window length in seconds (0: whole file)");
+    app.add_option("--hop", options->hop, "Hop between window starts in seconds");
+    app.add_option("--min", options->min, "Shortest last window kept, in seconds");
+    app.add_option("--first", options->first, "One chunk of the first N seconds of each file (one-shots)");
+    app.add_option("--last", options->last, "Last partial window: keep (if >= --min), align (shift back to end at the file's end), drop");
+    app.add_option("--silence-db", options->silence_db, "Chunks with RMS below this (dBFS) are flagged silent (default -60)");
+    app.add_option("--floor-db", options->floor_db, "Quiet, steady chunks with peaks below this (dBFS) are flagged noise_floor (default -45)");
+    app.add_option("--commit-interval", options->commit_interval, "Commit progress at least every SECONDS (default 30)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--commit-every", options->commit_every, "Also commit after every N files");
+    return [options](const GlobalOptions& global) { return run_chunk(*options, global); };
+}
+
+}  // namespace audiosim::cli

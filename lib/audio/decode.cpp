@@ -1,0 +1,49 @@
+#include "audio/decode.hpp"
+
+#include <fmt/format.h>
+#include <sndfile.h>
+
+#include "util/error.hpp"
+
+namespace audiosim {
+
+struct MonoReader::Handle {
+    SNDFILE* file = nullptr;
+    ~Handle() {
+        if (file) sf_close(file);
+    }
+};
+
+MonoReader::MonoReader(const std::string& path) : handle_(std::make_unique<Handle>()), path_(path) {
+    SF_INFO info{};
+    handle_->file = sf_open(path.c_str(), SFM_READ, &info);
+    if (!handle_->file) throw Error(ErrorKind::input, fmt::format("{}: {}", path, sf_strerror(nullptr)));
+    if (info.samplerate <= 0 || info.channels <= 0)
+        throw Error(ErrorKind::input, fmt::format("{}: invalid header", path));
+    sample_rate_ = static_cast<uint32_t>(info.samplerate);
+    channels_ = static_cast<uint32_t>(info.channels);
+}
+
+MonoReader::~MonoReader() = default;
+
+size_t MonoReader::read(size_t frames, std::vector<float>& mono) {
+    interleaved_.resize(frames * channels_);
+    sf_count_t got = sf_readf_float(handle_->file, interleaved_.data(), static_cast<sf_count_t>(frames));
+    if (got < 0 || sf_error(handle_->file) != SF_ERR_NO_ERROR)
+        throw Error(ErrorKind::input, fmt::format("{}: decoding failed: {}", path_, sf_strerror(handle_->file)));
+    size_t count = static_cast<size_t>(got);
+    mono.resize(count);
+    if (channels_ == 1) {
+        std::copy(interleaved_.begin(), interleaved_.begin() + static_cast<std::ptrdiff_t>(count), mono.begin());
+        return count;
+    }
+    const float scale = 1.0f / static_cast<float>(channels_);
+    for (size_t i = 0; i < count; ++i) {
+        float sum = 0;
+        for (uint32_t c = 0; c < channels_; ++c) sum += interleaved_[i * channels_ + c];
+        mono[i] = sum * scale;
+    }
+    return count;
+}
+
+}  // namespace audiosim
