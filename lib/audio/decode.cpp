@@ -26,6 +26,11 @@ MonoReader::MonoReader(const std::string& path) : handle_(std::make_unique<Handl
 
 MonoReader::~MonoReader() = default;
 
+void MonoReader::seek(int64_t frame) {
+    if (sf_seek(handle_->file, frame, SEEK_SET) < 0)
+        throw Error(ErrorKind::input, fmt::format("{}: cannot seek to frame {}: {}", path_, frame, sf_strerror(handle_->file)));
+}
+
 size_t MonoReader::read(size_t frames, std::vector<float>& mono) {
     interleaved_.resize(frames * channels_);
     sf_count_t got = sf_readf_float(handle_->file, interleaved_.data(), static_cast<sf_count_t>(frames));

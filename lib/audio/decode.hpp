@@ -23,6 +23,8 @@ public:
     // Replaces `mono` with up to `frames` frames, the channels averaged; returns how many (0 at the
     // end). A decoding error mid-stream throws Error(input).
     size_t read(size_t frames, std::vector<float>& mono);
+    // Moves to `frame` (at the file's rate); Error(input) if the file cannot seek there.
+    void seek(int64_t frame);
 
 private:
     struct Handle;

@@ -3,7 +3,10 @@
 // docs/PERFORMANCE.md), which ingest, status and shell pipelines must not pay.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace audiosim {
 
@@ -14,12 +17,27 @@ struct TorchRuntime {
     int cuda_devices = 0;      // devices found at run time
 };
 
-// What the plugin offers. Grows with the model runner (issue: embed); bump the entry point's
-// version suffix when the layout changes, so an old plugin is refused rather than misused.
+// A loaded TorchScript model (docs/MODELS.md has the contract).
+class EmbeddingModel {
+public:
+    virtual ~EmbeddingModel() = default;
+    // `waveforms` holds rows x samples floats, row-major, each row zero-padded past its length.
+    // Returns rows x dim floats, as the model computes them. Error(model) if the model fails or
+    // returns another shape.
+    virtual std::vector<float> embed(const std::vector<float>& waveforms, int64_t rows, int64_t samples,
+                                     const std::vector<int64_t>& lengths, int64_t dim) = 0;
+    virtual std::string device() const = 0;  // "cpu", "cuda:0"
+};
+
+// What the plugin offers. Bump the entry point's version suffix when this layout changes, so an
+// old plugin is refused rather than misused.
 class TorchBackend {
 public:
     virtual ~TorchBackend() = default;
     virtual TorchRuntime runtime() const = 0;
+    // device: "auto" (CUDA when there is a device, else CPU), "cpu", "cuda" or "cuda:N".
+    // threads: torch's intra-op threads on the CPU. Error(model) naming the file and the cause.
+    virtual std::unique_ptr<EmbeddingModel> load(const std::string& path, const std::string& device, int threads) = 0;
 };
 
 // Loads the plugin once: $AUDIOSIM_TORCH_PLUGIN, else next to the executable, else in
@@ -29,4 +47,4 @@ TorchBackend& torch_backend();
 }  // namespace audiosim
 
 // The plugin's entry point.
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v1();
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v2();

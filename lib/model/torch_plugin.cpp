@@ -1,14 +1,89 @@
 // libaudiosim_torch.so: everything that touches libtorch. Loaded by model/backend.cpp.
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/script.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <mutex>
 
 #include "model/backend.hpp"
+#include "util/error.hpp"
 
 namespace audiosim {
 namespace {
+
+[[noreturn]] void model_error(const std::string& what, const std::exception& cause) {
+    std::string message = cause.what();
+    // c10::Error messages carry a C++ backtrace after the first line: one line is enough here.
+    auto newline = message.find('\n');
+    if (newline != std::string::npos) message.resize(newline);
+    throw Error(ErrorKind::model, fmt::format("{}: {}", what, message));
+}
+
+torch::Device choose_device(const std::string& name) {
+    if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    torch::Device device(torch::kCPU);
+    try {
+        device = torch::Device(name);
+    } catch (const std::exception&) {
+        throw Error(ErrorKind::usage, fmt::format("unknown device '{}' (auto, cpu, cuda, cuda:N)", name));
+    }
+    if (device.is_cuda()) {
+        int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+        int64_t index = device.has_index() ? device.index() : 0;
+        if (index >= count)
+            throw Error(ErrorKind::model, fmt::format("device {} requested, but {} CUDA device{} found", name, count,
+                                                      count == 1 ? "" : "s"));
+        device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+    }
+    return device;
+}
+
+class TorchScriptModel final : public EmbeddingModel {
+public:
+    TorchScriptModel(const std::string& path, torch::Device device) : path_(path), device_(device) {
+        try {
+            module_ = torch::jit::load(path, device_);
+            module_.eval();
+        } catch (const std::exception& error) {
+            model_error(path, error);
+        }
+    }
+
+    std::vector<float> embed(const std::vector<float>& waveforms, int64_t rows, int64_t samples,
+                             const std::vector<int64_t>& lengths, int64_t dim) override {
+        try {
+            torch::InferenceMode inference;
+            auto host = torch::from_blob(const_cast<float*>(waveforms.data()), {rows, samples}, torch::kFloat32);
+            auto host_lengths = torch::from_blob(const_cast<int64_t*>(lengths.data()), {rows}, torch::kInt64);
+            torch::Tensor input = host, input_lengths = host_lengths;
+            if (device_.is_cuda()) {
+                // Pinned staging lets the copy run asynchronously with the decoding threads' work.
+                input = host.pin_memory().to(device_, /*non_blocking=*/true);
+                input_lengths = host_lengths.to(device_);
+            }
+            torch::Tensor output = module_.forward({input, input_lengths}).toTensor();
+            if (output.dim() != 2 || output.size(0) != rows || output.size(1) != dim)
+                throw Error(ErrorKind::model, fmt::format("{}: forward returned shape {} for {} rows, expected [{}, {}]", path_,
+                                                          fmt::streamed(output.sizes()), rows, rows, dim));
+            output = output.to(torch::kCPU, torch::kFloat32).contiguous();
+            return std::vector<float>(output.data_ptr<float>(), output.data_ptr<float>() + rows * dim);
+        } catch (const Error&) {
+            throw;
+        } catch (const std::exception& error) {
+            model_error(path_ + ": forward failed", error);
+        }
+    }
+
+    std::string device() const override { return device_.str(); }
+
+private:
+    std::string path_;
+    torch::Device device_;
+    torch::jit::script::Module module_;
+};
 
 class LibtorchBackend final : public TorchBackend {
 public:
@@ -26,12 +101,20 @@ public:
         runtime.cuda_devices = static_cast<int>(torch::cuda::device_count());
         return runtime;
     }
+
+    std::unique_ptr<EmbeddingModel> load(const std::string& path, const std::string& device, int threads) override {
+        // libtorch may start with one intra-op thread; inter-op threads must be set before any work.
+        static std::once_flag interop_once;
+        std::call_once(interop_once, [] { at::set_num_interop_threads(1); });
+        if (threads > 0) at::set_num_threads(threads);
+        return std::make_unique<TorchScriptModel>(path, choose_device(device));
+    }
 };
 
 }  // namespace
 }  // namespace audiosim
 
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v1() {
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v2() {
     static audiosim::LibtorchBackend backend;
     return &backend;
 }

@@ -1,5 +1,6 @@
 #include "store/h5.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <unistd.h>
@@ -210,6 +211,40 @@ AUDIOSIM_H5_COLUMN(int64_t)
 AUDIOSIM_H5_COLUMN(float)
 AUDIOSIM_H5_COLUMN(double)
 #undef AUDIOSIM_H5_COLUMN
+
+void write_matrix(const File& file, hid_t group, const std::string& name, const std::vector<float>& values,
+                  size_t rows, size_t columns) {
+    hsize_t dims[2] = {rows, columns};
+    Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
+    Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    if (rows > 0 && columns > 0) {
+        // Chunks of about 1 MiB of whole rows: a reader of a few rows reads little.
+        hsize_t chunk[2] = {std::max<hsize_t>(1, std::min<hsize_t>(rows, (1 << 18) / columns)), columns};
+        H5Pset_chunk(properties.get(), 2, chunk);
+    }
+    Handle dataset(H5Dcreate2(group, name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, properties.get(), H5P_DEFAULT),
+                   H5Dclose);
+    if (dataset.get() < 0) fail_write(file, name);
+    if (rows > 0 && columns > 0 &&
+        H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0)
+        fail_write(file, name);
+}
+
+std::vector<float> read_matrix(const File& file, hid_t group, const std::string& name, size_t expected_rows,
+                               size_t expected_columns) {
+    if (H5Lexists(group, name.c_str(), H5P_DEFAULT) <= 0) fail_read(file, name + " (missing)");
+    Handle dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose);
+    Handle space(H5Dget_space(dataset.get()), H5Sclose);
+    hsize_t dims[2] = {0, 0};
+    if (H5Sget_simple_extent_ndims(space.get()) != 2 || H5Sget_simple_extent_dims(space.get(), dims, nullptr) != 2 ||
+        dims[0] != expected_rows || dims[1] != expected_columns)
+        throw Error(ErrorKind::format, fmt::format("{}: {} is not a [{}, {}] matrix", file.path(), name, expected_rows,
+                                                   expected_columns));
+    std::vector<float> values(expected_rows * expected_columns);
+    if (!values.empty() && H5Dread(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0)
+        fail_read(file, name);
+    return values;
+}
 
 void write_string_column(const File& file, hid_t group, const std::string& name,
                          const std::vector<std::string>& values, Charset charset) {

@@ -57,6 +57,12 @@ void write_column(const File& file, hid_t group, const std::string& name, const 
 template <typename T>
 std::vector<T> read_column(const File& file, hid_t group, const std::string& name, size_t expected_rows);
 
+// A float32 matrix [rows, columns] (embeddings), stored in chunks of whole rows.
+void write_matrix(const File& file, hid_t group, const std::string& name, const std::vector<float>& values,
+                  size_t rows, size_t columns);
+std::vector<float> read_matrix(const File& file, hid_t group, const std::string& name, size_t expected_rows,
+                               size_t expected_columns);
+
 // Variable-length strings. `bytes` columns (paths) keep any byte sequence and are marked ASCII so
 // h5py hands back bytes; text columns are marked UTF-8.
 enum class Charset { bytes, utf8 };

@@ -21,6 +21,7 @@ constexpr const char* catalog_folder = "catalog";
 constexpr const char* lock_name = "lock";
 
 std::string chunk_folder(const std::string& profile) { return fmt::format("chunks/{}", profile); }
+std::string embedding_folder(const EmbeddingSet& set) { return fmt::format("embeddings/{}/{}", set.profile, set.model_id); }
 
 std::string dump(const nlohmann::json& json) {
     return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -87,6 +88,10 @@ nlohmann::json manifest_to_json(const Manifest& manifest) {
     for (const auto& [name, set] : manifest.chunk_sets)
         chunk_sets[name] = {{"profile", set.profile.to_json()}, {"segments", segments_to_json(set.segments)},
                             {"next_chunk_id", set.next_chunk_id}};
+    nlohmann::json embedding_sets = nlohmann::json::object();
+    for (const auto& [key, set] : manifest.embedding_sets)
+        embedding_sets[key] = {{"model_id", set.model_id}, {"profile", set.profile}, {"dim", set.dim},
+                               {"model", set.model}, {"segments", segments_to_json(set.segments)}};
     return {{"format", store_format_name},
             {"format_version", store_format_version},
             {"writer", manifest.writer},
@@ -98,6 +103,7 @@ nlohmann::json manifest_to_json(const Manifest& manifest) {
             {"next_file_id", manifest.next_file_id},
             {"catalog", segments_to_json(manifest.catalog)},
             {"chunks", chunk_sets},
+            {"embeddings", embedding_sets},
             {"runs", runs}};
 }
 
@@ -124,6 +130,11 @@ Manifest manifest_from_json(const nlohmann::json& json, const std::string& sourc
                 manifest.chunk_sets[name] = {ChunkProfile::from_json(set.at("profile")),
                                              segments_from_json(set.at("segments"), source),
                                              set.at("next_chunk_id").get<uint64_t>()};
+        if (json.contains("embeddings"))
+            for (const auto& [key, set] : json.at("embeddings").items())
+                manifest.embedding_sets[key] = {set.at("model_id").get<std::string>(), set.at("profile").get<std::string>(),
+                                                set.at("dim").get<int64_t>(), set.at("model"),
+                                                segments_from_json(set.at("segments"), source)};
         for (const auto& run : json.at("runs"))
             manifest.runs.push_back({run.at("generation").get<int64_t>(), run.at("command").get<std::string>(),
                                      run.at("command_line").get<std::string>(), run.at("finished").get<std::string>(),
@@ -169,6 +180,19 @@ auto StoreReader::retrying(Load load) {
 
 Catalog StoreReader::load_catalog() {
     return retrying([this] { return fold_segments<Catalog>(path_, manifest_.catalog, read_catalog_segment); });
+}
+
+EmbeddingTable StoreReader::load_embeddings(const std::string& key) {
+    return retrying([&] {
+        auto set = manifest_.embedding_sets.find(key);
+        if (set == manifest_.embedding_sets.end()) {
+            std::string keys;
+            for (const auto& entry : manifest_.embedding_sets) keys += (keys.empty() ? "" : ", ") + entry.first;
+            throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store ({})", key,
+                                                      keys.empty() ? "run audiosim embed" : "there are: " + keys));
+        }
+        return fold_segments<EmbeddingTable>(path_, set->second.segments, read_embedding_segment);
+    });
 }
 
 ChunkTable StoreReader::load_chunks(const std::string& profile) {
@@ -248,6 +272,27 @@ void StoreWriter::commit_chunks(const ChunkProfile& profile, ChunkDelta delta) {
     write_manifest();
 }
 
+void StoreWriter::commit_embeddings(const EmbeddingSet& set, EmbeddingDelta delta) {
+    auto entry = manifest_.embedding_sets.try_emplace(set.key(), EmbeddingSet{set.model_id, set.profile, set.dim, set.model, {}}).first;
+    if (entry->second.dim != set.dim)
+        throw Error(ErrorKind::model, fmt::format("embeddings {} have dimension {}, not {}", set.key(), entry->second.dim, set.dim));
+    if (!delta.empty()) {
+        EmbeddingSetInfo info{set.model_id, set.profile, set.model.dump()};
+        entry->second.segments.push_back(write_segment(
+            embedding_folder(set), "delta", static_cast<int64_t>(delta.chunk_ids.size()),
+            static_cast<int64_t>(delta.dropped_file_ids.size()),
+            [&](const std::string& path, const WriterStamp& stamp) { write_embedding_segment(path, info, delta, stamp); }));
+    }
+    ++manifest_.generation;
+    write_manifest();
+}
+
+EmbeddingTable StoreWriter::load_embeddings(const std::string& key) const {
+    auto set = manifest_.embedding_sets.find(key);
+    if (set == manifest_.embedding_sets.end()) return EmbeddingTable();
+    return fold_segments<EmbeddingTable>(path_, set->second.segments, read_embedding_segment);
+}
+
 ChunkTable StoreWriter::load_chunks(const std::string& profile) const {
     auto set = manifest_.chunk_sets.find(profile);
     if (set == manifest_.chunk_sets.end()) return {};
@@ -287,6 +332,23 @@ void StoreWriter::compact_if_needed() {
                                       })};
         compacted = true;
     }
+    for (auto& [key, set] : manifest_.embedding_sets) {
+        if (!deltas_outgrew_base(set.segments)) continue;
+        EmbeddingTable table = load_embeddings(key);
+        EmbeddingDelta merged;
+        merged.dim = static_cast<size_t>(set.dim);
+        for (const auto& [file_id, vectors] : table.by_file()) {
+            merged.chunk_ids.insert(merged.chunk_ids.end(), vectors.chunk_ids.begin(), vectors.chunk_ids.end());
+            merged.file_ids.insert(merged.file_ids.end(), vectors.chunk_ids.size(), file_id);
+            merged.vectors.insert(merged.vectors.end(), vectors.vectors.begin(), vectors.vectors.end());
+        }
+        EmbeddingSetInfo info{set.model_id, set.profile, set.model.dump()};
+        set.segments = {write_segment(embedding_folder(set), "base", static_cast<int64_t>(merged.chunk_ids.size()), 0,
+                                      [&](const std::string& path, const WriterStamp& stamp) {
+                                          write_embedding_segment(path, info, merged, stamp);
+                                      })};
+        compacted = true;
+    }
     if (!compacted) return;
     ++manifest_.generation;
     write_manifest();
@@ -309,6 +371,8 @@ void StoreWriter::remove_unreferenced_files() {
     std::set<std::string> referenced;
     for (const auto& segment : manifest_.catalog) referenced.insert(segment.file);
     for (const auto& [name, set] : manifest_.chunk_sets)
+        for (const auto& segment : set.segments) referenced.insert(segment.file);
+    for (const auto& [key, set] : manifest_.embedding_sets)
         for (const auto& segment : set.segments) referenced.insert(segment.file);
     std::error_code error;
     for (auto it = std::filesystem::recursive_directory_iterator(path_, error);

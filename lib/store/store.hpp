@@ -15,6 +15,7 @@
 
 #include "store/catalog.hpp"
 #include "store/chunks.hpp"
+#include "store/embeddings.hpp"
 #include "util/lock.hpp"
 
 namespace audiosim {
@@ -41,6 +42,16 @@ struct ChunkSet {
     uint64_t next_chunk_id = 1;
 };
 
+// The embeddings of one chunk profile by one model: key "PROFILE/MODEL_ID".
+struct EmbeddingSet {
+    std::string model_id;
+    std::string profile;
+    int64_t dim = 0;
+    nlohmann::json model;  // the model's sidecar
+    std::vector<SegmentEntry> segments;
+    std::string key() const { return profile + "/" + model_id; }
+};
+
 struct Manifest {
     int64_t generation = 0;  // +1 on every commit
     std::string writer;
@@ -51,6 +62,7 @@ struct Manifest {
     uint64_t next_file_id = 1;
     std::vector<SegmentEntry> catalog;
     std::map<std::string, ChunkSet> chunk_sets;  // by profile name
+    std::map<std::string, EmbeddingSet> embedding_sets;  // by key
     std::vector<RunEntry> runs;  // the most recent first, at most max_runs_kept
 };
 
@@ -72,6 +84,7 @@ public:
     const Manifest& manifest() const { return manifest_; }
     Catalog load_catalog();  // reloads the manifest if a writer compacted under us
     ChunkTable load_chunks(const std::string& profile);  // Error(input) naming the profiles there are
+    EmbeddingTable load_embeddings(const std::string& key);  // Error(input) naming the sets there are
 
 private:
     template <typename Load> auto retrying(Load load);
@@ -105,6 +118,9 @@ public:
     void commit_chunks(const ChunkProfile& profile, ChunkDelta delta);
     void check_profile(const ChunkProfile& profile) const;  // the Error(usage) of commit_chunks, up front
     ChunkTable load_chunks(const std::string& profile) const;  // empty for a profile not stored yet
+    // Commits vectors of a set (created on first use). Error(model) when the dimension changes.
+    void commit_embeddings(const EmbeddingSet& set, EmbeddingDelta delta);
+    EmbeddingTable load_embeddings(const std::string& key) const;  // empty for a set not stored yet
     // Records a finished run in the manifest (committed with the next commit, or on its own).
     void finish_run(const std::string& command, nlohmann::json summary);
     // Merges base and deltas into one base when the deltas have grown; removes unreferenced files.

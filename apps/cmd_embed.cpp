@@ -1,0 +1,79 @@
+// audiosim embed: chunk (if needed) and embed stored files with a TorchScript model.
+#include <iostream>
+#include <memory>
+
+#include "commands.hpp"
+#include "embed/embedding.hpp"
+#include "util/error.hpp"
+#include "util/system.hpp"
+
+namespace audiosim::cli {
+namespace {
+
+struct EmbedCommandOptions {
+    std::string model;
+    std::string profile = "sample";
+    std::string device = "auto";
+    size_t batch_size = 64;
+    std::string quality = "fast";
+    double commit_interval = 30;
+    size_t commit_every = 0;
+};
+
+std::string summary_line(const EmbedSummary& s) {
+    double realtime = s.elapsed_seconds > 0 ? s.audio_seconds / s.elapsed_seconds : 0;
+    double chunks_per_second = s.elapsed_seconds > 0 ? static_cast<double>(s.chunks_embedded) / s.elapsed_seconds : 0;
+    std::string resamplers;
+    for (const auto& [name, count] : s.resamplers) resamplers += fmt::format("{}{} {}", resamplers.empty() ? "" : ", ", name, count);
+    return fmt::format("model {} on {}: {} files embedded, {} up to date, {} failed, {} dropped; {} chunks "
+                       "({} flagged, not embedded) in {} batches; {} of audio in {} ({:.0f}x realtime, {:.0f} chunks/s, "
+                       "model {}); resampling: {}; peak memory {}",
+                       s.model_id, s.device.empty() ? "-" : s.device, s.files_embedded, s.files_up_to_date, s.files_failed, s.files_dropped,
+                       s.chunks_embedded, s.chunks_flagged, s.batches, human_duration(s.audio_seconds),
+                       human_duration(s.elapsed_seconds), realtime, chunks_per_second, human_duration(s.model_seconds),
+                       resamplers.empty() ? "-" : resamplers, human_bytes(static_cast<double>(peak_rss_bytes())));
+}
+
+int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
+    EmbedOptions run;
+    run.profile = preset_profile(options.profile);
+    run.device = options.device;
+    run.batch_size = options.batch_size;
+    run.quality = parse_resample_quality(options.quality);
+    run.decode_threads = resolve_threads(global.threads);
+    run.torch_threads = static_cast<int>(resolve_threads(global.threads));
+    run.commit_interval_seconds = options.commit_interval;
+    run.commit_every_files = options.commit_every;
+    run.cancel = &interrupted;
+    ModelSpec model = find_model(options.model);
+
+    StoreWriter store(store_path_for_writing(global), {global.command_line, "", global.wait});
+    install_interrupt_handlers();
+    ProgressLine progress(global);
+    auto on_file = [&](const EmbeddedFile& file) {
+        if (!file.error.empty()) item_error(global, "{}", file.error);
+    };
+    EmbedSummary summary = embed_files(store, model, run, on_file, [&](size_t done, size_t total, double seconds) {
+        progress.update(done, total, human_duration(seconds) + " of audio");
+    });
+    if (global.verbosity >= 1) fmt::print(stderr, "audiosim embed: {}\n", summary_line(summary));
+    if (summary.interrupted) return exit_interrupted;
+    return summary.files_failed > 0 ? exit_partial : exit_ok;
+}
+
+}  // namespace
+
+Runner setup_embed(CLI::App& app) {
+    auto options = std::make_shared<EmbedCommandOptions>();
+    app.add_option("--model", options->model, "Model name (audiosim models list) or sidecar/.pt path (default: audiosim-dsp)");
+    app.add_option("--profile", options->profile, "Chunk profile preset or stored profile name (default: sample)");
+    app.add_option("--device", options->device, "auto (CUDA if present), cpu, cuda, cuda:N");
+    app.add_option("--batch-size", options->batch_size, "Chunks per model call (default 64)")->check(CLI::PositiveNumber);
+    app.add_option("--resample-quality", options->quality, "fast, medium, best (integer ratios use a FIR decimator)");
+    app.add_option("--commit-interval", options->commit_interval, "Commit progress at least every SECONDS (default 30)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--commit-every", options->commit_every, "Also commit after every N files");
+    return [options](const GlobalOptions& global) { return run_embed(*options, global); };
+}
+
+}  // namespace audiosim::cli

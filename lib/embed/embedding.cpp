@@ -1,0 +1,317 @@
+#include "embed/embedding.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "audio/decode.hpp"
+#include "chunk/chunking.hpp"
+#include "model/backend.hpp"
+#include "util/error.hpp"
+#include "util/ordered_pool.hpp"
+
+namespace audiosim {
+
+nlohmann::json EmbedSummary::to_json() const {
+    return {{"model_id", model_id},           {"device", device},
+            {"resamplers", resamplers},       {"files_embedded", files_embedded},
+            {"files_up_to_date", files_up_to_date}, {"files_failed", files_failed},
+            {"files_dropped", files_dropped}, {"chunks_embedded", chunks_embedded},
+            {"chunks_flagged", chunks_flagged}, {"batches", batches},
+            {"audio_seconds", audio_seconds}, {"model_seconds", model_seconds},
+            {"elapsed_seconds", elapsed_seconds}, {"commits", commits},
+            {"interrupted", interrupted}};
+}
+
+void normalize_rows(std::vector<float>& vectors, size_t dim) {
+    for (size_t row = 0; row * dim < vectors.size(); ++row) {
+        float* v = vectors.data() + row * dim;
+        double norm = 0;
+        for (size_t i = 0; i < dim; ++i) norm += static_cast<double>(v[i]) * v[i];
+        if (norm <= 0) continue;
+        float scale = static_cast<float>(1.0 / std::sqrt(norm));
+        for (size_t i = 0; i < dim; ++i) v[i] *= scale;
+    }
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A run of one file's chunks decoded together: bounded audio per unit keeps memory bounded.
+struct WorkUnit {
+    const FileRecord* file = nullptr;
+    std::vector<Chunk> chunks;
+    bool last_of_file = false;
+};
+
+struct ChunkWave {
+    uint64_t chunk_id = 0;
+    uint64_t file_id = 0;
+    std::vector<float> samples;  // mono, at the model's rate
+};
+
+struct DecodedUnit {
+    std::vector<ChunkWave> waves;
+    std::string error;
+    std::string resampler;
+};
+
+constexpr double unit_audio_seconds = 120;
+
+std::vector<WorkUnit> plan_units(const std::vector<const FileRecord*>& files, const ChunkTable& chunks, size_t& flagged) {
+    std::vector<WorkUnit> units;
+    for (const FileRecord* file : files) {
+        WorkUnit unit{file, {}, false};
+        double seconds = 0;
+        for (const Chunk& chunk : *chunks.chunks_of(file->file_id)) {
+            if (chunk.flags) {
+                ++flagged;
+                continue;
+            }
+            if (!unit.chunks.empty() && seconds + chunk.duration > unit_audio_seconds) {
+                units.push_back(std::move(unit));
+                unit = WorkUnit{file, {}, false};
+                seconds = 0;
+            }
+            unit.chunks.push_back(chunk);
+            seconds += chunk.duration;
+        }
+        unit.last_of_file = true;
+        units.push_back(std::move(unit));  // possibly without chunks: the file is still done
+    }
+    return units;
+}
+
+DecodedUnit decode_unit(const WorkUnit& unit, const std::string& root, uint32_t model_rate, ResampleQuality quality) {
+    DecodedUnit decoded;
+    if (unit.chunks.empty()) return decoded;
+    try {
+        MonoReader reader(library_path(root, unit.file->path));
+        uint32_t source_rate = reader.sample_rate();
+        // Start a little before the first chunk so the resampler's filter has its context, on a
+        // multiple of the decimation factor so integer-ratio output samples stay on the grid.
+        int64_t step = source_rate % model_rate == 0 ? source_rate / model_rate : 1;
+        int64_t margin = source_rate / 50;
+        int64_t first = std::max<int64_t>(0, unit.chunks.front().start_frame - margin);
+        first -= first % step;
+        int64_t end = 0;
+        for (const Chunk& chunk : unit.chunks) end = std::max(end, chunk.start_frame + chunk.frames);
+        if (first > 0) reader.seek(first);
+        Resampler resampler(source_rate, model_rate, quality);
+        decoded.resampler = resampler.method();
+        std::vector<float> block, resampled;
+        for (int64_t position = first; position < end + margin;) {
+            size_t got = reader.read(static_cast<size_t>(std::min<int64_t>(65536, end + margin - position)), block);
+            if (got == 0) break;
+            resampler.process(block.data(), got, resampled);
+            position += static_cast<int64_t>(got);
+        }
+        resampler.finish(resampled);
+        double ratio = static_cast<double>(model_rate) / source_rate;
+        int64_t origin = std::llround(static_cast<double>(first) * ratio);  // model-rate index of resampled[0]
+        for (const Chunk& chunk : unit.chunks) {
+            int64_t start = std::llround(static_cast<double>(chunk.start_frame) * ratio) - origin;
+            int64_t length = std::max<int64_t>(1, std::llround(static_cast<double>(chunk.frames) * ratio));
+            start = std::clamp<int64_t>(start, 0, static_cast<int64_t>(resampled.size()));
+            int64_t stop = std::min<int64_t>(start + length, static_cast<int64_t>(resampled.size()));
+            ChunkWave wave{chunk.chunk_id, chunk.file_id, {}};
+            wave.samples.assign(resampled.begin() + start, resampled.begin() + stop);
+            if (wave.samples.empty()) wave.samples.push_back(0.0f);  // a chunk past a stream shorter than its header said
+            decoded.waves.push_back(std::move(wave));
+        }
+    } catch (const Error& error) {
+        decoded.error = error.what();
+    }
+    return decoded;
+}
+
+// Runs the model over batches of chunk waves, padding each batch to its longest row.
+class Batcher {
+public:
+    Batcher(EmbeddingModel& model, size_t dim, size_t batch_size) : model_(model), dim_(dim), batch_size_(batch_size) {}
+
+    void add(ChunkWave wave) { waiting_.push_back(std::move(wave)); }
+    bool full() const { return waiting_.size() >= batch_size_; }
+    size_t waiting() const { return waiting_.size(); }
+
+    // Embeds everything waiting; appends to delta. Returns seconds spent in the model.
+    double flush(EmbeddingDelta& delta) {
+        if (waiting_.empty()) return 0;
+        size_t rows = waiting_.size(), samples = 0;
+        for (const ChunkWave& wave : waiting_) samples = std::max(samples, wave.samples.size());
+        std::vector<float> input(rows * samples, 0.0f);
+        std::vector<int64_t> lengths(rows);
+        for (size_t r = 0; r < rows; ++r) {
+            std::copy(waiting_[r].samples.begin(), waiting_[r].samples.end(), input.begin() + static_cast<std::ptrdiff_t>(r * samples));
+            lengths[r] = static_cast<int64_t>(waiting_[r].samples.size());
+        }
+        auto start = Clock::now();
+        std::vector<float> vectors = model_.embed(input, static_cast<int64_t>(rows), static_cast<int64_t>(samples), lengths,
+                                                  static_cast<int64_t>(dim_));
+        double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        for (float value : vectors)
+            if (!std::isfinite(value)) throw Error(ErrorKind::model, "the model returned a non-finite value");
+        normalize_rows(vectors, dim_);
+        for (const ChunkWave& wave : waiting_) {
+            delta.chunk_ids.push_back(wave.chunk_id);
+            delta.file_ids.push_back(wave.file_id);
+        }
+        delta.vectors.insert(delta.vectors.end(), vectors.begin(), vectors.end());
+        waiting_.clear();
+        ++batches_;
+        return seconds;
+    }
+
+    size_t batches() const { return batches_; }
+
+private:
+    EmbeddingModel& model_;
+    size_t dim_;
+    size_t batch_size_;
+    std::vector<ChunkWave> waiting_;
+    size_t batches_ = 0;
+};
+
+// Removes the vectors of `file_id`, which are the last rows of `delta`.
+void drop_last_file(EmbeddingDelta& delta, uint64_t file_id) {
+    size_t keep = static_cast<size_t>(std::find(delta.file_ids.begin(), delta.file_ids.end(), file_id) - delta.file_ids.begin());
+    delta.chunk_ids.resize(keep);
+    delta.file_ids.resize(keep);
+    delta.vectors.resize(keep * delta.dim);
+}
+
+nlohmann::json model_json(const ModelSpec& spec) {
+    return {{"name", spec.name},
+            {"version", spec.version},
+            {"sample_rate", spec.sample_rate},
+            {"window_seconds", spec.window_seconds},
+            {"embedding_dim", spec.embedding_dim},
+            {"normalized", spec.normalized},
+            {"license", spec.license},
+            {"source", spec.source},
+            {"sidecar", spec.sidecar_path}};
+}
+
+}  // namespace
+
+EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const EmbedOptions& options,
+                         const std::function<void(const EmbeddedFile&)>& on_file,
+                         const std::function<void(size_t done, size_t total, double audio_seconds)>& on_progress) {
+    auto start = Clock::now();
+    EmbedSummary summary;
+    summary.model_id = model.id();
+
+    // Files without chunks of the profile are chunked first, in the same run.
+    ChunkRunOptions chunking{options.profile, options.decode_threads, options.commit_interval_seconds,
+                             options.commit_every_files, options.cancel};
+    ChunkSummary chunked = chunk_files(store, chunking, nullptr, nullptr);
+    summary.files_failed += chunked.files_failed;
+
+    EmbeddingSet set{model.id(), options.profile.name, model.embedding_dim, model_json(model), {}};
+    ChunkTable chunks = store.load_chunks(options.profile.name);
+    EmbeddingTable existing = store.load_embeddings(set.key());
+    std::vector<const FileRecord*> todo;
+    std::set<uint64_t> live;
+    for (const FileRecord* file : store.catalog().records_sorted_by_path()) {
+        if (file->status != FileStatus::ok || !chunks.has_file(file->file_id)) continue;
+        live.insert(file->file_id);
+        if (existing.has_file(file->file_id)) ++summary.files_up_to_date;
+        else todo.push_back(file);
+    }
+    EmbeddingDelta pending;
+    pending.dim = static_cast<size_t>(model.embedding_dim);
+    for (const auto& entry : existing.by_file())
+        if (!live.count(entry.first)) pending.dropped_file_ids.push_back(entry.first);
+    summary.files_dropped = pending.dropped_file_ids.size();
+
+    std::vector<WorkUnit> units = plan_units(todo, chunks, summary.chunks_flagged);
+    if (units.empty() && pending.empty()) {  // nothing to do: torch is not even loaded
+        summary.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        store.finish_run("embed", summary.to_json());
+        return summary;
+    }
+    std::unique_ptr<EmbeddingModel> runner = torch_backend().load(model.weights_path, options.device, options.torch_threads);
+    summary.device = runner->device();
+    Batcher batcher(*runner, pending.dim, std::max<size_t>(1, options.batch_size));
+
+    auto last_commit = Clock::now();
+    size_t files_since_commit = 0;
+    size_t complete_file_vectors = 0;  // pending rows that belong to finished files
+    auto commit = [&] {
+        summary.model_seconds += batcher.flush(pending);
+        if (pending.empty()) return;
+        store.commit_embeddings(set, std::move(pending));
+        pending = EmbeddingDelta{};
+        pending.dim = static_cast<size_t>(model.embedding_dim);
+        files_since_commit = 0;
+        complete_file_vectors = 0;
+        ++summary.commits;
+        last_commit = Clock::now();
+    };
+    const std::string& root = store.manifest().library_root;
+    {
+        OrderedPool<DecodedUnit> pool(
+            units.size(), options.decode_threads,
+            [&](size_t i) { return decode_unit(units[i], root, model.sample_rate, options.quality); }, options.cancel,
+            /*window=*/std::max<size_t>(4, options.decode_threads * 4));
+        EmbeddedFile current;  // the file whose units are being taken
+        bool current_failed = false;
+        size_t files_done = 0;
+        for (size_t i = 0; i < units.size() && !(options.cancel && options.cancel->load()); ++i) {
+            std::optional<DecodedUnit> decoded = pool.take(i);
+            if (!decoded) break;
+            const WorkUnit& unit = units[i];
+            current.file = unit.file;
+            if (!decoded->resampler.empty()) ++summary.resamplers[decoded->resampler];
+            if (!decoded->error.empty()) {
+                current.error = decoded->error;
+                current_failed = true;
+            }
+            for (ChunkWave& wave : decoded->waves) {
+                summary.audio_seconds += static_cast<double>(wave.samples.size()) / model.sample_rate;
+                ++current.chunks;
+                batcher.add(std::move(wave));
+                if (batcher.full()) summary.model_seconds += batcher.flush(pending);
+            }
+            if (!unit.last_of_file) continue;
+            // A file's vectors are committed together: a failed file leaves none behind.
+            if (current_failed) {
+                ++summary.files_failed;
+                summary.model_seconds += batcher.flush(pending);
+                drop_last_file(pending, unit.file->file_id);
+            } else {
+                ++summary.files_embedded;
+                summary.chunks_embedded += current.chunks;
+                ++files_since_commit;
+            }
+            if (on_file) on_file(current);
+            current = EmbeddedFile{};
+            current_failed = false;
+            complete_file_vectors = pending.chunk_ids.size() + batcher.waiting();  // rows reach pending in order
+            if (on_progress) on_progress(++files_done, todo.size(), summary.audio_seconds);
+            bool by_count = options.commit_every_files > 0 && files_since_commit >= options.commit_every_files;
+            bool by_time = Clock::now() - last_commit >= std::chrono::duration<double>(options.commit_interval_seconds);
+            if (by_count || by_time) commit();
+        }
+    }
+    summary.interrupted = options.cancel && options.cancel->load();
+    if (summary.interrupted) {
+        // Whole files are kept; the vectors of a file cut off mid-way are dropped (redone next run).
+        summary.model_seconds += batcher.flush(pending);
+        pending.chunk_ids.resize(complete_file_vectors);
+        pending.file_ids.resize(complete_file_vectors);
+        pending.vectors.resize(complete_file_vectors * pending.dim);
+    }
+    commit();
+    summary.batches = batcher.batches();
+    summary.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    store.finish_run("embed", summary.to_json());
+    if (!summary.interrupted) store.compact_if_needed();
+    return summary;
+}
+
+}  // namespace audiosim

@@ -1,0 +1,65 @@
+// `audiosim embed`: decode, mix to mono, resample to the model's rate, cut the stored chunks,
+// batch, run the model, L2-normalize, store; incremental per model id, committing as it goes.
+// Decoding runs on worker threads ahead of the model, so the model (on a GPU too) never waits on
+// one decoder; memory is bounded by the batch and the look-ahead, not by file length.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "audio/resample.hpp"
+#include "chunk/profile.hpp"
+#include "model/spec.hpp"
+#include "store/store.hpp"
+
+namespace audiosim {
+
+struct EmbedOptions {
+    ChunkProfile profile;              // chunks of this profile are embedded (files without them are chunked first)
+    std::string device = "auto";       // auto, cpu, cuda, cuda:N
+    size_t batch_size = 64;
+    unsigned decode_threads = 1;
+    int torch_threads = 1;
+    ResampleQuality quality = ResampleQuality::fast;
+    double commit_interval_seconds = 30;
+    size_t commit_every_files = 0;
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+struct EmbeddedFile {
+    const FileRecord* file = nullptr;
+    size_t chunks = 0;   // vectors made
+    std::string error;   // one line, when the file could not be decoded
+};
+
+struct EmbedSummary {
+    std::string model_id;
+    std::string device;
+    std::map<std::string, size_t> resamplers;  // converter -> files
+    size_t files_embedded = 0;
+    size_t files_up_to_date = 0;
+    size_t files_failed = 0;
+    size_t files_dropped = 0;
+    size_t chunks_embedded = 0;
+    size_t chunks_flagged = 0;  // silent, dc, noise floor, empty: never embedded
+    size_t batches = 0;
+    double audio_seconds = 0;
+    double model_seconds = 0;  // time spent in the model
+    double elapsed_seconds = 0;
+    size_t commits = 0;
+    bool interrupted = false;
+    nlohmann::json to_json() const;
+};
+
+EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const EmbedOptions& options,
+                         const std::function<void(const EmbeddedFile&)>& on_file,
+                         const std::function<void(size_t done, size_t total, double audio_seconds)>& on_progress);
+
+// L2-normalizes each row of rows x dim floats in place; an all-zero row stays zero.
+void normalize_rows(std::vector<float>& vectors, size_t dim);
+
+}  // namespace audiosim

@@ -1,0 +1,70 @@
+#include "store/embeddings.hpp"
+
+#include <fmt/format.h>
+
+#include "store/h5.hpp"
+#include "store/stamp.hpp"
+#include "util/error.hpp"
+
+namespace audiosim {
+
+void EmbeddingTable::apply(EmbeddingDelta delta) {
+    if (dim_ == 0) dim_ = delta.dim;
+    if (!delta.chunk_ids.empty() && delta.dim != dim_)
+        throw Error(ErrorKind::format, fmt::format("embedding dimension {} where the set has {}", delta.dim, dim_));
+    for (uint64_t file_id : delta.dropped_file_ids) by_file_.erase(file_id);
+    std::map<uint64_t, FileVectors> fresh;
+    for (size_t i = 0; i < delta.chunk_ids.size(); ++i) {
+        FileVectors& entry = fresh[delta.file_ids[i]];
+        entry.chunk_ids.push_back(delta.chunk_ids[i]);
+        entry.vectors.insert(entry.vectors.end(), delta.vectors.begin() + static_cast<std::ptrdiff_t>(i * dim_),
+                             delta.vectors.begin() + static_cast<std::ptrdiff_t>((i + 1) * dim_));
+    }
+    for (auto& [file_id, vectors] : fresh) by_file_[file_id] = std::move(vectors);
+}
+
+size_t EmbeddingTable::vector_count() const {
+    size_t count = 0;
+    for (const auto& entry : by_file_) count += entry.second.chunk_ids.size();
+    return count;
+}
+
+void write_embedding_segment(const std::string& path, const EmbeddingSetInfo& info, const EmbeddingDelta& delta,
+                             const WriterStamp& stamp) {
+    h5::File file = h5::File::create(path);
+    write_stamp(file, embeddings_format_name, embeddings_format_version, stamp);
+    h5::write_string_attribute(file, file.id(), "model_id", info.model_id);
+    h5::write_string_attribute(file, file.id(), "profile", info.profile);
+    h5::write_string_attribute(file, file.id(), "model", info.model_json);
+    h5::Handle group = file.create_group("embeddings");
+    h5::write_int_attribute(file, group.get(), "rows", static_cast<int64_t>(delta.chunk_ids.size()));
+    h5::write_int_attribute(file, group.get(), "dim", static_cast<int64_t>(delta.dim));
+    h5::write_column(file, group.get(), "chunk_id", delta.chunk_ids);
+    h5::write_column(file, group.get(), "file_id", delta.file_ids);
+    h5::write_matrix(file, group.get(), "vector", delta.vectors, delta.chunk_ids.size(), delta.dim);
+    h5::Handle dropped = file.create_group("dropped");
+    h5::write_int_attribute(file, dropped.get(), "rows", static_cast<int64_t>(delta.dropped_file_ids.size()));
+    h5::write_column(file, dropped.get(), "file_id", delta.dropped_file_ids);
+    file.close();
+}
+
+EmbeddingDelta read_embedding_segment(const std::string& path) {
+    h5::File file = h5::File::open_read_only(path);
+    check_stamp(file, embeddings_format_name, embeddings_format_version);
+    h5::Handle group = file.open_group("embeddings");
+    int64_t rows = h5::read_int_attribute(file, group.get(), "rows");
+    int64_t dim = h5::read_int_attribute(file, group.get(), "dim");
+    if (rows < 0 || dim < 0 || dim > 65536) throw Error(ErrorKind::format, fmt::format("{}: bad rows or dim", path));
+    EmbeddingDelta delta;
+    delta.dim = static_cast<size_t>(dim);
+    delta.chunk_ids = h5::read_column<uint64_t>(file, group.get(), "chunk_id", static_cast<size_t>(rows));
+    delta.file_ids = h5::read_column<uint64_t>(file, group.get(), "file_id", static_cast<size_t>(rows));
+    delta.vectors = h5::read_matrix(file, group.get(), "vector", static_cast<size_t>(rows), delta.dim);
+    h5::Handle dropped = file.open_group("dropped");
+    int64_t dropped_rows = h5::read_int_attribute(file, dropped.get(), "rows");
+    if (dropped_rows < 0) throw Error(ErrorKind::format, fmt::format("{}: negative row count", path));
+    delta.dropped_file_ids = h5::read_column<uint64_t>(file, dropped.get(), "file_id", static_cast<size_t>(dropped_rows));
+    return delta;
+}
+
+}  // namespace audiosim

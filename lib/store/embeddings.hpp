@@ -1,0 +1,58 @@
+// Embeddings of one chunk profile by one model (keyed by model id): immutable HDF5 segments with
+// a float32 matrix per segment (docs/FORMAT.md), merged in memory per file id.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "store/catalog.hpp"
+
+namespace audiosim {
+
+// What one embedding segment holds: vectors of the chunks of some files (replacing earlier vectors
+// of those files) and file ids whose vectors are dropped.
+struct EmbeddingDelta {
+    size_t dim = 0;
+    std::vector<uint64_t> chunk_ids;
+    std::vector<uint64_t> file_ids;  // the file of each chunk
+    std::vector<float> vectors;      // chunk_ids.size() x dim, L2-normalized
+    std::vector<uint64_t> dropped_file_ids;
+    bool empty() const { return chunk_ids.empty() && dropped_file_ids.empty(); }
+};
+
+struct FileVectors {
+    std::vector<uint64_t> chunk_ids;
+    std::vector<float> vectors;  // chunk_ids.size() x dim
+};
+
+class EmbeddingTable {
+public:
+    explicit EmbeddingTable(size_t dim = 0) : dim_(dim) {}
+    void apply(EmbeddingDelta delta);
+    bool has_file(uint64_t file_id) const { return by_file_.count(file_id) > 0; }
+    const std::map<uint64_t, FileVectors>& by_file() const { return by_file_; }
+    size_t dim() const { return dim_; }
+    size_t vector_count() const;
+
+private:
+    size_t dim_;
+    std::map<uint64_t, FileVectors> by_file_;
+};
+
+inline constexpr const char* embeddings_format_name = "audiosim-embeddings";
+inline constexpr int64_t embeddings_format_version = 1;
+
+// What stamps an embedding segment besides the common attributes.
+struct EmbeddingSetInfo {
+    std::string model_id;
+    std::string profile;
+    std::string model_json;  // the model's sidecar, as read
+};
+
+void write_embedding_segment(const std::string& path, const EmbeddingSetInfo& info, const EmbeddingDelta& delta,
+                             const WriterStamp& stamp);
+EmbeddingDelta read_embedding_segment(const std::string& path);
+
+}  // namespace audiosim
