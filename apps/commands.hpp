@@ -8,6 +8,8 @@ namespace audiosim::cli {
 Runner setup_ingest(CLI::App& app);
 Runner setup_chunk(CLI::App& app);
 Runner setup_embed(CLI::App& app);
+Runner setup_eval(CLI::App& app);
+Runner setup_models(CLI::App& app);
 Runner setup_status(CLI::App& app);
 Runner setup_version(CLI::App& app);
 int print_versions();  // for --version, the same as `audiosim version`
@@ -16,6 +18,8 @@ inline const Command commands[] = {
     {"ingest", "Scan folders, file lists or stdin and record every audio file in the store", setup_ingest},
     {"chunk", "Cut stored files into windows (a chunking profile); flag silent and empty chunks", setup_chunk},
     {"embed", "Embed stored chunks with a TorchScript model (CUDA when present), incrementally per model", setup_embed},
+    {"eval", "Measure retrieval quality of stored embeddings on labeled files (precision@k, mAP@10)", setup_eval},
+    {"models", "List models, show their sidecars, check them against the model contract", setup_models},
     {"status", "Show what the store holds, per stage and per model, and the errors", setup_status},
     {"version", "Print the versions of audiosim and its libraries (also: --version)", setup_version},
 };

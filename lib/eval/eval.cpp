@@ -1,0 +1,327 @@
+// Retrieval evaluation: file vectors, a brute-force cosine ranking per labeled file, precision@k
+// and mAP@10 (eval.hpp documents the scoring).
+#include "eval/eval.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace audiosim {
+namespace {
+
+std::vector<std::string> split_tabs(const std::string& line) {
+    std::vector<std::string> fields;
+    size_t start = 0;
+    for (;;) {
+        size_t tab = line.find('\t', start);
+        fields.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+        if (tab == std::string::npos) return fields;
+        start = tab + 1;
+    }
+}
+
+std::string column_list(const std::vector<std::string>& columns) {
+    std::string list;
+    for (const auto& column : columns) list += (list.empty() ? "" : ", ") + column;
+    return list.empty() ? "none" : list;
+}
+
+// "" and "-" mean "no value" in a grouping column.
+bool is_missing(const std::string& value) { return value.empty() || value == "-"; }
+
+// Interns strings as small integers, so that the inner loops compare integers.
+class Interner {
+public:
+    int id(const std::string& value) {
+        auto [it, inserted] = ids_.try_emplace(value, static_cast<int>(names_.size()));
+        if (inserted) names_.push_back(value);
+        return it->second;
+    }
+    const std::string& name(int id) const { return names_[static_cast<size_t>(id)]; }
+    size_t size() const { return names_.size(); }
+
+private:
+    std::map<std::string, int> ids_;
+    std::vector<std::string> names_;
+};
+
+// A labeled file with a vector: one query, and a candidate for the others.
+struct Item {
+    const FileRecord* record;
+    int label;
+    std::vector<int> groups;  // per exclude_same column: value id, -1 for none
+};
+
+// The L2-normalized mean of a file's chunk vectors into `out` (dim floats). False when the file has
+// no chunk vectors. A mean of zero length (or a non-finite one) stays zero: it scores 0 against all.
+bool file_vector(const FileVectors& file, size_t dim, float* out) {
+    size_t chunks = file.chunk_ids.size();
+    if (chunks == 0 || dim == 0) return false;
+    if (file.vectors.size() != chunks * dim)
+        throw Error(ErrorKind::format, fmt::format("embedding table holds {} floats for {} chunks of dimension {}",
+                                                   file.vectors.size(), chunks, dim));
+    std::vector<double> sum(dim, 0.0);
+    for (size_t c = 0; c < chunks; ++c)
+        for (size_t d = 0; d < dim; ++d) sum[d] += static_cast<double>(file.vectors[c * dim + d]);
+    double norm = 0;
+    for (double v : sum) norm += v * v;
+    norm = std::sqrt(norm);
+    bool usable = norm > 0 && std::isfinite(norm);
+    for (size_t d = 0; d < dim; ++d) out[d] = usable ? static_cast<float>(sum[d] / norm) : 0.0f;
+    return true;
+}
+
+struct Accumulator {
+    size_t queries = 0, skipped = 0;
+    std::array<double, eval_ks.size()> precision{};
+    double ap = 0;
+
+    void add(const std::array<double, eval_ks.size()>& p, double average_precision) {
+        ++queries;
+        for (size_t i = 0; i < p.size(); ++i) precision[i] += p[i];
+        ap += average_precision;
+    }
+    EvalMetrics metrics() const {
+        EvalMetrics m;
+        m.queries = queries;
+        m.skipped = skipped;
+        if (queries > 0) {
+            for (size_t i = 0; i < precision.size(); ++i) m.precision[i] = precision[i] / static_cast<double>(queries);
+            m.map = ap / static_cast<double>(queries);
+        }
+        return m;
+    }
+};
+
+}  // namespace
+
+Labels read_labels_tsv(const std::string& tsv_path, const std::string& library_root) {
+    std::string text = read_text_file(tsv_path);  // Error(input) when missing or unreadable
+    if (text.compare(0, 3, "\xef\xbb\xbf") == 0) text.erase(0, 3);  // a UTF-8 byte order mark
+    Labels labels;
+    labels.source = tsv_path;
+    size_t path_index = 0, label_index = 0;
+    bool have_header = false;
+    size_t line_number = 0, start = 0;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        std::string line = text.substr(start, end - start);
+        start = end + 1;
+        ++line_number;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) continue;
+        std::vector<std::string> fields = split_tabs(line);
+        if (!have_header) {
+            labels.columns = fields;
+            auto find = [&](const char* name) { return std::find(fields.begin(), fields.end(), name); };
+            auto path_column = find("path");
+            if (path_column == fields.end()) path_column = find("relative_path");
+            auto label_column = find("label");
+            if (path_column == fields.end() || label_column == fields.end())
+                throw Error(ErrorKind::input, fmt::format("{}: the header needs a 'path' and a 'label' column (columns: {})",
+                                                          tsv_path, column_list(fields)));
+            path_index = static_cast<size_t>(path_column - fields.begin());
+            labels.path_column = *path_column;
+            label_index = static_cast<size_t>(label_column - fields.begin());
+            have_header = true;
+            continue;
+        }
+        if (fields.size() != labels.columns.size())
+            throw Error(ErrorKind::input, fmt::format("{}: line {} has {} fields, the header {}", tsv_path, line_number,
+                                                      fields.size(), labels.columns.size()));
+        const std::string& path = fields[path_index];
+        std::string key = path;
+        if (!path.empty() && path[0] == '/') {
+            std::string absolute = absolute_path(path);
+            std::string inside = relative_to(absolute, library_root);
+            key = inside.empty() ? absolute : inside;
+        }
+        LabeledFile file;
+        file.label = fields[label_index];
+        for (size_t i = 0; i < fields.size(); ++i)
+            if (i != path_index && i != label_index) file.fields[labels.columns[i]] = fields[i];
+        labels.by_path[key] = std::move(file);  // a later row for the same path wins
+        ++labels.rows;
+    }
+    if (!have_header) throw Error(ErrorKind::input, fmt::format("{}: empty labels file", tsv_path));
+    return labels;
+}
+
+Labels labels_from_folders(const Catalog& catalog) {
+    Labels labels;
+    labels.source = "folders";
+    labels.columns = {"path", "label"};
+    catalog.for_each([&](const FileRecord& record) {
+        if (record.path.find('/') == std::string::npos) return;  // at the library root: no folder
+        std::string folder = file_name(parent_path(record.path));
+        if (folder.empty()) return;
+        labels.by_path[record.path].label = folder;
+        ++labels.rows;
+    });
+    return labels;
+}
+
+EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, const Labels& labels,
+                    const EvalOptions& options) {
+    for (const auto& column : options.exclude_same)
+        if (column == labels.path_column ||
+            std::find(labels.columns.begin(), labels.columns.end(), column) == labels.columns.end())
+            throw Error(ErrorKind::usage, fmt::format("--exclude-same: no column '{}' in the labels of {} (columns: {})",
+                                                      column, labels.source, column_list(labels.columns)));
+
+    EvalResult result;
+    const size_t dim = embeddings.dim();
+    Interner label_ids;
+    std::vector<Interner> group_ids(options.exclude_same.size());
+    std::vector<Item> items;
+    std::vector<float> vectors;  // items.size() x dim, row-major
+
+    for (const auto& [path, labeled] : labels.by_path) {
+        const FileRecord* record = catalog.find(path);
+        if (!record || record->status != FileStatus::ok) ++result.label_rows_without_file;
+    }
+    std::vector<float> vector(dim);
+    for (const FileRecord* record : catalog.records_sorted_by_path()) {  // items in path order: ties by path
+        if (record->status != FileStatus::ok) continue;
+        ++result.catalog_files;
+        auto labeled = labels.by_path.find(record->path);
+        bool has_label = labeled != labels.by_path.end() && !labeled->second.label.empty();
+        auto embedded = embeddings.by_file().find(record->file_id);
+        bool has_vector = embedded != embeddings.by_file().end() && file_vector(embedded->second, dim, vector.data());
+        if (!has_label) {
+            if (has_vector) ++result.unlabeled_with_vectors;
+            continue;
+        }
+        if (!has_vector) {
+            ++result.labeled_without_vectors;
+            continue;
+        }
+        Item item{record, label_ids.id(labeled->second.label), {}};
+        for (size_t g = 0; g < options.exclude_same.size(); ++g) {
+            const std::string& column = options.exclude_same[g];
+            const std::string* value = nullptr;
+            if (column == "label") {
+                value = &labeled->second.label;
+            } else if (auto field = labeled->second.fields.find(column); field != labeled->second.fields.end()) {
+                value = &field->second;
+            }
+            item.groups.push_back(!value || is_missing(*value) ? -1 : group_ids[g].id(*value));
+        }
+        items.push_back(std::move(item));
+        vectors.insert(vectors.end(), vector.begin(), vector.end());
+    }
+    const size_t n = items.size();
+    result.labeled_with_vectors = n;
+
+    // The transposed matrix lets the score loop run over candidates (independent sums, which the
+    // compiler vectorizes without reordering any sum): score(q, j) = sum over d in order of
+    // q[d] * j[d], the same bits as score(j, q). Memory: two copies of the vectors.
+    std::vector<float> transposed(n * dim);
+    for (size_t i = 0; i < n; ++i)
+        for (size_t d = 0; d < dim; ++d) transposed[d * n + i] = vectors[i * dim + d];
+
+    Accumulator overall;
+    std::vector<Accumulator> per_label(label_ids.size());
+    std::map<std::pair<int, int>, size_t> confusion_counts;
+    size_t candidate_total = 0, relevant_total = 0;
+    std::vector<size_t> candidates;
+    candidates.reserve(n);
+
+    auto rank = [&](size_t query, const float* scores) {
+        const Item& q = items[query];
+        candidates.clear();
+        size_t relevant = 0;
+        for (size_t j = 0; j < n; ++j) {
+            if (j == query) continue;
+            const Item& c = items[j];
+            if (c.record->hash == q.record->hash) {
+                ++result.duplicate_pairs;
+                continue;
+            }
+            bool same_group = false;
+            for (size_t g = 0; g < q.groups.size() && !same_group; ++g)
+                same_group = q.groups[g] >= 0 && q.groups[g] == c.groups[g];
+            if (same_group) continue;
+            candidates.push_back(j);
+            if (c.label == q.label) ++relevant;
+        }
+        Accumulator& label_accumulator = per_label[static_cast<size_t>(q.label)];
+        if (relevant == 0) {
+            ++overall.skipped;
+            ++label_accumulator.skipped;
+            return;
+        }
+        size_t depth = std::min(eval_map_depth, candidates.size());
+        // Items are in path order, so the lower index is the lower path.
+        std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(depth), candidates.end(),
+                          [&](size_t a, size_t b) { return scores[a] != scores[b] ? scores[a] > scores[b] : a < b; });
+        std::array<double, eval_ks.size()> precision{};
+        double ap = 0;
+        size_t hits = 0;
+        for (size_t r = 0; r < depth; ++r) {
+            const Item& c = items[candidates[r]];
+            if (c.label == q.label) {
+                ++hits;
+                ap += static_cast<double>(hits) / static_cast<double>(r + 1);
+            } else if (r < eval_confusion_depth) {
+                ++confusion_counts[{q.label, c.label}];
+            }
+            for (size_t k = 0; k < eval_ks.size(); ++k)
+                if (r + 1 == eval_ks[k] || (r + 1 == depth && depth < eval_ks[k]))
+                    precision[k] = static_cast<double>(hits) / static_cast<double>(eval_ks[k]);
+        }
+        ap /= static_cast<double>(std::min(eval_map_depth, relevant));
+        overall.add(precision, ap);
+        label_accumulator.add(precision, ap);
+        candidate_total += candidates.size();
+        relevant_total += relevant;
+    };
+
+    constexpr size_t query_block = 8;        // queries scored together, sharing each loaded column
+    constexpr size_t candidate_block = 2048; // candidates per tile: the tile of sums stays in cache
+    std::vector<float> scores(query_block * n);
+    for (size_t q0 = 0; q0 < n; q0 += query_block) {
+        size_t queries = std::min(query_block, n - q0);
+        std::fill(scores.begin(), scores.end(), 0.0f);
+        for (size_t j0 = 0; j0 < n; j0 += candidate_block) {
+            size_t count = std::min(candidate_block, n - j0);
+            for (size_t d = 0; d < dim; ++d) {
+                const float* column = &transposed[d * n + j0];
+                for (size_t q = 0; q < queries; ++q) {
+                    const float weight = vectors[(q0 + q) * dim + d];
+                    float* out = &scores[q * n + j0];
+                    for (size_t j = 0; j < count; ++j) out[j] += weight * column[j];
+                }
+            }
+        }
+        for (size_t q = 0; q < queries; ++q) rank(q0 + q, &scores[q * n]);
+    }
+
+    result.overall = overall.metrics();
+    if (overall.queries > 0) {
+        result.mean_candidates = static_cast<double>(candidate_total) / static_cast<double>(overall.queries);
+        result.mean_relevant = static_cast<double>(relevant_total) / static_cast<double>(overall.queries);
+    }
+    for (size_t id = 0; id < label_ids.size(); ++id)
+        result.per_label.push_back({label_ids.name(static_cast<int>(id)), per_label[id].metrics()});
+    std::sort(result.per_label.begin(), result.per_label.end(),
+              [](const LabelEval& a, const LabelEval& b) { return a.label < b.label; });
+    for (const auto& [pair, count] : confusion_counts)
+        result.confusions.push_back({label_ids.name(pair.first), label_ids.name(pair.second), count});
+    std::sort(result.confusions.begin(), result.confusions.end(), [](const Confusion& a, const Confusion& b) {
+        if (a.count != b.count) return a.count > b.count;
+        if (a.query_label != b.query_label) return a.query_label < b.query_label;
+        return a.retrieved_label < b.retrieved_label;
+    });
+    if (result.confusions.size() > eval_confusions_kept) result.confusions.resize(eval_confusions_kept);
+    return result;
+}
+
+}  // namespace audiosim
