@@ -46,8 +46,8 @@ install_python_environment() {
   [ -x "$python" ] || { say "creating .venv"; python3 -m venv .venv; }
   if ! "$python" - <<'PY' 2>/dev/null
 import importlib.metadata as m, pathlib, sys
-pins = [l.split('==') for l in pathlib.Path('scripts/requirements.txt').read_text().splitlines()
-        if l.strip() and not l.startswith('#')]
+lines = [l.split('#')[0].strip() for l in pathlib.Path('scripts/requirements.txt').read_text().splitlines()]
+pins = [l.split('==') for l in lines if l]
 sys.exit(any(m.version(name) != version for name, version in pins))
 PY
   then
