@@ -94,8 +94,39 @@ std::vector<Block> block_statistics(MonoReader& reader, int64_t block_frames, in
     return blocks;
 }
 
+// The statistics of frames [from, to) read again: for a window edge inside a block (an aligned
+// last window), so that no audio from outside the window counts.
+Block exact_block(MonoReader& reader, int64_t from, int64_t to) {
+    Block block;
+    std::vector<float> samples;
+    reader.seek(from);
+    size_t got = reader.read(static_cast<size_t>(to - from), samples);
+    for (size_t i = 0; i < got; ++i) {
+        block.sum += samples[i];
+        block.sum_squares += static_cast<double>(samples[i]) * samples[i];
+        block.peak = std::max(block.peak, std::fabs(samples[i]));
+    }
+    block.frames = static_cast<int64_t>(got);
+    return block;
+}
+
+// The window's blocks, with partial blocks at its edges replaced by exact ones.
+std::vector<Block> window_blocks(const std::vector<Block>& blocks, int64_t block_frames, int64_t start, int64_t end,
+                                 MonoReader& reader) {
+    size_t first = static_cast<size_t>(start / block_frames);
+    size_t last = std::min(blocks.size(), static_cast<size_t>((end + block_frames - 1) / block_frames));
+    std::vector<Block> selected(blocks.begin() + static_cast<std::ptrdiff_t>(first),
+                                blocks.begin() + static_cast<std::ptrdiff_t>(std::max(first, last)));
+    if (selected.empty()) return selected;
+    int64_t first_start = static_cast<int64_t>(first) * block_frames;
+    if (first_start < start) selected.front() = exact_block(reader, start, std::min(end, first_start + block_frames));
+    int64_t last_start = static_cast<int64_t>(last - 1) * block_frames;
+    if (last - 1 > first && last_start + blocks[last - 1].frames > end) selected.back() = exact_block(reader, last_start, end);
+    return selected;
+}
+
 Chunk measure(const std::vector<Block>& blocks, int64_t block_frames, int64_t start, int64_t frames,
-              uint32_t sample_rate, const ChunkProfile& profile) {
+              uint32_t sample_rate, const ChunkProfile& profile, MonoReader& reader) {
     Chunk chunk;
     chunk.start_frame = start;
     chunk.frames = frames;
@@ -106,12 +137,11 @@ Chunk measure(const std::vector<Block>& blocks, int64_t block_frames, int64_t st
         chunk.flags = chunk_empty | chunk_silent;
         return chunk;
     }
-    size_t first = static_cast<size_t>(start / block_frames);
-    size_t last = std::min(blocks.size(), static_cast<size_t>((start + frames + block_frames - 1) / block_frames));
+    std::vector<Block> own = window_blocks(blocks, block_frames, start, start + frames, reader);
     double sum = 0, sum_squares = 0, count = 0, level_sum = 0, level_squares = 0;
     float peak = 0;
-    for (size_t b = first; b < last; ++b) {
-        const Block& block = blocks[b];
+    for (const Block& block : own) {
+        if (block.frames == 0) continue;
         sum += block.sum;
         sum_squares += block.sum_squares;
         count += static_cast<double>(block.frames);
@@ -124,7 +154,7 @@ Chunk measure(const std::vector<Block>& blocks, int64_t block_frames, int64_t st
     double mean = sum / n;
     double rms = std::sqrt(sum_squares / n);
     double ac_rms = std::sqrt(std::max(0.0, sum_squares / n - mean * mean));
-    double blocks_used = std::max<double>(1, static_cast<double>(last - first));
+    double blocks_used = std::max<double>(1, static_cast<double>(own.size()));
     double level_mean = level_sum / blocks_used;
     double level_spread = std::sqrt(std::max(0.0, level_squares / blocks_used - level_mean * level_mean));
     chunk.rms_db = to_db(rms);
@@ -149,7 +179,7 @@ std::vector<Chunk> chunk_file(const std::string& path, const ChunkProfile& profi
     for (const Block& block : blocks) total += block.frames;
     std::vector<Chunk> chunks;
     for (const auto& [start, frames] : plan_windows(profile, total, rate))
-        chunks.push_back(measure(blocks, block_frames, start, frames, rate, profile));
+        chunks.push_back(measure(blocks, block_frames, start, frames, rate, profile, reader));
     return chunks;
 }
 

@@ -56,6 +56,9 @@ void ChunkProfile::validate() const {
     auto check = [](bool ok, const char* what, double value) {
         if (!ok || !std::isfinite(value)) throw Error(ErrorKind::usage, fmt::format("invalid {}: {}", what, value));
     };
+    // Every field is stored in the manifest as JSON, which has no NaN or infinity: unused ones too.
+    for (double value : {window_seconds, hop_seconds, min_seconds, first_seconds, silence_db, floor_db})
+        check(true, "value", value);
     check(window_seconds >= 0, "window", window_seconds);
     check(first_seconds >= 0, "first-seconds", first_seconds);
     check(min_seconds >= 0, "min-seconds", min_seconds);

@@ -1,0 +1,212 @@
+"""audiosim embed and models: the default model on real audio, determinism, incremental runs,
+kill -9 mid-run, and models that break the contract."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import BIN, EXIT_OK, EXIT_PARTIAL, copy_demo, tone, write_wav
+
+EXIT_MODEL = 5
+
+
+def embedding_set(store):
+    manifest = json.loads((store / "manifest.json").read_text())
+    (key,) = manifest["embeddings"]
+    return manifest, manifest["embeddings"][key]
+
+
+def read_vectors(store):
+    """{chunk_id: (file_id, vector)} folded over the set's segments."""
+    manifest, entry = embedding_set(store)
+    vectors = {}
+    for segment in entry["segments"]:
+        with h5py.File(store / segment["file"], "r") as f:
+            dropped = set(f["dropped/file_id"][:])
+            vectors = {c: v for c, v in vectors.items() if v[0] not in dropped}
+            group = f["embeddings"]
+            fresh_files = set(group["file_id"][:])
+            vectors = {c: v for c, v in vectors.items() if v[0] not in fresh_files}
+            for chunk_id, file_id, vector in zip(group["chunk_id"][:], group["file_id"][:], group["vector"][:]):
+                vectors[int(chunk_id)] = (int(file_id), vector)
+    return vectors
+
+
+def test_demo_library_embeds_with_the_default_model(audiosim, library, demo):
+    copy_demo(demo, library)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    result = audiosim.run("embed", check_code=EXIT_OK)
+    summary = result.stderr.decode()
+    assert "67 files embedded" in summary and "on cpu" in summary
+    manifest, entry = embedding_set(audiosim.store)
+    assert entry["profile"] == "sample" and entry["model"]["name"] == "audiosim-dsp"
+    assert entry["model_id"].startswith("audiosim-dsp-1-") and entry["dim"] == entry["model"]["embedding_dim"]
+    vectors = read_vectors(audiosim.store)
+    matrix = np.stack([v for _, v in vectors.values()])
+    assert matrix.dtype == np.float32 and matrix.shape[1] == entry["dim"]
+    assert np.allclose(np.linalg.norm(matrix, axis=1), 1, atol=1e-5)
+    # Every chunk that is not flagged has exactly one vector.
+    (chunk_segment,) = manifest["chunks"]["sample"]["segments"]
+    with h5py.File(audiosim.store / chunk_segment["file"], "r") as f:
+        unflagged = {int(c) for c, flags in zip(f["chunks/chunk_id"][:], f["chunks/flags"][:]) if flags == 0}
+    assert set(vectors) == unflagged
+    with h5py.File(audiosim.store / entry["segments"][0]["file"], "r") as f:
+        assert f.attrs["format"] == "audiosim-embeddings" and f.attrs["model_id"] == entry["model_id"]
+
+
+def test_vectors_are_deterministic_across_runs_and_stores(tmp_path, library):
+    from conftest import Audiosim
+    for i in range(6):
+        write_wav(library / f"s{i}.wav", tone(seconds=0.3 + 0.4 * i, rate=44100, seed=i), rate=44100)
+    configurations = [("64", "1"), ("64", "1"), ("1", "2"), ("5", "2")]  # batch size, threads
+    stores = [Audiosim(tmp_path / f"store{n}", library) for n in range(len(configurations))]
+    for store, (batch, threads) in zip(stores, configurations):
+        store.run("ingest", ".", check_code=EXIT_OK)
+        store.run("embed", "--batch-size", batch, "-j", threads, check_code=EXIT_OK)
+    runs = [read_vectors(s.store) for s in stores]
+    assert all(set(run) == set(runs[0]) for run in runs)
+    for chunk_id in runs[0]:
+        assert np.array_equal(runs[0][chunk_id][1], runs[1][chunk_id][1]), "the same run twice: the same bits"
+        for run in runs[2:]:
+            # Batch padding and thread count change only the order of float sums.
+            assert np.abs(runs[0][chunk_id][1] - run[chunk_id][1]).max() < 1e-5
+
+
+def test_incremental_embed_and_changed_files(audiosim, library):
+    for i in range(3):
+        write_wav(library / f"a{i}.wav", tone(seconds=1.0, rate=22050, frequency=200 + 150 * i), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    audiosim.run("embed", check_code=EXIT_OK)
+    before = read_vectors(audiosim.store)
+    write_wav(library / "a3.wav", tone(seconds=1.0, rate=22050, frequency=900), rate=22050)
+    write_wav(library / "a0.wav", tone(seconds=1.0, rate=22050, seed=5), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    result = audiosim.run("embed", check_code=EXIT_OK)
+    summary = result.stderr.decode()
+    assert "2 files embedded, 2 up to date" in summary and "1 dropped" in summary
+    after = read_vectors(audiosim.store)
+    assert len(after) == 4
+    kept = set(before) & set(after)
+    assert len(kept) == 2 and all(np.array_equal(before[c][1], after[c][1]) for c in kept)
+    result = audiosim.run("embed", check_code=EXIT_OK)
+    assert "0 files embedded, 4 up to date" in result.stderr.decode()
+
+
+def test_flagged_chunks_are_not_embedded(audiosim, library):
+    write_wav(library / "silence.wav", np.zeros((22050, 1)), rate=22050)
+    write_wav(library / "tone.wav", tone(seconds=1.0, rate=22050), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    result = audiosim.run("embed", check_code=EXIT_OK)
+    assert "1 flagged" in result.stderr.decode()
+    assert len(read_vectors(audiosim.store)) == 1
+
+
+def test_kill_9_during_embed_keeps_committed_files(audiosim, library):
+    for i in range(120):
+        write_wav(library / f"k{i:03}.wav", tone(seconds=2.0, rate=44100, seed=i), rate=44100)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    audiosim.run("chunk", check_code=EXIT_OK)
+    process = audiosim.popen("embed", "--commit-every", "5", "-j", "1", "--batch-size", "4",
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        manifest = json.loads((audiosim.store / "manifest.json").read_text())
+        sets = manifest.get("embeddings", {})
+        if sets and len(next(iter(sets.values()))["segments"]) >= 2:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    committed = read_vectors(audiosim.store)
+    assert committed, "at least one commit landed before the kill"
+    files = {file_id for file_id, _ in committed.values()}
+    assert all(sum(1 for f, _ in committed.values() if f == file_id) == 1 for file_id in files), "whole files only"
+    result = audiosim.run("embed", check_code=EXIT_OK)
+    assert f"{len(files)} up to date" in result.stderr.decode()
+    final = read_vectors(audiosim.store)
+    assert len(final) == 120
+    assert all(np.array_equal(committed[c][1], final[c][1]) for c in committed)
+
+
+def write_model(folder, name, body, dim=8):
+    """A TorchScript model (made with the test environment's torch) plus its sidecar."""
+    import torch
+    source = f"""
+import torch
+class M(torch.nn.Module):
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+{body}
+"""
+    import importlib.util
+    folder.mkdir(parents=True, exist_ok=True)
+    module_path = folder / f"{name.replace('-', '_')}_source.py"  # TorchScript compiles from a real file
+    module_path.write_text(source)
+    spec = importlib.util.spec_from_file_location(module_path.stem + str(abs(hash(body))), module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.jit.script(module.M()).save(str(folder / f"{name}.pt"))
+    (folder / f"{name}.json").write_text(json.dumps({
+        "name": name, "version": "1", "sample_rate": 16000, "window_seconds": 1.0, "embedding_dim": dim,
+        "normalized": False, "license": "test", "source": "tests/cli/test_embed.py", "text_tower": None}))
+    return folder / f"{name}.json"
+
+
+GOOD = """        mask = (torch.arange(waveforms.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)).float()
+        x = waveforms * mask
+        n = lengths.clamp(min=1).unsqueeze(1).float()
+        mean = x.sum(1, keepdim=True) / n
+        energy = (x * x).sum(1, keepdim=True) / n
+        peak = x.abs().amax(1, keepdim=True)
+        return torch.cat([mean, energy, peak, torch.ones_like(mean), mean * 2, energy * 3, peak + 1, energy + 1], 1)"""
+
+
+@pytest.mark.parametrize("name, body, failed", [
+    ("wrong-dim", "        return torch.zeros(waveforms.shape[0], 3)", "shape"),
+    ("not-finite", "        return torch.full((waveforms.shape[0], 8), float('nan'))", "finite"),
+    ("padding-dependent", "        m = waveforms.mean(1, keepdim=True)\n        return torch.cat([m + 1, m * 2 + 1, m.abs() + 1, m + 2, m + 3, m + 4, m + 5, m + 6], 1)", "batch and padding"),
+])
+def test_models_check_rejects_broken_models(audiosim, tmp_path, name, body, failed):
+    sidecar = write_model(tmp_path / "models", name, body)
+    result = audiosim.run("models", "check", str(sidecar))
+    assert result.returncode == EXIT_MODEL
+    message = result.stderr.decode().strip().splitlines()[-1]
+    assert "breaks the model contract" in message and failed in message
+
+
+def test_models_check_accepts_a_good_model_and_list_finds_it(audiosim, tmp_path):
+    sidecar = write_model(tmp_path / "models", "good-test", GOOD)
+    result = audiosim.run("models", "check", str(sidecar), check_code=EXIT_OK)
+    assert "keeps the contract" in result.stderr.decode()
+    listing = audiosim.run("models", "list", env={"AUDIOSIM_MODEL_PATH": str(tmp_path / "models")}, check_code=EXIT_OK)
+    names = [line.split("\t")[0] for line in listing.stdout.decode().splitlines()[1:]]
+    assert names[0] == "good-test" and "audiosim-dsp" in names
+
+
+def test_a_changed_model_gets_a_new_id_and_its_own_vectors(audiosim, library, tmp_path):
+    write_wav(library / "a.wav", tone(seconds=1.0, rate=16000), rate=16000)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    sidecar = write_model(tmp_path / "models", "tiny", GOOD)
+    audiosim.run("embed", "--model", str(sidecar), check_code=EXIT_OK)
+    write_model(tmp_path / "models", "tiny", GOOD.replace("peak + 1", "peak + 2"))
+    audiosim.run("embed", "--model", str(sidecar), check_code=EXIT_OK)
+    manifest = json.loads((audiosim.store / "manifest.json").read_text())
+    assert len(manifest["embeddings"]) == 2, "two model ids, two embedding sets"
+
+
+def test_broken_sidecar_and_missing_device_are_clear_errors(audiosim, library, tmp_path):
+    write_wav(library / "a.wav")
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "bad"}')
+    result = audiosim.run("embed", "--model", str(bad))
+    assert result.returncode == EXIT_MODEL and "bad.json" in result.stderr.decode()
+    result = audiosim.run("embed", "--device", "cuda:7")
+    assert result.returncode == EXIT_MODEL and "cuda:7" in result.stderr.decode()
+    result = audiosim.run("embed", "--model", "no-such-model")
+    assert result.returncode == EXIT_MODEL and "audiosim-dsp" in result.stderr.decode()
