@@ -1,8 +1,10 @@
 // audiosim status: what the store holds (files, formats, duplicates, stages, models) and the errors.
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "commands.hpp"
+#include "embed/embedding.hpp"
 #include "report/table.hpp"
 #include "store/store.hpp"
 #include "util/error.hpp"
@@ -49,7 +51,50 @@ StoreFacts gather(const Catalog& catalog) {
     return facts;
 }
 
-nlohmann::json status_json(const StoreReader& store, const StoreFacts& facts) {
+// Per stage: each chunk profile, and each model's embeddings of it, against the files there are.
+nlohmann::json stages_json(StoreReader& store, const Catalog& catalog) {
+    std::set<uint64_t> live;
+    catalog.for_each([&](const FileRecord& record) {
+        if (record.status == FileStatus::ok) live.insert(record.file_id);
+    });
+    nlohmann::json chunk_sets = nlohmann::json::object();
+    std::map<std::string, std::set<uint64_t>> embeddable_by_profile;  // files with an unflagged chunk
+    std::map<std::string, size_t> files_chunked;
+    for (const auto& [name, set] : store.manifest().chunk_sets) {
+        ChunkTable table = store.load_chunks(name);
+        size_t files = 0, chunks = 0, flagged = 0;
+        for (const auto& [file_id, file_chunks] : table.by_file()) {
+            if (!live.count(file_id)) continue;
+            ++files;
+            if (has_embeddable_chunk(file_chunks)) embeddable_by_profile[name].insert(file_id);
+            for (const Chunk& chunk : file_chunks) {
+                ++chunks;
+                flagged += chunk.flags != 0;
+            }
+        }
+        files_chunked[name] = files;
+        chunk_sets[name] = {{"profile", set.profile.to_json()}, {"files", files}, {"files_to_chunk", live.size() - files},
+                            {"chunks", chunks}, {"chunks_flagged", flagged}};
+    }
+    nlohmann::json embedding_sets = nlohmann::json::object();
+    for (const auto& [key, set] : store.manifest().embedding_sets) {
+        EmbeddingTable table = store.load_embeddings(key, /*with_vectors=*/false);
+        size_t files = 0, vectors = 0, to_embed = 0;
+        for (const auto& [file_id, file_vectors] : table.by_file())
+            if (live.count(file_id)) {
+                ++files;
+                vectors += file_vectors.chunk_ids.size();
+            }
+        for (uint64_t file_id : embeddable_by_profile[set.profile]) to_embed += !table.has_file(file_id);
+        // Files not chunked yet are chunked by embed too.
+        to_embed += live.size() - std::min(live.size(), files_chunked[set.profile]);
+        embedding_sets[key] = {{"model_id", set.model_id}, {"profile", set.profile}, {"dim", set.dim},
+                               {"files", files}, {"files_to_embed", to_embed}, {"vectors", vectors}};
+    }
+    return {{"chunk", chunk_sets}, {"embed", embedding_sets}};
+}
+
+nlohmann::json status_json(const StoreReader& store, const StoreFacts& facts, const nlohmann::json& stages) {
     const Manifest& m = store.manifest();
     nlohmann::json errors = nlohmann::json::array();
     for (const FileRecord* r : facts.failures)
@@ -64,14 +109,14 @@ nlohmann::json status_json(const StoreReader& store, const StoreFacts& facts) {
                        {"failed_by_status", facts.failed_by_status}, {"bytes", facts.bytes},
                        {"audio_seconds", facts.audio_seconds}, {"containers", facts.containers},
                        {"duplicate_groups", facts.duplicate_groups}, {"duplicate_files", facts.duplicate_files}}},
-            {"stages", {{"chunk", nlohmann::json::object()}, {"embed", nlohmann::json::object()}}},
+            {"stages", stages},
             {"last_run", m.runs.empty() ? nlohmann::json() : nlohmann::json{{"command", m.runs.front().command},
                                                                             {"finished", m.runs.front().finished},
                                                                             {"summary", m.runs.front().summary}}},
             {"errors", errors}};
 }
 
-void print_text(const StoreReader& store, const StoreFacts& facts, bool all_errors) {
+void print_text(const StoreReader& store, const StoreFacts& facts, const nlohmann::json& stages, bool all_errors) {
     const Manifest& m = store.manifest();
     std::string containers;
     for (const auto& [name, count] : facts.containers) containers += fmt::format("{}{} {}", containers.empty() ? "" : ", ", name, count);
@@ -83,8 +128,17 @@ void print_text(const StoreReader& store, const StoreFacts& facts, bool all_erro
                              facts.failed, failed, human_duration(facts.audio_seconds), human_bytes(static_cast<double>(facts.bytes)))
               << fmt::format("formats     {}\n", containers.empty() ? "-" : containers)
               << fmt::format("duplicates  {} groups of identical files ({} files)\n", facts.duplicate_groups, facts.duplicate_files)
-              << "chunks      none yet (audiosim chunk)\n"
-              << "embeddings  none yet (audiosim embed)\n";
+;
+    if (stages["chunk"].empty()) std::cout << "chunks      none yet (audiosim chunk)\n";
+    for (const auto& [name, set] : stages["chunk"].items())
+        std::cout << fmt::format("chunks      {}: {} chunks of {} files ({} flagged); {} files to chunk\n", name,
+                                 set["chunks"].get<size_t>(), set["files"].get<size_t>(),
+                                 set["chunks_flagged"].get<size_t>(), set["files_to_chunk"].get<size_t>());
+    if (stages["embed"].empty()) std::cout << "embeddings  none yet (audiosim embed)\n";
+    for (const auto& [key, set] : stages["embed"].items())
+        std::cout << fmt::format("embeddings  {}: {} vectors (dim {}) of {} files; {} files to embed\n", key,
+                                 set["vectors"].get<size_t>(), set["dim"].get<int64_t>(), set["files"].get<size_t>(),
+                                 set["files_to_embed"].get<size_t>());
     if (!m.runs.empty())
         std::cout << fmt::format("last run    {} at {}\n", m.runs.front().command, m.runs.front().finished);
     constexpr size_t shown = 20;
@@ -102,11 +156,12 @@ int run_status(const StatusOptions& options, const GlobalOptions& global) {
     StoreReader store(store_path_for_reading(global));
     Catalog catalog = store.load_catalog();
     StoreFacts facts = gather(catalog);  // points into catalog
+    nlohmann::json stages = stages_json(store, catalog);
     std::string format = global.format.empty() ? "text" : global.format;
     if (format == "text") {
-        print_text(store, facts, options.errors);
+        print_text(store, facts, stages, options.errors);
     } else if (format == "json") {
-        std::cout << status_json(store, facts).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        std::cout << status_json(store, facts, stages).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
     } else {
         // Tabular formats list the failed files: one row each.
         TableWriter table(std::cout, parse_table_format(format), {"path", "status", "error"});

@@ -62,6 +62,16 @@ struct DecodedUnit {
 
 constexpr double unit_audio_seconds = 120;
 
+size_t count_flagged(const std::vector<Chunk>& chunks) {
+    return static_cast<size_t>(std::count_if(chunks.begin(), chunks.end(), [](const Chunk& c) { return c.flags != 0; }));
+}
+
+}  // namespace
+
+bool has_embeddable_chunk(const std::vector<Chunk>& chunks) { return count_flagged(chunks) < chunks.size(); }
+
+namespace {
+
 std::vector<WorkUnit> plan_units(const std::vector<const FileRecord*>& files, const ChunkTable& chunks, size_t& flagged) {
     std::vector<WorkUnit> units;
     for (const FileRecord* file : files) {
@@ -219,8 +229,12 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
     for (const FileRecord* file : store.catalog().records_sorted_by_path()) {
         if (file->status != FileStatus::ok || !chunks.has_file(file->file_id)) continue;
         live.insert(file->file_id);
-        if (existing.has_file(file->file_id)) ++summary.files_up_to_date;
-        else todo.push_back(file);
+        if (existing.has_file(file->file_id) || !has_embeddable_chunk(*chunks.chunks_of(file->file_id))) {
+            ++summary.files_up_to_date;
+            summary.chunks_flagged += count_flagged(*chunks.chunks_of(file->file_id));
+        } else {
+            todo.push_back(file);
+        }
     }
     EmbeddingDelta pending;
     pending.dim = static_cast<size_t>(model.embedding_dim);

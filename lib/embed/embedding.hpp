@@ -59,6 +59,9 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
                          const std::function<void(const EmbeddedFile&)>& on_file,
                          const std::function<void(size_t done, size_t total, double audio_seconds)>& on_progress);
 
+// False when every chunk is flagged (silent, dc, noise floor, empty): such a file has nothing to embed.
+bool has_embeddable_chunk(const std::vector<Chunk>& chunks);
+
 // L2-normalizes each row of rows x dim floats in place; an all-zero row stays zero.
 void normalize_rows(std::vector<float>& vectors, size_t dim);
 

@@ -17,6 +17,7 @@ void EmbeddingTable::apply(EmbeddingDelta delta) {
     for (size_t i = 0; i < delta.chunk_ids.size(); ++i) {
         FileVectors& entry = fresh[delta.file_ids[i]];
         entry.chunk_ids.push_back(delta.chunk_ids[i]);
+        if (delta.vectors.empty()) continue;  // read without vectors
         entry.vectors.insert(entry.vectors.end(), delta.vectors.begin() + static_cast<std::ptrdiff_t>(i * dim_),
                              delta.vectors.begin() + static_cast<std::ptrdiff_t>((i + 1) * dim_));
     }
@@ -48,7 +49,7 @@ void write_embedding_segment(const std::string& path, const EmbeddingSetInfo& in
     file.close();
 }
 
-EmbeddingDelta read_embedding_segment(const std::string& path) {
+EmbeddingDelta read_embedding_segment(const std::string& path, bool with_vectors) {
     h5::File file = h5::File::open_read_only(path);
     check_stamp(file, embeddings_format_name, embeddings_format_version);
     h5::Handle group = file.open_group("embeddings");
@@ -59,7 +60,7 @@ EmbeddingDelta read_embedding_segment(const std::string& path) {
     delta.dim = static_cast<size_t>(dim);
     delta.chunk_ids = h5::read_column<uint64_t>(file, group.get(), "chunk_id", static_cast<size_t>(rows));
     delta.file_ids = h5::read_column<uint64_t>(file, group.get(), "file_id", static_cast<size_t>(rows));
-    delta.vectors = h5::read_matrix(file, group.get(), "vector", static_cast<size_t>(rows), delta.dim);
+    if (with_vectors) delta.vectors = h5::read_matrix(file, group.get(), "vector", static_cast<size_t>(rows), delta.dim);
     h5::Handle dropped = file.open_group("dropped");
     int64_t dropped_rows = h5::read_int_attribute(file, dropped.get(), "rows");
     if (dropped_rows < 0) throw Error(ErrorKind::format, fmt::format("{}: negative row count", path));

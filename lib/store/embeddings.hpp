@@ -30,7 +30,7 @@ struct FileVectors {
 class EmbeddingTable {
 public:
     explicit EmbeddingTable(size_t dim = 0) : dim_(dim) {}
-    void apply(EmbeddingDelta delta);
+    void apply(EmbeddingDelta delta);  // a delta read without vectors gives a table of ids alone
     bool has_file(uint64_t file_id) const { return by_file_.count(file_id) > 0; }
     const std::map<uint64_t, FileVectors>& by_file() const { return by_file_; }
     size_t dim() const { return dim_; }
@@ -53,6 +53,7 @@ struct EmbeddingSetInfo {
 
 void write_embedding_segment(const std::string& path, const EmbeddingSetInfo& info, const EmbeddingDelta& delta,
                              const WriterStamp& stamp);
-EmbeddingDelta read_embedding_segment(const std::string& path);
+// Without vectors, only the ids are read (status counts files without loading every vector).
+EmbeddingDelta read_embedding_segment(const std::string& path, bool with_vectors = true);
 
 }  // namespace audiosim

@@ -182,7 +182,7 @@ Catalog StoreReader::load_catalog() {
     return retrying([this] { return fold_segments<Catalog>(path_, manifest_.catalog, read_catalog_segment); });
 }
 
-EmbeddingTable StoreReader::load_embeddings(const std::string& key) {
+EmbeddingTable StoreReader::load_embeddings(const std::string& key, bool with_vectors) {
     return retrying([&] {
         auto set = manifest_.embedding_sets.find(key);
         if (set == manifest_.embedding_sets.end()) {
@@ -191,7 +191,8 @@ EmbeddingTable StoreReader::load_embeddings(const std::string& key) {
             throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store ({})", key,
                                                       keys.empty() ? "run audiosim embed" : "there are: " + keys));
         }
-        return fold_segments<EmbeddingTable>(path_, set->second.segments, read_embedding_segment);
+        return fold_segments<EmbeddingTable>(path_, set->second.segments,
+                                             [&](const std::string& path) { return read_embedding_segment(path, with_vectors); });
     });
 }
 
@@ -290,7 +291,8 @@ void StoreWriter::commit_embeddings(const EmbeddingSet& set, EmbeddingDelta delt
 EmbeddingTable StoreWriter::load_embeddings(const std::string& key) const {
     auto set = manifest_.embedding_sets.find(key);
     if (set == manifest_.embedding_sets.end()) return EmbeddingTable();
-    return fold_segments<EmbeddingTable>(path_, set->second.segments, read_embedding_segment);
+    return fold_segments<EmbeddingTable>(path_, set->second.segments,
+                                         [](const std::string& path) { return read_embedding_segment(path); });
 }
 
 ChunkTable StoreWriter::load_chunks(const std::string& profile) const {

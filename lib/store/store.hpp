@@ -84,7 +84,7 @@ public:
     const Manifest& manifest() const { return manifest_; }
     Catalog load_catalog();  // reloads the manifest if a writer compacted under us
     ChunkTable load_chunks(const std::string& profile);  // Error(input) naming the profiles there are
-    EmbeddingTable load_embeddings(const std::string& key);  // Error(input) naming the sets there are
+    EmbeddingTable load_embeddings(const std::string& key, bool with_vectors = true);  // Error(input) naming the sets there are
 
 private:
     template <typename Load> auto retrying(Load load);

@@ -103,8 +103,16 @@ def test_flagged_chunks_are_not_embedded(audiosim, library):
     write_wav(library / "tone.wav", tone(seconds=1.0, rate=22050), rate=22050)
     audiosim.run("ingest", ".", check_code=EXIT_OK)
     result = audiosim.run("embed", check_code=EXIT_OK)
-    assert "1 flagged" in result.stderr.decode()
+    assert "1 files embedded" in result.stderr.decode() and "1 flagged" in result.stderr.decode()
     assert len(read_vectors(audiosim.store)) == 1
+    result = audiosim.run("embed", check_code=EXIT_OK)
+    assert "0 files embedded, 2 up to date" in result.stderr.decode(), "a silent file is not revisited"
+    (stage,) = audiosim.status()["stages"]["embed"].values()
+    assert stage["files"] == 1 and stage["files_to_embed"] == 0 and stage["vectors"] == 1
+    write_wav(library / "new.wav", tone(seconds=1.0, rate=22050, frequency=880), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    (stage,) = audiosim.status()["stages"]["embed"].values()
+    assert stage["files_to_embed"] == 1, "a new file, not chunked yet, is still to embed"
 
 
 def test_kill_9_during_embed_keeps_committed_files(audiosim, library):
