@@ -55,7 +55,7 @@ int run_check(const ModelsOptions& options, const GlobalOptions& global) {
     }
     table.finish();
     if (!failed.empty())
-        throw Error(ErrorKind::model, fmt::format("{} breaks the model contract: {} (docs/MODELS.md)", model.id(), failed));
+        throw Error(ErrorKind::model, fmt::format("{} breaks the model contract: {} (models/README.md)", model.id(), failed));
     if (global.verbosity >= 1) fmt::print(stderr, "audiosim models: {} keeps the contract on {}\n", model.id(), runner->device());
     return exit_ok;
 }

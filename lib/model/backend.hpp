@@ -17,7 +17,7 @@ struct TorchRuntime {
     int cuda_devices = 0;      // devices found at run time
 };
 
-// A loaded TorchScript model (docs/MODELS.md has the contract).
+// A loaded TorchScript model (models/README.md has the contract).
 class EmbeddingModel {
 public:
     virtual ~EmbeddingModel() = default;

@@ -1,4 +1,4 @@
-// `audiosim models check`: does a model keep the contract (docs/MODELS.md)? Checked the way one
+// `audiosim models check`: does a model keep the contract (models/README.md)? Checked the way one
 // debugs an embedding pipeline: shapes, finite outputs, norms, determinism, independence from
 // batch and padding, silence, full-scale noise and very short inputs.
 #pragma once

@@ -1,4 +1,4 @@
-// A model is a TorchScript file plus a JSON sidecar (docs/MODELS.md). This reads sidecars, finds
+// A model is a TorchScript file plus a JSON sidecar (models/README.md). This reads sidecars, finds
 // models by name, and names each model by content: a changed model never mixes with old vectors.
 #pragma once
 
