@@ -49,3 +49,24 @@ def test_full_stdout_is_an_error(audiosim, library):
                                 stderr=subprocess.PIPE, timeout=60)
     assert result.returncode == EXIT_IO
     assert "cannot write to standard output" in result.stderr.decode()
+
+
+def test_full_disk_during_embed_keeps_the_store(audiosim, library):
+    from conftest import tone
+    for i in range(40):
+        write_wav(library / f"e{i}.wav", tone(seconds=1.0, rate=22050, seed=i), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    audiosim.run("chunk", check_code=EXIT_OK)
+    before = json.loads((audiosim.store / "manifest.json").read_text())
+    # Vectors of 40 files (117 floats each) are ~19 KB: a 12 KB file-size limit fails that write.
+    result = subprocess.run(audiosim.argv("embed"), cwd=library, capture_output=True,
+                            preexec_fn=small_file_limit(12_000), timeout=120)
+    assert result.returncode == EXIT_IO
+    errors = [line for line in result.stderr.decode().splitlines() if "error:" in line]
+    assert len(errors) == 1 and "File too large" in errors[0]
+    after = json.loads((audiosim.store / "manifest.json").read_text())
+    assert after["catalog"] == before["catalog"] and after["chunks"] == before["chunks"]
+    assert not after.get("embeddings") or all(not s["segments"] for s in after["embeddings"].values())
+    audiosim.run("embed", check_code=EXIT_OK)
+    (stage,) = audiosim.status()["stages"]["embed"].values()
+    assert stage["files"] == 40 and stage["files_to_embed"] == 0
