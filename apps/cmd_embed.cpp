@@ -1,4 +1,5 @@
 // audiosim embed: chunk (if needed) and embed stored files with a TorchScript model.
+#include <chrono>
 #include <iostream>
 #include <memory>
 
@@ -14,6 +15,7 @@ struct EmbedCommandOptions {
     std::string model;
     std::string profile = "sample";
     std::string device = "auto";
+    std::string precision = "fp32";
     size_t batch_size = 64;
     std::string quality = "fast";
     double commit_interval = 30;
@@ -38,6 +40,7 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     EmbedOptions run;
     run.profile = preset_profile(options.profile);
     run.device = options.device;
+    run.precision = options.precision;
     run.batch_size = options.batch_size;
     run.quality = parse_resample_quality(options.quality);
     run.decode_threads = resolve_threads(global.threads);
@@ -53,8 +56,11 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     auto on_file = [&](const EmbeddedFile& file) {
         if (!file.error.empty()) item_error(global, "{}", file.error);
     };
+    auto started = std::chrono::steady_clock::now();
     EmbedSummary summary = embed_files(store, model, run, on_file, [&](size_t done, size_t total, double seconds) {
-        progress.update(done, total, human_duration(seconds) + " of audio");
+        double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        progress.update(done, total, fmt::format("files, {} of audio, {:.0f}x realtime", human_duration(seconds),
+                                                 elapsed > 0 ? seconds / elapsed : 0.0));
     });
     if (global.verbosity >= 1) fmt::print(stderr, "audiosim embed: {}\n", summary_line(summary));
     if (summary.interrupted) return exit_interrupted;
@@ -68,6 +74,7 @@ Runner setup_embed(CLI::App& app) {
     app.add_option("--model", options->model, "Model name (audiosim models list) or sidecar/.pt path (default: audiosim-dsp)");
     app.add_option("--profile", options->profile, "Chunk profile preset or stored profile name (default: sample)");
     app.add_option("--device", options->device, "auto (CUDA if present), cpu, cuda, cuda:N");
+    app.add_option("--precision", options->precision, "fp32 (default), or bf16/fp16 autocast (fp16 on CUDA only)");
     app.add_option("--batch-size", options->batch_size, "Chunks per model call (default 64)")->check(CLI::PositiveNumber);
     app.add_option("--resample-quality", options->quality, "fast, medium, best (integer ratios use a FIR decimator)");
     app.add_option("--commit-interval", options->commit_interval, "Commit progress at least every SECONDS (default 30)")

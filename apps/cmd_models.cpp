@@ -15,6 +15,7 @@ namespace {
 struct ModelsOptions {
     std::string model;
     std::string device = "cpu";
+    std::string precision = "fp32";
 };
 
 const std::vector<std::string> model_columns = {"name", "version", "id", "sample_rate", "window_seconds",
@@ -45,7 +46,8 @@ int run_show(const ModelsOptions& options, const GlobalOptions& global) {
 
 int run_check(const ModelsOptions& options, const GlobalOptions& global) {
     ModelSpec model = find_model(options.model);
-    auto runner = torch_backend().load(model.weights_path, options.device, static_cast<int>(resolve_threads(global.threads)));
+    auto runner = torch_backend().load(model.weights_path, options.device, static_cast<int>(resolve_threads(global.threads)),
+                                       options.precision);
     std::vector<ContractCheck> checks = check_model_contract(model, *runner);
     TableWriter table(std::cout, parse_table_format(global.format.empty() ? "tsv" : global.format), {"check", "result", "detail"});
     std::string failed;
@@ -74,6 +76,7 @@ Runner setup_models(CLI::App& app) {
     }
     list->fallthrough();
     check->add_option("--device", options->device, "auto, cpu, cuda, cuda:N (default cpu)");
+    check->add_option("--precision", options->precision, "fp32 (default), bf16, fp16 (autocast)");
     return [options, list, show](const GlobalOptions& global) {
         if (list->parsed()) return run_list(global);
         if (show->parsed()) return run_show(*options, global);

@@ -13,9 +13,8 @@ namespace audiosim {
 
 namespace {
 
-// round(frames * out / in), halves rounded up, without overflow for any 32-bit rates: `in` and
-// `out` are the reduced ratio, so frames * out would overflow 64 bits only for absurd lengths,
-// but splitting off the whole periods keeps even those exact.
+// round(frames * out / in), halves rounded up. Splitting off whole periods of `in` keeps every
+// product below 2^64 for 32-bit rates, whatever the length.
 uint64_t rounded_output_frames(uint64_t frames, uint64_t in, uint64_t out) {
     uint64_t periods = frames / in;
     uint64_t rest = (frames % in) * out;  // < 2^64: both factors < 2^32

@@ -248,7 +248,7 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
         store.finish_run("embed", summary.to_json());
         return summary;
     }
-    std::unique_ptr<EmbeddingModel> runner = torch_backend().load(model.weights_path, options.device, options.torch_threads);
+    std::unique_ptr<EmbeddingModel> runner = torch_backend().load(model.weights_path, options.device, options.torch_threads, options.precision);
     summary.device = runner->device();
     Batcher batcher(*runner, pending.dim, std::max<size_t>(1, options.batch_size));
 

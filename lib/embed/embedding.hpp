@@ -21,6 +21,7 @@ namespace audiosim {
 struct EmbedOptions {
     ChunkProfile profile;              // chunks of this profile are embedded (files without them are chunked first)
     std::string device = "auto";       // auto, cpu, cuda, cuda:N
+    std::string precision = "fp32";    // fp32, bf16, fp16 (autocast)
     size_t batch_size = 64;
     unsigned decode_threads = 1;
     int torch_threads = 1;

@@ -36,8 +36,11 @@ public:
     virtual ~TorchBackend() = default;
     virtual TorchRuntime runtime() const = 0;
     // device: "auto" (CUDA when there is a device, else CPU), "cpu", "cuda" or "cuda:N".
-    // threads: torch's intra-op threads on the CPU. Error(model) naming the file and the cause.
-    virtual std::unique_ptr<EmbeddingModel> load(const std::string& path, const std::string& device, int threads) = 0;
+    // threads: torch's intra-op threads on the CPU. precision: "fp32", or "bf16"/"fp16" to run
+    // forward under autocast (fp16 on CUDA only); outputs are float32 either way.
+    // Error(model) naming the file and the cause; Error(usage) for an unknown device or precision.
+    virtual std::unique_ptr<EmbeddingModel> load(const std::string& path, const std::string& device, int threads,
+                                                 const std::string& precision) = 0;
 };
 
 // Loads the plugin once: $AUDIOSIM_TORCH_PLUGIN, else next to the executable, else in
@@ -47,4 +50,4 @@ TorchBackend& torch_backend();
 }  // namespace audiosim
 
 // The plugin's entry point.
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v2();
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v3();

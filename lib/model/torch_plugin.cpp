@@ -1,4 +1,5 @@
 // libaudiosim_torch.so: everything that touches libtorch. Loaded by model/backend.cpp.
+#include <ATen/autocast_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -7,6 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <mutex>
+#include <optional>
 
 #include "model/backend.hpp"
 #include "util/error.hpp"
@@ -41,9 +43,41 @@ torch::Device choose_device(const std::string& name) {
     return device;
 }
 
+// Autocast for one forward call: ops on autocast's lists run in the reduced precision.
+class AutocastScope {
+public:
+    AutocastScope(torch::DeviceType device, std::optional<torch::ScalarType> dtype) : device_(device), enabled_(dtype.has_value()) {
+        if (!enabled_) return;
+        at::autocast::set_autocast_dtype(device_, *dtype);
+        at::autocast::set_autocast_enabled(device_, true);
+    }
+    ~AutocastScope() {
+        if (!enabled_) return;
+        at::autocast::set_autocast_enabled(device_, false);
+        at::autocast::clear_cache();
+    }
+    AutocastScope(const AutocastScope&) = delete;
+    AutocastScope& operator=(const AutocastScope&) = delete;
+
+private:
+    torch::DeviceType device_;
+    bool enabled_;
+};
+
+std::optional<torch::ScalarType> choose_precision(const std::string& name, const torch::Device& device) {
+    if (name == "fp32") return std::nullopt;
+    if (name == "bf16") return torch::kBFloat16;
+    if (name == "fp16") {
+        if (!device.is_cuda()) throw Error(ErrorKind::usage, "--precision fp16 needs a CUDA device (bf16 runs on the CPU too)");
+        return torch::kHalf;
+    }
+    throw Error(ErrorKind::usage, fmt::format("unknown precision '{}' (fp32, bf16, fp16)", name));
+}
+
 class TorchScriptModel final : public EmbeddingModel {
 public:
-    TorchScriptModel(const std::string& path, torch::Device device) : path_(path), device_(device) {
+    TorchScriptModel(const std::string& path, torch::Device device, std::optional<torch::ScalarType> autocast)
+        : path_(path), device_(device), autocast_(autocast) {
         try {
             module_ = torch::jit::load(path, device_);
             module_.eval();
@@ -64,7 +98,11 @@ public:
                 input = host.pin_memory().to(device_, /*non_blocking=*/true);
                 input_lengths = host_lengths.to(device_);
             }
-            torch::Tensor output = module_.forward({input, input_lengths}).toTensor();
+            torch::Tensor output;
+            {
+                AutocastScope scope(device_.type(), autocast_);
+                output = module_.forward({input, input_lengths}).toTensor();
+            }
             if (output.dim() != 2 || output.size(0) != rows || output.size(1) != dim)
                 throw Error(ErrorKind::model, fmt::format("{}: forward returned shape {} for {} rows, expected [{}, {}]", path_,
                                                           fmt::streamed(output.sizes()), rows, rows, dim));
@@ -82,6 +120,7 @@ public:
 private:
     std::string path_;
     torch::Device device_;
+    std::optional<torch::ScalarType> autocast_;
     torch::jit::script::Module module_;
 };
 
@@ -102,19 +141,21 @@ public:
         return runtime;
     }
 
-    std::unique_ptr<EmbeddingModel> load(const std::string& path, const std::string& device, int threads) override {
+    std::unique_ptr<EmbeddingModel> load(const std::string& path, const std::string& device, int threads,
+                                         const std::string& precision) override {
         // libtorch may start with one intra-op thread; inter-op threads must be set before any work.
         static std::once_flag interop_once;
         std::call_once(interop_once, [] { at::set_num_interop_threads(1); });
         if (threads > 0) at::set_num_threads(threads);
-        return std::make_unique<TorchScriptModel>(path, choose_device(device));
+        torch::Device chosen = choose_device(device);
+        return std::make_unique<TorchScriptModel>(path, chosen, choose_precision(precision, chosen));
     }
 };
 
 }  // namespace
 }  // namespace audiosim
 
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v2() {
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v3() {
     static audiosim::LibtorchBackend backend;
     return &backend;
 }
