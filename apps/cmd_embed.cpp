@@ -48,6 +48,7 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     run.commit_interval_seconds = options.commit_interval;
     run.commit_every_files = options.commit_every;
     run.cancel = &interrupted;
+    validate_embed_options(run);
     ModelSpec model = find_model(options.model);
 
     StoreWriter store(store_path_for_writing(global), {global.command_line, "", global.wait});

@@ -22,12 +22,20 @@ struct EvalCommandOptions {
     std::vector<std::string> exclude_same;
 };
 
-constexpr const char* scoring_text =
-    "file vector = L2-normalized mean of its chunk vectors (flagged chunks have none); score = cosine; "
-    "every labeled file with a vector queries the others; the query, exact duplicates (same content hash) and "
-    "--exclude-same groups are removed from the ranking; ties broken by path; relevant = same label; "
-    "queries without a relevant candidate are skipped; p@k = relevant in top k / k; "
-    "AP@10 = sum of p@r at relevant ranks r <= 10 / min(10, relevant candidates)";
+// The scoring rules, as lines of the text report and joined for JSON (lib/eval/eval.hpp has them in full).
+const std::vector<std::string> scoring_lines = {
+    "file vector = L2-normalized mean of its chunk vectors (flagged chunks have none); score = cosine",
+    "every labeled file with a vector queries the others; removed from its ranking: the query, exact "
+    "duplicates (same content hash), files of its --exclude-same groups; ties broken by path",
+    "relevant = same label; queries without a relevant candidate are skipped",
+    "p@k = relevant in top k / k; AP@10 = sum of p@r over relevant ranks r <= 10 / min(10, relevant candidates)",
+};
+
+std::string scoring_text(const std::string& separator) {
+    std::string text;
+    for (const auto& line : scoring_lines) text += (text.empty() ? "" : separator) + line;
+    return text;
+}
 
 const std::vector<std::string> label_columns = {"label", "queries", "skipped", "p_at_1", "p_at_5", "p_at_10", "map_at_10"};
 
@@ -56,7 +64,7 @@ nlohmann::json result_json(const std::string& store, const std::string& key, con
             {"embeddings", key},
             {"labels", labels.source},
             {"exclude_same", options.exclude_same},
-            {"scoring", scoring_text},
+            {"scoring", scoring_text("; ")},
             {"files", {{"catalog", r.catalog_files},
                        {"labeled_with_embeddings", r.labeled_with_vectors},
                        {"labeled_without_embeddings", r.labeled_without_vectors},
@@ -84,7 +92,7 @@ void print_text(const std::string& key, const Labels& labels, const EvalCommandO
     std::cout << fmt::format("embeddings  {}\n", key)
               << fmt::format("labels      {}{}\n", labels.source == "folders" ? "parent folder names" : labels.source,
                              excluding.empty() ? "" : "; candidates with the same " + excluding + " as the query removed")
-              << fmt::format("scoring     {}\n", scoring_text)
+              << fmt::format("scoring     {}\n", scoring_text("\n            "))
               << fmt::format("files       {} labeled with embeddings; {} labeled without embeddings; {} with embeddings "
                              "but no label; {} label rows naming no stored file\n",
                              r.labeled_with_vectors, r.labeled_without_vectors, r.unlabeled_with_vectors,
@@ -124,6 +132,7 @@ int run_eval(const EvalCommandOptions& options, const GlobalOptions& global) {
                                                 : read_labels_tsv(options.labels, store.manifest().library_root);
     EvalOptions eval_options;
     eval_options.exclude_same = options.exclude_same;
+    eval_options.threads = resolve_threads(global.threads);
     std::string key = options.embeddings.empty() ? options.profile + "/" + find_model(options.model).id() : options.embeddings;
     EmbeddingTable embeddings = store.load_embeddings(key);  // Error(input) naming the sets there are
     EvalResult result = evaluate(catalog, embeddings, labels, eval_options);

@@ -208,9 +208,24 @@ nlohmann::json model_json(const ModelSpec& spec) {
 
 }  // namespace
 
+void validate_embed_options(const EmbedOptions& options) {
+    const std::string& device = options.device;
+    bool device_ok = device == "auto" || device == "cpu" || device == "cuda" ||
+                     (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+                      device.find_first_not_of("0123456789", 5) == std::string::npos);
+    if (!device_ok) throw Error(ErrorKind::usage, fmt::format("unknown device '{}' (auto, cpu, cuda, cuda:N)", device));
+    const std::string& precision = options.precision;
+    if (precision != "fp32" && precision != "bf16" && precision != "fp16")
+        throw Error(ErrorKind::usage, fmt::format("unknown precision '{}' (fp32, bf16, fp16)", precision));
+    if (precision == "fp16" && device == "cpu")
+        throw Error(ErrorKind::usage, "--precision fp16 needs a CUDA device (bf16 runs on the CPU too)");
+    if (options.batch_size == 0) throw Error(ErrorKind::usage, "--batch-size must be at least 1");
+}
+
 EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const EmbedOptions& options,
                          const std::function<void(const EmbeddedFile&)>& on_file,
                          const std::function<void(size_t done, size_t total, double audio_seconds)>& on_progress) {
+    validate_embed_options(options);
     auto start = Clock::now();
     EmbedSummary summary;
     summary.model_id = model.id();

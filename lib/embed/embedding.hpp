@@ -56,6 +56,10 @@ struct EmbedSummary {
     nlohmann::json to_json() const;
 };
 
+// Error(usage) for an unknown device or precision, fp16 on the CPU, a zero batch size: checked
+// before any work, torch not needed.
+void validate_embed_options(const EmbedOptions& options);
+
 EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const EmbedOptions& options,
                          const std::function<void(const EmbeddedFile&)>& on_file,
                          const std::function<void(size_t done, size_t total, double audio_seconds)>& on_progress);

@@ -4,13 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <new>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/ordered_pool.hpp"
 
 namespace audiosim {
 namespace {
@@ -49,13 +50,6 @@ public:
 private:
     std::map<std::string, int> ids_;
     std::vector<std::string> names_;
-};
-
-// A labeled file with a vector: one query, and a candidate for the others.
-struct Item {
-    const FileRecord* record;
-    int label;
-    std::vector<int> groups;  // per exclude_same column: value id, -1 for none
 };
 
 // The L2-normalized mean of a file's chunk vectors into `out` (dim floats). False when the file has
@@ -178,17 +172,22 @@ EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, co
 
     EvalResult result;
     const size_t dim = embeddings.dim();
+    const size_t group_count = options.exclude_same.size();
     Interner label_ids;
-    std::vector<Interner> group_ids(options.exclude_same.size());
-    std::vector<Item> items;
-    std::vector<float> vectors;  // items.size() x dim, row-major
+    std::vector<Interner> group_ids(group_count);
+    // The queries (and candidates), in path order so that the lower index is the lower path, as
+    // flat arrays: the inner loops touch nothing else.
+    std::vector<uint64_t> hashes;
+    std::vector<int> item_labels;
+    std::vector<int> groups;     // items x group_count: value id, -1 for none
+    std::vector<float> vectors;  // items x dim, row-major
 
     for (const auto& [path, labeled] : labels.by_path) {
         const FileRecord* record = catalog.find(path);
         if (!record || record->status != FileStatus::ok) ++result.label_rows_without_file;
     }
     std::vector<float> vector(dim);
-    for (const FileRecord* record : catalog.records_sorted_by_path()) {  // items in path order: ties by path
+    for (const FileRecord* record : catalog.records_sorted_by_path()) {
         if (record->status != FileStatus::ok) continue;
         ++result.catalog_files;
         auto labeled = labels.by_path.find(record->path);
@@ -203,8 +202,9 @@ EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, co
             ++result.labeled_without_vectors;
             continue;
         }
-        Item item{record, label_ids.id(labeled->second.label), {}};
-        for (size_t g = 0; g < options.exclude_same.size(); ++g) {
+        hashes.push_back(record->hash);
+        item_labels.push_back(label_ids.id(labeled->second.label));
+        for (size_t g = 0; g < group_count; ++g) {
             const std::string& column = options.exclude_same[g];
             const std::string* value = nullptr;
             if (column == "label") {
@@ -212,12 +212,11 @@ EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, co
             } else if (auto field = labeled->second.fields.find(column); field != labeled->second.fields.end()) {
                 value = &field->second;
             }
-            item.groups.push_back(!value || is_missing(*value) ? -1 : group_ids[g].id(*value));
+            groups.push_back(!value || is_missing(*value) ? -1 : group_ids[g].id(*value));
         }
-        items.push_back(std::move(item));
         vectors.insert(vectors.end(), vector.begin(), vector.end());
     }
-    const size_t n = items.size();
+    const size_t n = hashes.size();
     result.labeled_with_vectors = n;
 
     // The transposed matrix lets the score loop run over candidates (independent sums, which the
@@ -227,81 +226,112 @@ EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, co
     for (size_t i = 0; i < n; ++i)
         for (size_t d = 0; d < dim; ++d) transposed[d * n + i] = vectors[i * dim + d];
 
-    Accumulator overall;
-    std::vector<Accumulator> per_label(label_ids.size());
-    std::map<std::pair<int, int>, size_t> confusion_counts;
-    size_t candidate_total = 0, relevant_total = 0;
-    std::vector<size_t> candidates;
-    candidates.reserve(n);
+    // What one query contributes; computed on worker threads, summed in query order afterwards so
+    // that the result does not depend on the number of threads.
+    struct Outcome {
+        bool skipped = false;
+        size_t candidates = 0, relevant = 0, duplicates = 0;
+        std::array<double, eval_ks.size()> precision{};
+        double ap = 0;
+        std::vector<int> confused;  // wrong labels among the top 5
+    };
 
-    auto rank = [&](size_t query, const float* scores) {
-        const Item& q = items[query];
+    auto rank = [&](size_t query, const float* scores, std::vector<size_t>& candidates) {
+        Outcome outcome;
+        const uint64_t hash = hashes[query];
+        const int label = item_labels[query];
+        const int* query_groups = groups.data() + query * group_count;
         candidates.clear();
-        size_t relevant = 0;
         for (size_t j = 0; j < n; ++j) {
             if (j == query) continue;
-            const Item& c = items[j];
-            if (c.record->hash == q.record->hash) {
-                ++result.duplicate_pairs;
+            if (hashes[j] == hash) {
+                ++outcome.duplicates;
                 continue;
             }
             bool same_group = false;
-            for (size_t g = 0; g < q.groups.size() && !same_group; ++g)
-                same_group = q.groups[g] >= 0 && q.groups[g] == c.groups[g];
+            for (size_t g = 0; g < group_count && !same_group; ++g)
+                same_group = query_groups[g] >= 0 && query_groups[g] == groups[j * group_count + g];
             if (same_group) continue;
             candidates.push_back(j);
-            if (c.label == q.label) ++relevant;
+            if (item_labels[j] == label) ++outcome.relevant;
         }
-        Accumulator& label_accumulator = per_label[static_cast<size_t>(q.label)];
-        if (relevant == 0) {
-            ++overall.skipped;
-            ++label_accumulator.skipped;
-            return;
+        outcome.candidates = candidates.size();
+        if (outcome.relevant == 0) {
+            outcome.skipped = true;
+            return outcome;
         }
         size_t depth = std::min(eval_map_depth, candidates.size());
-        // Items are in path order, so the lower index is the lower path.
         std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(depth), candidates.end(),
                           [&](size_t a, size_t b) { return scores[a] != scores[b] ? scores[a] > scores[b] : a < b; });
-        std::array<double, eval_ks.size()> precision{};
-        double ap = 0;
         size_t hits = 0;
         for (size_t r = 0; r < depth; ++r) {
-            const Item& c = items[candidates[r]];
-            if (c.label == q.label) {
+            int retrieved = item_labels[candidates[r]];
+            if (retrieved == label) {
                 ++hits;
-                ap += static_cast<double>(hits) / static_cast<double>(r + 1);
+                outcome.ap += static_cast<double>(hits) / static_cast<double>(r + 1);
             } else if (r < eval_confusion_depth) {
-                ++confusion_counts[{q.label, c.label}];
+                outcome.confused.push_back(retrieved);
             }
             for (size_t k = 0; k < eval_ks.size(); ++k)
                 if (r + 1 == eval_ks[k] || (r + 1 == depth && depth < eval_ks[k]))
-                    precision[k] = static_cast<double>(hits) / static_cast<double>(eval_ks[k]);
+                    outcome.precision[k] = static_cast<double>(hits) / static_cast<double>(eval_ks[k]);
         }
-        ap /= static_cast<double>(std::min(eval_map_depth, relevant));
-        overall.add(precision, ap);
-        label_accumulator.add(precision, ap);
-        candidate_total += candidates.size();
-        relevant_total += relevant;
+        outcome.ap /= static_cast<double>(std::min(eval_map_depth, outcome.relevant));
+        return outcome;
     };
 
     constexpr size_t query_block = 8;        // queries scored together, sharing each loaded column
     constexpr size_t candidate_block = 2048; // candidates per tile: the tile of sums stays in cache
-    std::vector<float> scores(query_block * n);
-    for (size_t q0 = 0; q0 < n; q0 += query_block) {
-        size_t queries = std::min(query_block, n - q0);
-        std::fill(scores.begin(), scores.end(), 0.0f);
-        for (size_t j0 = 0; j0 < n; j0 += candidate_block) {
-            size_t count = std::min(candidate_block, n - j0);
-            for (size_t d = 0; d < dim; ++d) {
-                const float* column = &transposed[d * n + j0];
-                for (size_t q = 0; q < queries; ++q) {
-                    const float weight = vectors[(q0 + q) * dim + d];
-                    float* out = &scores[q * n + j0];
-                    for (size_t j = 0; j < count; ++j) out[j] += weight * column[j];
+    auto score_block = [&](size_t block) {
+        std::vector<Outcome> outcomes;
+        try {
+            size_t q0 = block * query_block, queries = std::min(query_block, n - q0);
+            std::vector<float> scores(queries * n, 0.0f);
+            for (size_t j0 = 0; j0 < n; j0 += candidate_block) {
+                size_t count = std::min(candidate_block, n - j0);
+                for (size_t d = 0; d < dim; ++d) {
+                    const float* column = &transposed[d * n + j0];
+                    for (size_t q = 0; q < queries; ++q) {
+                        const float weight = vectors[(q0 + q) * dim + d];
+                        float* out = &scores[q * n + j0];
+                        for (size_t j = 0; j < count; ++j) out[j] += weight * column[j];
+                    }
                 }
             }
+            std::vector<size_t> candidates;
+            candidates.reserve(n);
+            for (size_t q = 0; q < queries; ++q) outcomes.push_back(rank(q0 + q, &scores[q * n], candidates));
+        } catch (const std::bad_alloc&) {
+            outcomes.clear();  // an empty block: the consumer reports it
         }
-        for (size_t q = 0; q < queries; ++q) rank(q0 + q, &scores[q * n]);
+        return outcomes;
+    };
+
+    Accumulator overall;
+    std::vector<Accumulator> per_label(label_ids.size());
+    std::map<std::pair<int, int>, size_t> confusion_counts;
+    size_t candidate_total = 0, relevant_total = 0;
+    const size_t blocks = (n + query_block - 1) / query_block;
+    OrderedPool<std::vector<Outcome>> pool(blocks, std::max(1u, options.threads), score_block, nullptr, 64);
+    for (size_t block = 0; block < blocks; ++block) {
+        std::vector<Outcome> outcomes = *pool.take(block);
+        if (outcomes.empty()) throw std::bad_alloc();
+        for (size_t q = 0; q < outcomes.size(); ++q) {
+            const Outcome& o = outcomes[q];
+            int label = item_labels[block * query_block + q];
+            Accumulator& label_accumulator = per_label[static_cast<size_t>(label)];
+            result.duplicate_pairs += o.duplicates;
+            if (o.skipped) {
+                ++overall.skipped;
+                ++label_accumulator.skipped;
+                continue;
+            }
+            overall.add(o.precision, o.ap);
+            label_accumulator.add(o.precision, o.ap);
+            candidate_total += o.candidates;
+            relevant_total += o.relevant;
+            for (int retrieved : o.confused) ++confusion_counts[{label, retrieved}];
+        }
     }
 
     result.overall = overall.metrics();

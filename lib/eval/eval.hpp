@@ -53,6 +53,7 @@ struct EvalOptions {
     // Labels columns: a candidate with the query's value in any of them is removed from its ranking.
     // An empty value or "-" means "no group" and removes nothing.
     std::vector<std::string> exclude_same;
+    unsigned threads = 1;  // for the scoring; the result does not depend on it
 };
 
 inline constexpr std::array<size_t, 3> eval_ks = {1, 5, 10};

@@ -218,3 +218,19 @@ def test_broken_sidecar_and_missing_device_are_clear_errors(audiosim, library, t
     assert result.returncode == EXIT_MODEL and "cuda:7" in result.stderr.decode()
     result = audiosim.run("embed", "--model", "no-such-model")
     assert result.returncode == EXIT_MODEL and "audiosim-dsp" in result.stderr.decode()
+
+
+def test_bf16_autocast_stays_close_to_fp32(tmp_path, library):
+    from conftest import Audiosim
+    for i in range(4):
+        write_wav(library / f"b{i}.wav", tone(seconds=1.0, rate=44100, seed=10 + i), rate=44100)
+    runs = []
+    for precision in ("fp32", "bf16"):
+        store = Audiosim(tmp_path / precision, library)
+        store.run("ingest", ".", check_code=EXIT_OK)
+        store.run("embed", "--precision", precision, check_code=EXIT_OK)
+        runs.append(read_vectors(store.store))
+    for chunk_id, (_, vector) in runs[0].items():
+        assert float(np.dot(vector, runs[1][chunk_id][1])) > 0.99
+    result = Audiosim(tmp_path / "fp16", library).run("embed", "--precision", "fp16", "--device", "cpu")
+    assert result.returncode == 2 and "CUDA" in result.stderr.decode()
