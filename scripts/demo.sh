@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo library: installs what is missing, builds, synthesizes the demo
 # library (data/demo), ingests it with its metadata into build/demo.audiosim, cuts it into chunks
-# and embeds them with the default model, then shows the store.
+# and embeds them with the default model, shows the store and scores retrieval against the labels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -17,3 +17,4 @@ step ingest --root data/demo --metadata data/demo/metadata.csv data/demo
 step embed --profile sample
 step embed --profile oneshot
 "$audiosim" status
+"$audiosim" eval --profile oneshot --labels data/demo/labels.tsv
