@@ -29,6 +29,12 @@ unsigned resolve_threads(unsigned requested) {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
+void add_commit_options(CLI::App& app, CommitOptions& options) {
+    app.add_option("--commit-interval", options.interval_seconds, "Commit progress at least every SECONDS (default 30)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--commit-every", options.every_files, "Also commit after every N files (default: by time only)");
+}
+
 std::string store_path_for_writing(const GlobalOptions& global) {
     if (auto found = find_store(global.store)) return *found;
     return absolute_path(".audiosim");

@@ -50,6 +50,13 @@ extern std::atomic<bool> interrupted;
 void install_interrupt_handlers();
 
 unsigned resolve_threads(unsigned requested);
+
+// --commit-interval and --commit-every, shared by every command that commits as it goes.
+struct CommitOptions {
+    double interval_seconds = 30;
+    size_t every_files = 0;
+};
+void add_commit_options(CLI::App& app, CommitOptions& options);
 std::string store_path_for_writing(const GlobalOptions& global);  // creates ./.audiosim if none found
 std::string store_path_for_reading(const GlobalOptions& global);  // Error(input) if none found
 

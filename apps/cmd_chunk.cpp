@@ -17,8 +17,7 @@ struct ChunkCommandOptions {
     std::string name;
     std::optional<double> window, hop, min, first, silence_db, floor_db;
     std::string last;
-    double commit_interval = 30;
-    size_t commit_every = 0;
+    CommitOptions commit;
 };
 
 ChunkProfile profile_from(const ChunkCommandOptions& options) {
@@ -66,8 +65,8 @@ int run_chunk(const ChunkCommandOptions& options, const GlobalOptions& global) {
     ChunkRunOptions run;
     run.profile = profile_from(options);
     run.threads = resolve_threads(global.threads);
-    run.commit_interval_seconds = options.commit_interval;
-    run.commit_every_files = options.commit_every;
+    run.commit_interval_seconds = options.commit.interval_seconds;
+    run.commit_every_files = options.commit.every_files;
     run.cancel = &interrupted;
     std::optional<TableFormat> format;
     if (!global.format.empty()) format = parse_table_format(global.format);
@@ -111,9 +110,7 @@ Runner setup_chunk(CLI::App& app) {
     app.add_option("--last", options->last, "Last partial window: keep (if >= --min), align (shift back to end at the file's end), drop");
     app.add_option("--silence-db", options->silence_db, "Chunks with RMS below this (dBFS) are flagged silent (default -60)");
     app.add_option("--floor-db", options->floor_db, "Quiet, steady chunks with peaks below this (dBFS) are flagged noise_floor (default -45)");
-    app.add_option("--commit-interval", options->commit_interval, "Commit progress at least every SECONDS (default 30)")
-        ->check(CLI::PositiveNumber);
-    app.add_option("--commit-every", options->commit_every, "Also commit after every N files");
+    add_commit_options(app, options->commit);
     return [options](const GlobalOptions& global) { return run_chunk(*options, global); };
 }
 

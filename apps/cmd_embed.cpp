@@ -18,8 +18,7 @@ struct EmbedCommandOptions {
     std::string precision = "fp32";
     size_t batch_size = 64;
     std::string quality = "fast";
-    double commit_interval = 30;
-    size_t commit_every = 0;
+    CommitOptions commit;
 };
 
 std::string summary_line(const EmbedSummary& s) {
@@ -45,8 +44,8 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     run.quality = parse_resample_quality(options.quality);
     run.decode_threads = resolve_threads(global.threads);
     run.torch_threads = static_cast<int>(resolve_threads(global.threads));
-    run.commit_interval_seconds = options.commit_interval;
-    run.commit_every_files = options.commit_every;
+    run.commit_interval_seconds = options.commit.interval_seconds;
+    run.commit_every_files = options.commit.every_files;
     run.cancel = &interrupted;
     validate_embed_options(run);
     ModelSpec model = find_model(options.model);
@@ -78,9 +77,7 @@ Runner setup_embed(CLI::App& app) {
     app.add_option("--precision", options->precision, "fp32 (default), or bf16/fp16 autocast (fp16 on CUDA only)");
     app.add_option("--batch-size", options->batch_size, "Chunks per model call (default 64)")->check(CLI::PositiveNumber);
     app.add_option("--resample-quality", options->quality, "fast, medium, best (integer ratios use a FIR decimator)");
-    app.add_option("--commit-interval", options->commit_interval, "Commit progress at least every SECONDS (default 30)")
-        ->check(CLI::PositiveNumber);
-    app.add_option("--commit-every", options->commit_every, "Also commit after every N files");
+    add_commit_options(app, options->commit);
     return [options](const GlobalOptions& global) { return run_embed(*options, global); };
 }
 

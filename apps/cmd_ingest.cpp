@@ -23,8 +23,7 @@ struct IngestCommandOptions {
     bool prune = false;
     bool verify = false;
     bool null_separated = false;
-    double commit_interval = 30;
-    size_t commit_every = 0;
+    CommitOptions commit;
 };
 
 const std::vector<std::string> listing_columns = {
@@ -83,8 +82,8 @@ int run_ingest(const IngestCommandOptions& options, const GlobalOptions& global)
     ingest_options.prune = options.prune;
     ingest_options.verify = options.verify;
     ingest_options.threads = resolve_threads(global.threads);
-    ingest_options.commit_interval_seconds = options.commit_interval;
-    ingest_options.commit_every_files = options.commit_every;
+    ingest_options.commit_interval_seconds = options.commit.interval_seconds;
+    ingest_options.commit_every_files = options.commit.every_files;
     ingest_options.cancel = &interrupted;
 
     std::optional<TableFormat> format;
@@ -128,9 +127,7 @@ Runner setup_ingest(CLI::App& app) {
     app.add_flag("--prune", options->prune, "Remove files that vanished from the catalog");
     app.add_flag("--verify", options->verify, "Decode every frame to find corrupt streams (slower)");
     app.add_flag("-0,--null", options->null_separated, "Paths read from stdin are NUL-separated");
-    app.add_option("--commit-interval", options->commit_interval, "Commit progress at least every SECONDS (default 30)")
-        ->check(CLI::PositiveNumber);
-    app.add_option("--commit-every", options->commit_every, "Also commit after every N changed files (default: by time only)");
+    add_commit_options(app, options->commit);
     return [options](const GlobalOptions& global) { return run_ingest(*options, global); };
 }
 

@@ -1,6 +1,9 @@
 #include "support.hpp"
 
+#include <cctype>
 #include <cmath>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -8,6 +11,7 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <hdf5.h>
 #include <sndfile.h>
 
 namespace audiosim::test {
@@ -88,6 +92,34 @@ std::pair<ErrorKind, std::string> error_of(const std::function<void()>& f) {
 }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+bool has_number(const std::string& text, const std::string& number) {
+    for (size_t at = text.find(number); at != std::string::npos; at = text.find(number, at + 1)) {
+        bool digit_before = at > 0 && std::isdigit(static_cast<unsigned char>(text[at - 1]));
+        size_t end = at + number.size();
+        bool digit_after = end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]));
+        if (!digit_before && !digit_after) return true;
+    }
+    return false;
+}
+
+void set_mtime(const std::string& path, int64_t seconds) {
+    struct timespec times[2];
+    times[0].tv_sec = static_cast<time_t>(seconds);
+    times[0].tv_nsec = 0;
+    times[1] = times[0];
+    REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+}
+
+void set_root_int_attribute(const std::string& path, const char* name, int64_t value) {
+    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    hid_t attribute = H5Aopen(file, name, H5P_DEFAULT);
+    REQUIRE(attribute >= 0);
+    CHECK(H5Awrite(attribute, H5T_NATIVE_INT64, &value) >= 0);
+    H5Aclose(attribute);
+    H5Fclose(file);
+}
 
 CurrentFolder::CurrentFolder(const std::string& folder) : saved_(std::filesystem::current_path()) {
     std::filesystem::current_path(folder);

@@ -1,6 +1,7 @@
 // Shared by the unit tests: a fresh temporary folder per test, kept when the test fails.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -32,6 +33,15 @@ void write_sine(const std::string& path, int format, int sample_rate, int channe
 std::pair<ErrorKind, std::string> error_of(const std::function<void()>& f);
 
 bool contains(const std::string& text, const std::string& part);
+
+// True when `number` appears in `text` as a whole number (not as part of a longer one).
+bool has_number(const std::string& text, const std::string& number);
+
+// Sets a file's modification time (seconds since the epoch); fails the test if it cannot.
+void set_mtime(const std::string& path, int64_t seconds);
+
+// Overwrites an int64 attribute at the root of an HDF5 file (to fake another format version).
+void set_root_int_attribute(const std::string& path, const char* name, int64_t value);
 
 // Changes the current folder for one test and restores it afterwards.
 class CurrentFolder {

@@ -36,17 +36,11 @@ using audiosim::test::TempFolder;
 using audiosim::test::write_bytes;
 using audiosim::test::write_sine;
 
+using audiosim::test::set_mtime;
+
 namespace {
 
 constexpr int wav16 = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
-
-void set_mtime(const std::string& path, int64_t seconds) {
-    struct timespec times[2];
-    times[0].tv_sec = static_cast<time_t>(seconds);
-    times[0].tv_nsec = 0;
-    times[1] = times[0];
-    REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
-}
 
 // A library folder and a store beside it; root = the library.
 struct Library {

@@ -36,6 +36,9 @@ using audiosim::test::error_of;
 using audiosim::test::TempFolder;
 using audiosim::test::write_bytes;
 
+using audiosim::test::has_number;
+using audiosim::test::set_root_int_attribute;
+
 namespace {
 
 Chunk make_chunk(uint64_t file_id, int64_t index, uint64_t chunk_id = 0) {
@@ -62,27 +65,6 @@ void check_same(const Chunk& a, const Chunk& b) {
     CHECK(a.rms_db == b.rms_db);
     CHECK(a.peak_db == b.peak_db);
     CHECK(a.flags == b.flags);
-}
-
-// True when `number` appears in `text` as a whole number (not as part of a longer one).
-bool has_number(const std::string& text, const std::string& number) {
-    for (size_t at = text.find(number); at != std::string::npos; at = text.find(number, at + 1)) {
-        bool digit_before = at > 0 && std::isdigit(static_cast<unsigned char>(text[at - 1]));
-        size_t end = at + number.size();
-        bool digit_after = end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]));
-        if (!digit_before && !digit_after) return true;
-    }
-    return false;
-}
-
-void set_root_int_attribute(const std::string& path, const char* name, int64_t value) {
-    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    REQUIRE(file >= 0);
-    hid_t attribute = H5Aopen(file, name, H5P_DEFAULT);
-    REQUIRE(attribute >= 0);
-    CHECK(H5Awrite(attribute, H5T_NATIVE_INT64, &value) >= 0);
-    H5Aclose(attribute);
-    H5Fclose(file);
 }
 
 ChunkProfile named_profile(const std::string& name, double window = 2) {
