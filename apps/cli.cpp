@@ -60,8 +60,11 @@ ProgressLine::ProgressLine(const GlobalOptions& global)
     : enabled_(global.verbosity >= 1 && ::isatty(STDERR_FILENO)), delay_(progress_delay()),
       start_(std::chrono::steady_clock::now()), last_(start_) {}
 
-ProgressLine::~ProgressLine() {
+ProgressLine::~ProgressLine() { clear(); }
+
+void ProgressLine::clear() {
     if (drawn_) fmt::print(stderr, "\r\033[K");
+    drawn_ = false;
 }
 
 void ProgressLine::update(size_t done, size_t total, const std::string& detail) {

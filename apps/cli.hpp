@@ -79,6 +79,7 @@ public:
     explicit ProgressLine(const GlobalOptions& global);
     ~ProgressLine();
     void update(size_t done, size_t total, const std::string& detail);
+    void clear();  // before the summary is printed
 
 private:
     bool enabled_;

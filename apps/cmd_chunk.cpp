@@ -90,6 +90,7 @@ int run_chunk(const ChunkCommandOptions& options, const GlobalOptions& global) {
     ChunkSummary summary = chunk_files(store, run, on_file, [&](size_t done, size_t total) {
         progress.update(done, total, "files");
     });
+    progress.clear();
     if (listing) listing->finish();
     if (global.verbosity >= 1) fmt::print(stderr, "audiosim chunk: {}\n", summary_line(summary, run.profile));
     if (summary.interrupted) return exit_interrupted;

@@ -53,15 +53,19 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     StoreWriter store(store_path_for_writing(global), {global.command_line, "", global.wait});
     install_interrupt_handlers();
     ProgressLine progress(global);
+    size_t chunks_done = 0;
     auto on_file = [&](const EmbeddedFile& file) {
         if (!file.error.empty()) item_error(global, "{}", file.error);
+        chunks_done += file.chunks;
     };
     auto started = std::chrono::steady_clock::now();
     EmbedSummary summary = embed_files(store, model, run, on_file, [&](size_t done, size_t total, double seconds) {
         double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        progress.update(done, total, fmt::format("files, {} of audio, {:.0f}x realtime", human_duration(seconds),
-                                                 elapsed > 0 ? seconds / elapsed : 0.0));
+        progress.update(done, total, fmt::format("files, {} of audio, {:.0f}x realtime, {:.0f} chunks/s",
+                                                 human_duration(seconds), elapsed > 0 ? seconds / elapsed : 0.0,
+                                                 elapsed > 0 ? static_cast<double>(chunks_done) / elapsed : 0.0));
     });
+    progress.clear();
     if (global.verbosity >= 1) fmt::print(stderr, "audiosim embed: {}\n", summary_line(summary));
     if (summary.interrupted) return exit_interrupted;
     return summary.files_failed > 0 ? exit_partial : exit_ok;

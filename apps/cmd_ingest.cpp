@@ -103,6 +103,7 @@ int run_ingest(const IngestCommandOptions& options, const GlobalOptions& global)
         progress.update(p.done, p.total, human_bytes(static_cast<double>(p.bytes)));
     };
     IngestSummary summary = ingest(store, ingest_options, on_event, on_progress);
+    progress.clear();
     if (listing) listing->finish();
     for (const auto& warning : summary.warnings) warn(global, "{}", warning);
     if (global.verbosity >= 1) fmt::print(stderr, "audiosim ingest: {}\n", summary_line(summary));
