@@ -16,7 +16,7 @@ struct EmbedCommandOptions {
     std::string profile = "sample";
     std::string device = "auto";
     std::string precision = "fp32";
-    size_t batch_size = 64;
+    size_t batch_size = 0;
     std::string quality = "fast";
     CommitOptions commit;
 };
@@ -27,10 +27,11 @@ std::string summary_line(const EmbedSummary& s) {
     std::string resamplers;
     for (const auto& [name, count] : s.resamplers) resamplers += fmt::format("{}{} {}", resamplers.empty() ? "" : ", ", name, count);
     return fmt::format("model {} on {}: {} files embedded, {} up to date, {} failed, {} dropped; {} chunks "
-                       "({} flagged, not embedded) in {} batches; {} of audio in {} ({:.0f}x realtime, {:.0f} chunks/s, "
-                       "model {}); resampling: {}; peak memory {}",
+                       "({} flagged, not embedded) in {} batches of {}; {} of audio ({} in chunks) in {} ({:.0f}x realtime, "
+                       "{:.0f} chunks/s, model {}); resampling: {}; peak memory {}",
                        s.model_id, s.device.empty() ? "-" : s.device, s.files_embedded, s.files_up_to_date, s.files_failed, s.files_dropped,
-                       s.chunks_embedded, s.chunks_flagged, s.batches, human_duration(s.audio_seconds),
+                       s.chunks_embedded, s.chunks_flagged, s.batches, s.batch_size, human_duration(s.audio_seconds),
+                       human_duration(s.chunk_audio_seconds),
                        human_duration(s.elapsed_seconds), realtime, chunks_per_second, human_duration(s.model_seconds),
                        resamplers.empty() ? "-" : resamplers, human_bytes(static_cast<double>(peak_rss_bytes())));
 }
@@ -79,7 +80,8 @@ Runner setup_embed(CLI::App& app) {
     app.add_option("--profile", options->profile, "Chunk profile preset or stored profile name (default: sample)");
     app.add_option("--device", options->device, "auto (CUDA if present), cpu, cuda, cuda:N");
     app.add_option("--precision", options->precision, "fp32 (default), or bf16/fp16 autocast (fp16 on CUDA only)");
-    app.add_option("--batch-size", options->batch_size, "Chunks per model call (default 64)")->check(CLI::PositiveNumber);
+    app.add_option("--batch-size", options->batch_size, "Chunks per model call (default: 8 on the CPU, 64 on CUDA)")
+        ->check(CLI::PositiveNumber);
     app.add_option("--resample-quality", options->quality, "fast, medium, best (integer ratios use a FIR decimator)");
     add_commit_options(app, options->commit);
     return [options](const GlobalOptions& global) { return run_embed(*options, global); };

@@ -20,8 +20,9 @@ nlohmann::json EmbedSummary::to_json() const {
             {"resamplers", resamplers},       {"files_embedded", files_embedded},
             {"files_up_to_date", files_up_to_date}, {"files_failed", files_failed},
             {"files_dropped", files_dropped}, {"chunks_embedded", chunks_embedded},
-            {"chunks_flagged", chunks_flagged}, {"batches", batches},
-            {"audio_seconds", audio_seconds}, {"model_seconds", model_seconds},
+            {"chunks_flagged", chunks_flagged}, {"batch_size", batch_size}, {"batches", batches},
+            {"audio_seconds", audio_seconds}, {"chunk_audio_seconds", chunk_audio_seconds},
+            {"model_seconds", model_seconds},
             {"elapsed_seconds", elapsed_seconds}, {"commits", commits},
             {"interrupted", interrupted}};
 }
@@ -219,7 +220,6 @@ void validate_embed_options(const EmbedOptions& options) {
         throw Error(ErrorKind::usage, fmt::format("unknown precision '{}' (fp32, bf16, fp16)", precision));
     if (precision == "fp16" && device == "cpu")
         throw Error(ErrorKind::usage, "--precision fp16 needs a CUDA device (bf16 runs on the CPU too)");
-    if (options.batch_size == 0) throw Error(ErrorKind::usage, "--batch-size must be at least 1");
 }
 
 EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const EmbedOptions& options,
@@ -265,7 +265,9 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
     }
     std::unique_ptr<EmbeddingModel> runner = torch_backend().load(model.weights_path, options.device, options.torch_threads, options.precision);
     summary.device = runner->device();
-    Batcher batcher(*runner, pending.dim, std::max<size_t>(1, options.batch_size));
+    // Large batches only pay on a GPU: on the CPU the model's intermediates then outgrow the caches.
+    summary.batch_size = options.batch_size ? options.batch_size : summary.device == "cpu" ? 8 : 64;
+    Batcher batcher(*runner, pending.dim, summary.batch_size);
 
     auto last_commit = Clock::now();
     size_t files_since_commit = 0;
@@ -301,7 +303,7 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
                 current_failed = true;
             }
             for (ChunkWave& wave : decoded->waves) {
-                summary.audio_seconds += static_cast<double>(wave.samples.size()) / model.sample_rate;
+                summary.chunk_audio_seconds += static_cast<double>(wave.samples.size()) / model.sample_rate;
                 ++current.chunks;
                 batcher.add(std::move(wave));
                 if (batcher.full()) summary.model_seconds += batcher.flush(pending);
@@ -314,6 +316,7 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
                 drop_last_file(pending, unit.file->file_id);
             } else {
                 ++summary.files_embedded;
+                summary.audio_seconds += unit.file->audio.duration;
                 summary.chunks_embedded += current.chunks;
                 ++files_since_commit;
             }

@@ -22,7 +22,7 @@ struct EmbedOptions {
     ChunkProfile profile;              // chunks of this profile are embedded (files without them are chunked first)
     std::string device = "auto";       // auto, cpu, cuda, cuda:N
     std::string precision = "fp32";    // fp32, bf16, fp16 (autocast)
-    size_t batch_size = 64;
+    size_t batch_size = 0;             // 0: by device (8 on the CPU, 64 on CUDA; docs/PERFORMANCE.md)
     unsigned decode_threads = 1;
     int torch_threads = 1;
     ResampleQuality quality = ResampleQuality::fast;
@@ -47,8 +47,10 @@ struct EmbedSummary {
     size_t files_dropped = 0;
     size_t chunks_embedded = 0;
     size_t chunks_flagged = 0;  // silent, dc, noise floor, empty: never embedded
+    size_t batch_size = 0;
     size_t batches = 0;
-    double audio_seconds = 0;
+    double audio_seconds = 0;        // of the files embedded (x realtime is measured on this)
+    double chunk_audio_seconds = 0;  // of their chunks: more than audio_seconds when windows overlap
     double model_seconds = 0;  // time spent in the model
     double elapsed_seconds = 0;
     size_t commits = 0;

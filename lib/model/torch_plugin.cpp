@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <malloc.h>
 #include <mutex>
 #include <optional>
 
@@ -144,8 +145,15 @@ public:
     std::unique_ptr<EmbeddingModel> load(const std::string& path, const std::string& device, int threads,
                                          const std::string& precision) override {
         // libtorch may start with one intra-op thread; inter-op threads must be set before any work.
-        static std::once_flag interop_once;
-        std::call_once(interop_once, [] { at::set_num_interop_threads(1); });
+        static std::once_flag once;
+        std::call_once(once, [] {
+            at::set_num_interop_threads(1);
+            // Batch tensors are large: with glibc's default thresholds every batch maps fresh pages
+            // and unmaps them again, and the kernel's page faults took a third of embed's time
+            // (docs/PERFORMANCE.md). Keeping them in the heap costs ~150 MB of RSS, not time.
+            mallopt(M_MMAP_THRESHOLD, 512 << 20);
+            mallopt(M_TRIM_THRESHOLD, 1 << 30);
+        });
         if (threads > 0) at::set_num_threads(threads);
         torch::Device chosen = choose_device(device);
         return std::make_unique<TorchScriptModel>(path, chosen, choose_precision(precision, chosen));
