@@ -77,14 +77,6 @@ std::vector<const FileRecord*> Catalog::records_sorted_by_path() const {
 
 namespace {
 
-template <typename T, typename Get>
-std::vector<T> column_of(const std::vector<FileRecord>& records, Get get) {
-    std::vector<T> values;
-    values.reserve(records.size());
-    for (const auto& record : records) values.push_back(static_cast<T>(get(record)));
-    return values;
-}
-
 void write_metadata(const h5::File& file, hid_t files_group, const std::vector<FileRecord>& records) {
     std::set<std::string> columns;
     for (const auto& record : records)
@@ -128,26 +120,26 @@ void write_catalog_segment(const std::string& path, const CatalogDelta& delta, c
     const auto& records = delta.records;
     h5::Handle files = file.create_group("files");
     h5::write_int_attribute(file, files.get(), "rows", static_cast<int64_t>(records.size()));
-    h5::write_column(file, files.get(), "file_id", column_of<uint64_t>(records, [](auto& r) { return r.file_id; }));
-    h5::write_string_column(file, files.get(), "path", column_of<std::string>(records, [](auto& r) { return r.path; }),
+    h5::write_column(file, files.get(), "file_id", h5::column_of<uint64_t>(records, [](auto& r) { return r.file_id; }));
+    h5::write_string_column(file, files.get(), "path", h5::column_of<std::string>(records, [](auto& r) { return r.path; }),
                             h5::Charset::bytes);
-    h5::write_column(file, files.get(), "size", column_of<uint64_t>(records, [](auto& r) { return r.size; }));
-    h5::write_column(file, files.get(), "mtime_ns", column_of<int64_t>(records, [](auto& r) { return r.mtime_ns; }));
-    h5::write_column(file, files.get(), "hash", column_of<uint64_t>(records, [](auto& r) { return r.hash; }));
+    h5::write_column(file, files.get(), "size", h5::column_of<uint64_t>(records, [](auto& r) { return r.size; }));
+    h5::write_column(file, files.get(), "mtime_ns", h5::column_of<int64_t>(records, [](auto& r) { return r.mtime_ns; }));
+    h5::write_column(file, files.get(), "hash", h5::column_of<uint64_t>(records, [](auto& r) { return r.hash; }));
     h5::write_enum_column(file, files.get(), "status",
-                          column_of<uint8_t>(records, [](auto& r) { return r.status; }), file_status_names());
-    h5::write_string_column(file, files.get(), "error", column_of<std::string>(records, [](auto& r) { return r.error; }),
+                          h5::column_of<uint8_t>(records, [](auto& r) { return r.status; }), file_status_names());
+    h5::write_string_column(file, files.get(), "error", h5::column_of<std::string>(records, [](auto& r) { return r.error; }),
                             h5::Charset::utf8);
     h5::write_string_column(file, files.get(), "container",
-                            column_of<std::string>(records, [](auto& r) { return r.audio.container; }), h5::Charset::utf8);
+                            h5::column_of<std::string>(records, [](auto& r) { return r.audio.container; }), h5::Charset::utf8);
     h5::write_string_column(file, files.get(), "codec",
-                            column_of<std::string>(records, [](auto& r) { return r.audio.codec; }), h5::Charset::utf8);
+                            h5::column_of<std::string>(records, [](auto& r) { return r.audio.codec; }), h5::Charset::utf8);
     h5::write_column(file, files.get(), "sample_rate",
-                     column_of<uint32_t>(records, [](auto& r) { return r.audio.sample_rate; }));
-    h5::write_column(file, files.get(), "channels", column_of<uint32_t>(records, [](auto& r) { return r.audio.channels; }));
-    h5::write_column(file, files.get(), "frames", column_of<int64_t>(records, [](auto& r) { return r.audio.frames; }));
-    h5::write_column(file, files.get(), "duration", column_of<double>(records, [](auto& r) { return r.audio.duration; }));
-    h5::write_column(file, files.get(), "ingested_ns", column_of<int64_t>(records, [](auto& r) { return r.ingested_ns; }));
+                     h5::column_of<uint32_t>(records, [](auto& r) { return r.audio.sample_rate; }));
+    h5::write_column(file, files.get(), "channels", h5::column_of<uint32_t>(records, [](auto& r) { return r.audio.channels; }));
+    h5::write_column(file, files.get(), "frames", h5::column_of<int64_t>(records, [](auto& r) { return r.audio.frames; }));
+    h5::write_column(file, files.get(), "duration", h5::column_of<double>(records, [](auto& r) { return r.audio.duration; }));
+    h5::write_column(file, files.get(), "ingested_ns", h5::column_of<int64_t>(records, [](auto& r) { return r.ingested_ns; }));
     write_metadata(file, files.get(), records);
 
     h5::Handle removed = file.create_group("removed");
@@ -161,9 +153,7 @@ CatalogDelta read_catalog_segment(const std::string& path) {
     check_stamp(file, catalog_format_name, catalog_format_version);
     CatalogDelta delta;
     h5::Handle files = file.open_group("files");
-    int64_t rows_attribute = h5::read_int_attribute(file, files.get(), "rows");
-    if (rows_attribute < 0) throw Error(ErrorKind::format, fmt::format("{}: negative row count", path));
-    size_t rows = static_cast<size_t>(rows_attribute);
+    size_t rows = h5::read_row_count(file, files.get());
     auto file_id = h5::read_column<uint64_t>(file, files.get(), "file_id", rows);
     auto paths = h5::read_string_column(file, files.get(), "path", rows);
     auto size = h5::read_column<uint64_t>(file, files.get(), "size", rows);
@@ -198,9 +188,7 @@ CatalogDelta read_catalog_segment(const std::string& path) {
     }
     read_metadata(file, files.get(), delta.records);
     h5::Handle removed = file.open_group("removed");
-    int64_t removed_rows = h5::read_int_attribute(file, removed.get(), "rows");
-    if (removed_rows < 0) throw Error(ErrorKind::format, fmt::format("{}: negative row count", path));
-    delta.removed_paths = h5::read_string_column(file, removed.get(), "path", static_cast<size_t>(removed_rows));
+    delta.removed_paths = h5::read_string_column(file, removed.get(), "path", h5::read_row_count(file, removed.get()));
     return delta;
 }
 

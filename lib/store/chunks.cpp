@@ -26,18 +26,6 @@ size_t ChunkTable::chunk_count() const {
     return count;
 }
 
-namespace {
-
-template <typename T, typename Get>
-std::vector<T> column_of(const std::vector<Chunk>& chunks, Get get) {
-    std::vector<T> values;
-    values.reserve(chunks.size());
-    for (const Chunk& chunk : chunks) values.push_back(static_cast<T>(get(chunk)));
-    return values;
-}
-
-}  // namespace
-
 void write_chunk_segment(const std::string& path, const ChunkProfile& profile, const ChunkDelta& delta,
                          const WriterStamp& stamp) {
     h5::File file = h5::File::create(path);
@@ -46,15 +34,15 @@ void write_chunk_segment(const std::string& path, const ChunkProfile& profile, c
     const auto& chunks = delta.chunks;
     h5::Handle group = file.create_group("chunks");
     h5::write_int_attribute(file, group.get(), "rows", static_cast<int64_t>(chunks.size()));
-    h5::write_column(file, group.get(), "chunk_id", column_of<uint64_t>(chunks, [](auto& c) { return c.chunk_id; }));
-    h5::write_column(file, group.get(), "file_id", column_of<uint64_t>(chunks, [](auto& c) { return c.file_id; }));
-    h5::write_column(file, group.get(), "start_frame", column_of<int64_t>(chunks, [](auto& c) { return c.start_frame; }));
-    h5::write_column(file, group.get(), "frames", column_of<int64_t>(chunks, [](auto& c) { return c.frames; }));
-    h5::write_column(file, group.get(), "start", column_of<double>(chunks, [](auto& c) { return c.start; }));
-    h5::write_column(file, group.get(), "duration", column_of<double>(chunks, [](auto& c) { return c.duration; }));
-    h5::write_column(file, group.get(), "rms_db", column_of<float>(chunks, [](auto& c) { return c.rms_db; }));
-    h5::write_column(file, group.get(), "peak_db", column_of<float>(chunks, [](auto& c) { return c.peak_db; }));
-    h5::write_column(file, group.get(), "flags", column_of<uint8_t>(chunks, [](auto& c) { return c.flags; }));
+    h5::write_column(file, group.get(), "chunk_id", h5::column_of<uint64_t>(chunks, [](auto& c) { return c.chunk_id; }));
+    h5::write_column(file, group.get(), "file_id", h5::column_of<uint64_t>(chunks, [](auto& c) { return c.file_id; }));
+    h5::write_column(file, group.get(), "start_frame", h5::column_of<int64_t>(chunks, [](auto& c) { return c.start_frame; }));
+    h5::write_column(file, group.get(), "frames", h5::column_of<int64_t>(chunks, [](auto& c) { return c.frames; }));
+    h5::write_column(file, group.get(), "start", h5::column_of<double>(chunks, [](auto& c) { return c.start; }));
+    h5::write_column(file, group.get(), "duration", h5::column_of<double>(chunks, [](auto& c) { return c.duration; }));
+    h5::write_column(file, group.get(), "rms_db", h5::column_of<float>(chunks, [](auto& c) { return c.rms_db; }));
+    h5::write_column(file, group.get(), "peak_db", h5::column_of<float>(chunks, [](auto& c) { return c.peak_db; }));
+    h5::write_column(file, group.get(), "flags", h5::column_of<uint8_t>(chunks, [](auto& c) { return c.flags; }));
     h5::Handle dropped = file.create_group("dropped");
     h5::write_int_attribute(file, dropped.get(), "rows", static_cast<int64_t>(delta.dropped_file_ids.size()));
     h5::write_column(file, dropped.get(), "file_id", delta.dropped_file_ids);
@@ -65,9 +53,7 @@ ChunkDelta read_chunk_segment(const std::string& path) {
     h5::File file = h5::File::open_read_only(path);
     check_stamp(file, chunks_format_name, chunks_format_version);
     h5::Handle group = file.open_group("chunks");
-    int64_t rows_attribute = h5::read_int_attribute(file, group.get(), "rows");
-    if (rows_attribute < 0) throw Error(ErrorKind::format, fmt::format("{}: negative row count", path));
-    size_t rows = static_cast<size_t>(rows_attribute);
+    size_t rows = h5::read_row_count(file, group.get());
     auto chunk_id = h5::read_column<uint64_t>(file, group.get(), "chunk_id", rows);
     auto file_id = h5::read_column<uint64_t>(file, group.get(), "file_id", rows);
     auto start_frame = h5::read_column<int64_t>(file, group.get(), "start_frame", rows);
@@ -83,9 +69,7 @@ ChunkDelta read_chunk_segment(const std::string& path) {
         delta.chunks[i] = {chunk_id[i], file_id[i], start_frame[i], frames[i], start[i],
                            duration[i], rms_db[i],  peak_db[i],     flags[i]};
     h5::Handle dropped = file.open_group("dropped");
-    int64_t dropped_rows = h5::read_int_attribute(file, dropped.get(), "rows");
-    if (dropped_rows < 0) throw Error(ErrorKind::format, fmt::format("{}: negative row count", path));
-    delta.dropped_file_ids = h5::read_column<uint64_t>(file, dropped.get(), "file_id", static_cast<size_t>(dropped_rows));
+    delta.dropped_file_ids = h5::read_column<uint64_t>(file, dropped.get(), "file_id", h5::read_row_count(file, dropped.get()));
     return delta;
 }
 

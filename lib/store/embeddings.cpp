@@ -53,18 +53,16 @@ EmbeddingDelta read_embedding_segment(const std::string& path, bool with_vectors
     h5::File file = h5::File::open_read_only(path);
     check_stamp(file, embeddings_format_name, embeddings_format_version);
     h5::Handle group = file.open_group("embeddings");
-    int64_t rows = h5::read_int_attribute(file, group.get(), "rows");
+    size_t rows = h5::read_row_count(file, group.get());
     int64_t dim = h5::read_int_attribute(file, group.get(), "dim");
-    if (rows < 0 || dim < 0 || dim > 65536) throw Error(ErrorKind::format, fmt::format("{}: bad rows or dim", path));
+    if (dim < 0 || dim > 65536) throw Error(ErrorKind::format, fmt::format("{}: embedding dimension {} out of range", path, dim));
     EmbeddingDelta delta;
     delta.dim = static_cast<size_t>(dim);
-    delta.chunk_ids = h5::read_column<uint64_t>(file, group.get(), "chunk_id", static_cast<size_t>(rows));
-    delta.file_ids = h5::read_column<uint64_t>(file, group.get(), "file_id", static_cast<size_t>(rows));
-    if (with_vectors) delta.vectors = h5::read_matrix(file, group.get(), "vector", static_cast<size_t>(rows), delta.dim);
+    delta.chunk_ids = h5::read_column<uint64_t>(file, group.get(), "chunk_id", rows);
+    delta.file_ids = h5::read_column<uint64_t>(file, group.get(), "file_id", rows);
+    if (with_vectors) delta.vectors = h5::read_matrix(file, group.get(), "vector", rows, delta.dim);
     h5::Handle dropped = file.open_group("dropped");
-    int64_t dropped_rows = h5::read_int_attribute(file, dropped.get(), "rows");
-    if (dropped_rows < 0) throw Error(ErrorKind::format, fmt::format("{}: negative row count", path));
-    delta.dropped_file_ids = h5::read_column<uint64_t>(file, dropped.get(), "file_id", static_cast<size_t>(dropped_rows));
+    delta.dropped_file_ids = h5::read_column<uint64_t>(file, dropped.get(), "file_id", h5::read_row_count(file, dropped.get()));
     return delta;
 }
 

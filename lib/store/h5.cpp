@@ -181,6 +181,12 @@ int64_t read_int_attribute(const File& file, hid_t object, const std::string& na
     return value;
 }
 
+size_t read_row_count(const File& file, hid_t group) {
+    int64_t rows = read_int_attribute(file, group, "rows");
+    if (rows < 0) throw Error(ErrorKind::format, fmt::format("{}: negative row count {}", file.path(), rows));
+    return static_cast<size_t>(rows);
+}
+
 template <typename T>
 void write_column(const File& file, hid_t group, const std::string& name, const std::vector<T>& values) {
     Handle dataset = create_dataset(file, group, name, file_type<T>(), values.size());

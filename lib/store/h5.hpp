@@ -51,6 +51,18 @@ std::string read_string_attribute(const File& file, hid_t object, const std::str
 int64_t read_int_attribute(const File& file, hid_t object, const std::string& name);
 bool has_attribute(hid_t object, const std::string& name);
 
+// The `rows` attribute of a table group: its number of rows, refused when negative.
+size_t read_row_count(const File& file, hid_t group);
+
+// One field of every row, as a column to write.
+template <typename T, typename Rows, typename Get>
+std::vector<T> column_of(const Rows& rows, Get get) {
+    std::vector<T> values;
+    values.reserve(rows.size());
+    for (const auto& row : rows) values.push_back(static_cast<T>(get(row)));
+    return values;
+}
+
 // Numeric columns. T is one of uint8_t, uint32_t, uint64_t, int64_t, float, double.
 template <typename T>
 void write_column(const File& file, hid_t group, const std::string& name, const std::vector<T>& values);
