@@ -233,7 +233,10 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
     // Files without chunks of the profile are chunked first, in the same run.
     ChunkRunOptions chunking{options.profile, options.decode_threads, options.commit_interval_seconds,
                              options.commit_every_files, options.cancel};
-    ChunkSummary chunked = chunk_files(store, chunking, nullptr, nullptr);
+    auto report_chunk_failure = [&](const ChunkedFile& result) {
+        if (!result.error.empty() && on_file) on_file(EmbeddedFile{result.file, 0, result.error});
+    };
+    ChunkSummary chunked = chunk_files(store, chunking, report_chunk_failure, nullptr);
     summary.files_failed += chunked.files_failed;
 
     EmbeddingSet set{model.id(), options.profile.name, model.embedding_dim, model_json(model), {}};

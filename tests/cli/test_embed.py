@@ -234,3 +234,14 @@ def test_bf16_autocast_stays_close_to_fp32(tmp_path, library):
         assert float(np.dot(vector, runs[1][chunk_id][1])) > 0.99
     result = Audiosim(tmp_path / "fp16", library).run("embed", "--precision", "fp16", "--device", "cpu")
     assert result.returncode == 2 and "CUDA" in result.stderr.decode()
+
+
+def test_a_file_that_cannot_be_decoded_is_named_and_the_rest_embedded(audiosim, library):
+    write_wav(library / "good.wav", tone(seconds=1.0, rate=22050), rate=22050)
+    gone = write_wav(library / "gone.wav", tone(seconds=1.0, rate=22050, frequency=700), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    gone.unlink()
+    result = audiosim.run("embed", check_code=EXIT_PARTIAL)
+    errors = [line for line in result.stderr.decode().splitlines() if ": error: " in line]
+    assert len(errors) == 1 and "gone.wav" in errors[0]
+    assert "1 files embedded" in result.stderr.decode() and "1 failed" in result.stderr.decode()
