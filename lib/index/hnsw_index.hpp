@@ -1,0 +1,82 @@
+// An approximate nearest-neighbour index over L2-normalized embeddings (cosine similarity), built
+// on hnswlib. hnswlib stays behind this header: its payload file has no magic, version or
+// dimension, so every index is a pair of files, the payload `path` and our header `path.json`
+// (format "audiosim-index", docs/FORMAT.md), and load() trusts neither before checking it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace audiosim {
+
+inline constexpr const char* index_format_name = "audiosim-index";
+inline constexpr int64_t index_format_version = 1;
+
+struct IndexParams {
+    size_t M = 16;                 // graph degree (2 .. 10000)
+    size_t ef_construction = 200;  // candidate list while building
+    size_t ef_search = 100;        // candidate list while searching (restored by load())
+};
+
+struct IndexHeader {
+    std::string model_id;
+    std::string profile;
+    size_t dim = 0;
+    std::string metric = "cosine";  // the only metric: vectors are L2-normalized, similarity = dot
+    IndexParams params;
+    size_t count = 0;                  // vectors in the index (set by build())
+    uint64_t embeddings_checksum = 0;  // the caller's hash over the sorted chunk ids it was built from
+    uint64_t payload_hash = 0;         // XXH3 of the payload file (known after save() or load())
+};
+
+class HnswIndex {
+public:
+    HnswIndex(HnswIndex&&) noexcept;
+    HnswIndex& operator=(HnswIndex&&) noexcept;
+    ~HnswIndex();
+
+    // Builds from `vectors` (ids.size() x header.dim, row-major, L2-normalized); header.count and
+    // header.payload_hash are ignored and set here. threads <= 1 builds on the calling thread; with
+    // more, the graph (not its quality) depends on scheduling. Throws Error(internal) for sizes
+    // that do not match, duplicate ids or bad parameters, Error(input) for non-finite values.
+    static HnswIndex build(const IndexHeader& header, const std::vector<uint64_t>& ids,
+                           const std::vector<float>& vectors, unsigned threads);
+
+    // Up to k (id, cosine similarity) pairs, most similar first. `query` holds dim() floats,
+    // L2-normalized. Safe to call from several threads at once, but not alongside set_ef().
+    std::vector<std::pair<uint64_t, float>> search(const float* query, size_t k) const;
+
+    // Writes the payload to `path`, then the header to `path + ".json"`, each atomically, so a
+    // header always describes a complete payload. Throws Error(io) when writing fails.
+    void save(const std::string& path) const;
+
+    // Reads `path + ".json"` and `path`. Throws Error(format) naming the file for a missing or
+    // invalid field, another format, a newer version, a payload whose size or XXH3 does not match
+    // the header, or one that disagrees with the header (count, dim, M); Error(input) when a file
+    // cannot be read. Search uses the header's ef_search afterwards.
+    static HnswIndex load(const std::string& path);
+
+    const IndexHeader& header() const;
+    size_t dim() const { return header().dim; }
+    size_t size() const { return header().count; }
+    void set_ef(size_t ef);  // candidate list for search(); k is used when larger
+
+private:
+    struct Impl;
+    explicit HnswIndex(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+std::string index_header_path(const std::string& payload_path);  // payload_path + ".json"
+
+// Recall@k of `index` against exact search (dot products over all of `vectors`, ids.size() x dim),
+// averaged over min(sample_queries, ids.size()) rows of `vectors` picked by `seed` and used as
+// queries. Returns 1 for an empty set or k == 0.
+double recall_at_k(const HnswIndex& index, const std::vector<uint64_t>& ids, const std::vector<float>& vectors,
+                   size_t dim, size_t k, size_t sample_queries, uint64_t seed);
+
+}  // namespace audiosim
