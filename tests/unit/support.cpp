@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include "util/fs.hpp"
+
 #include <cctype>
 #include <cmath>
 #include <fcntl.h>
@@ -126,5 +128,20 @@ CurrentFolder::CurrentFolder(const std::string& folder) : saved_(std::filesystem
 }
 
 CurrentFolder::~CurrentFolder() { std::filesystem::current_path(saved_); }
+
+TestLibrary::TestLibrary() { make_directories(root); }
+
+void TestLibrary::add_wav(const std::string& relative, double frequency, int64_t mtime, long frames) const {
+    make_directories(parent_path(file(relative)));
+    write_sine(file(relative), SF_FORMAT_WAV | SF_FORMAT_PCM_16, 8000, 1, frames, frequency);
+    set_mtime(file(relative), mtime);
+}
+
+WriterOptions TestLibrary::writer_options() const {
+    WriterOptions options;
+    options.command_line = "audiosim (test)";
+    options.library_root = root;
+    return options;
+}
 
 }  // namespace audiosim::test

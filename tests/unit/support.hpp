@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/store.hpp"
 #include "util/error.hpp"
 
 namespace audiosim::test {
@@ -53,6 +54,20 @@ public:
 
 private:
     std::filesystem::path saved_;
+};
+
+// A library folder and a store beside it; the library is the store's root.
+struct TestLibrary {
+    static constexpr int64_t default_mtime = 1600000000;
+    TempFolder folder;
+    std::string root = folder.file("lib");
+    std::string store = folder.file("store");
+
+    TestLibrary();
+    std::string file(const std::string& relative) const { return root + "/" + relative; }
+    // A tone at 8 kHz (`frames` long); `frequency` makes the content differ.
+    void add_wav(const std::string& relative, double frequency, int64_t mtime = default_mtime, long frames = 800) const;
+    WriterOptions writer_options() const;
 };
 
 }  // namespace audiosim::test

@@ -42,29 +42,8 @@ namespace {
 
 constexpr int wav16 = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
 
-// A library folder and a store beside it; root = the library.
-struct Library {
-    TempFolder folder;
-    std::string root = folder.file("lib");
-    std::string store = folder.file("store");
-
-    Library() { audiosim::make_directories(root); }
-    std::string file(const std::string& relative) const { return root + "/" + relative; }
-
-    // A tone at 8 kHz; `frequency` makes the content differ.
-    void add_wav(const std::string& relative, double frequency, long frames = 800, int64_t mtime = 1600000000) const {
-        audiosim::make_directories(audiosim::parent_path(file(relative)));
-        write_sine(file(relative), wav16, 8000, 1, frames, frequency);
-        set_mtime(file(relative), mtime);
-    }
-
-    audiosim::WriterOptions writer_options() const {
-        audiosim::WriterOptions options;
-        options.command_line = "audiosim (test)";
-        options.library_root = root;
-        return options;
-    }
-
+// The shared library fixture, plus ingest and reading back what chunking stored.
+struct Library : audiosim::test::TestLibrary {
     void ingest(bool prune = false) const {
         IngestOptions options;
         options.inputs = {root};
@@ -128,7 +107,7 @@ TEST_SUITE_BEGIN("chunk/chunking");
 TEST_CASE("a first run chunks every ok file of the catalog and commits them") {
     Library library;
     library.add_wav("a.wav", 440);                  // 0.1 s: one chunk
-    library.add_wav("drums/b.wav", 550, 8000 * 3);  // 3 s: windows at 0 and 1 s
+    library.add_wav("drums/b.wav", 550, Library::default_mtime, 8000 * 3);  // 3 s: windows at 0 and 1 s
     library.add_wav("c d.wav", 660);
     write_bytes(library.file("garbage.wav"), std::string(2000, 'g'));  // failed at ingest: not chunked
     {
@@ -186,7 +165,7 @@ TEST_CASE("a first run chunks every ok file of the catalog and commits them") {
 TEST_CASE("a second run finds every file up to date and adds nothing") {
     Library library;
     library.add_wav("a.wav", 440);
-    library.add_wav("b.wav", 550, 8000 * 3);
+    library.add_wav("b.wav", 550, Library::default_mtime, 8000 * 3);
     library.ingest();
     run_chunk(library);
     std::set<uint64_t> ids = all_chunk_ids(library.chunks());
@@ -215,7 +194,7 @@ TEST_CASE("a file whose content changed is re-chunked and its old chunks dropped
     uint64_t b_id = library.file_id("b.wav");
     std::set<uint64_t> old_chunk_ids = all_chunk_ids(library.chunks());
 
-    library.add_wav("a.wav", 880, 8000 * 3, 1700000000);
+    library.add_wav("a.wav", 880, 1700000000, 8000 * 3);
     library.ingest();
     uint64_t new_id = library.file_id("a.wav");
     REQUIRE(new_id != old_id);
@@ -331,7 +310,7 @@ TEST_CASE("a cancel set before the run chunks nothing and says it was interrupte
 
 TEST_CASE("several threads give the same chunks, reported in path order") {
     Library library;
-    for (int i = 0; i < 12; ++i) library.add_wav("f" + std::to_string(10 + i) + ".wav", 200.0 + 50 * i, 800 + 8000 * (i % 4));
+    for (int i = 0; i < 12; ++i) library.add_wav("f" + std::to_string(10 + i) + ".wav", 200.0 + 50 * i, Library::default_mtime, 800 + 8000 * (i % 4));
     library.ingest();
     Run one = run_chunk(library);
     std::map<uint64_t, std::vector<std::pair<int64_t, float>>> expected;

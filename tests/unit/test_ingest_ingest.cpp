@@ -49,29 +49,7 @@ uint64_t xxh3_of_file(const std::string& path) {
     return XXH3_64bits(bytes.data(), bytes.size());
 }
 
-// A library folder and a store beside it; root = the library.
-struct Library {
-    TempFolder folder;
-    std::string root = folder.file("lib");
-    std::string store = folder.file("store");
-
-    Library() { audiosim::make_directories(root); }
-    std::string file(const std::string& relative) const { return root + "/" + relative; }
-
-    // One short tone per file; `frequency` makes the content differ.
-    void add_wav(const std::string& relative, double frequency, int64_t mtime = 1600000000) const {
-        audiosim::make_directories(audiosim::parent_path(file(relative)));
-        write_sine(file(relative), wav16, 8000, 1, 800, frequency);
-        set_mtime(file(relative), mtime);
-    }
-
-    audiosim::WriterOptions writer_options() const {
-        audiosim::WriterOptions options;
-        options.command_line = "audiosim ingest (test)";
-        options.library_root = root;
-        return options;
-    }
-};
+using Library = audiosim::test::TestLibrary;
 
 struct Run {
     IngestSummary summary;
