@@ -8,7 +8,9 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
+import time
 import wave
 
 import numpy as np
@@ -114,3 +116,62 @@ def convert(source, target, *sox_args):
 def copy_demo(demo, destination):
     shutil.copytree(demo, destination, dirs_exist_ok=True)
     return destination
+
+
+def read_manifest(store):
+    try:
+        text = (store / "manifest.json").read_text()
+    except FileNotFoundError:
+        return None
+    return json.loads(text)  # replaced by rename: always a whole manifest, never a torn one
+
+
+# ---------------------------------------------------------------------------------------------
+# Freezing and killing a writer.
+
+def _state(stat_path):
+    try:
+        text = open(stat_path).read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text[text.rindex(")") + 2]
+
+
+def freeze(proc, timeout=10):
+    """SIGSTOP, then wait until every thread has stopped. True: frozen while running; False: it
+    had already exited (its exit status is collected later)."""
+    proc.send_signal(signal.SIGSTOP)
+    if proc.returncode is not None:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        main = _state(f"/proc/{proc.pid}/stat")
+        if main in (None, "Z", "X"):
+            return False
+        try:
+            tasks = os.listdir(f"/proc/{proc.pid}/task")
+        except FileNotFoundError:
+            return False
+        states = [_state(f"/proc/{proc.pid}/task/{task}/stat") for task in tasks]
+        if all(s in ("T", "t", None) for s in states):
+            return True
+        time.sleep(0.0005)
+    raise AssertionError(f"pid {proc.pid} did not stop within {timeout} s")
+
+
+def wait_for_generation(store, generation, proc, timeout=60):
+    """Until the manifest reaches `generation`; False if the process exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        manifest = read_manifest(store)
+        if manifest and manifest["generation"] >= generation:
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.0005)
+    raise AssertionError(f"generation {generation} not reached in {timeout} s")
+
+
+def kill_and_reap(proc):
+    proc.send_signal(signal.SIGKILL)  # SIGKILL ends a stopped process too
+    return proc.wait(timeout=60)

@@ -16,7 +16,7 @@ import time
 import h5py
 import pytest
 
-from conftest import EXIT_BUSY, EXIT_OK, write_wav
+from conftest import EXIT_BUSY, EXIT_OK, freeze, read_manifest, wait_for_generation, write_wav
 
 COLUMNS = ("file_id", "path", "size", "mtime_ns", "hash", "status", "error", "container", "codec",
            "sample_rate", "channels", "frames", "duration", "ingested_ns")
@@ -61,45 +61,6 @@ def wait_until_holding_lock(store, proc, timeout=60):
         assert proc.poll() is None, f"writer exited with {proc.returncode} before taking the lock"
         time.sleep(0.001)
     raise AssertionError(f"pid {proc.pid} never took the lock")
-
-
-def _state(stat_path):
-    try:
-        text = open(stat_path).read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return text[text.rindex(")") + 2]
-
-
-def freeze(proc, timeout=10):
-    """SIGSTOP and wait until every thread has stopped; the process must still be running."""
-    proc.send_signal(signal.SIGSTOP)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert _state(f"/proc/{proc.pid}/stat") not in (None, "Z", "X"), "the writer exited before it was frozen"
-        states = [_state(f"/proc/{proc.pid}/task/{task}/stat") for task in os.listdir(f"/proc/{proc.pid}/task")]
-        if all(s in ("T", "t", None) for s in states):
-            return
-        time.sleep(0.0005)
-    raise AssertionError(f"pid {proc.pid} did not stop")
-
-
-def wait_for_generation(store, generation, proc, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        manifest = read_manifest(store)
-        if manifest and manifest["generation"] >= generation:
-            return
-        assert proc.poll() is None, f"writer exited with {proc.returncode} before generation {generation}"
-        time.sleep(0.0005)
-    raise AssertionError(f"generation {generation} not reached")
-
-
-def read_manifest(store):
-    try:
-        return json.loads((store / "manifest.json").read_text())
-    except FileNotFoundError:
-        return None
 
 
 class SegmentMissing(Exception):
@@ -185,8 +146,8 @@ def test_second_writer_fails_fast_naming_the_holder(audiosim, library, tmp_path,
     first_args = ("-j", "1", "ingest", "--commit-every", "20", ".")
     first = start_writer(audiosim, processes, tmp_path, "first", *first_args)
     wait_until_holding_lock(store, first)
-    wait_for_generation(store, 1, first)
-    freeze(first)  # mid-run: it holds the lock for as long as the test needs
+    assert wait_for_generation(store, 1, first), "the writer exited before its first commit"
+    assert freeze(first), "the writer finished before it was frozen"  # mid-run: it holds the lock for as long as the test needs
     manifest_before = read_manifest(store)
     note_before = lock_note(store)
 
@@ -222,7 +183,7 @@ def test_second_writer_with_wait_waits_for_the_first_then_succeeds(audiosim, lib
     files = make_library(library, 300)
     first = start_writer(audiosim, processes, tmp_path, "first", "-j", "1", "ingest", "--commit-every", "20", ".")
     wait_until_holding_lock(store, first)
-    freeze(first)
+    assert freeze(first), "the writer finished before it was frozen"
 
     # --wait shorter than the hold: waits that long, then reports the busy store.
     start = time.monotonic()
@@ -372,7 +333,7 @@ def test_lock_is_free_as_soon_as_a_killed_writer_is_gone(audiosim, library, tmp_
     files = make_library(library, 500, folders=5)
     first = start_writer(audiosim, processes, tmp_path, "first", "-j", "1", "ingest", "--commit-every", "20", ".")
     wait_until_holding_lock(store, first)
-    wait_for_generation(store, 1, first)
+    assert wait_for_generation(store, 1, first), "the writer exited before its first commit"
     first.send_signal(signal.SIGKILL)
     assert first.wait(timeout=30) == -signal.SIGKILL
     _, committed = read_store(store)

@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, Audiosim, write_wav
+from conftest import Audiosim, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, freeze, kill_and_reap, read_manifest, wait_for_generation, write_wav
 
 ROUNDS = 6
 BATCHES = ROUNDS  # round r ingests batch0..batch{r}: every round has new work to be killed in
@@ -50,14 +50,6 @@ class StoreView:
     @property
     def generation(self):
         return self.manifest["generation"]
-
-
-def read_manifest(store):
-    try:
-        text = (store / "manifest.json").read_text()
-    except FileNotFoundError:
-        return None
-    return json.loads(text)  # replaced by rename: always a whole manifest, never a torn one
 
 
 def _text(value):
@@ -192,57 +184,6 @@ def identity(path):
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-# ---------------------------------------------------------------------------------------------
-# Freezing and killing a writer.
-
-def _state(stat_path):
-    try:
-        text = open(stat_path).read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return text[text.rindex(")") + 2]
-
-
-def freeze(proc, timeout=10):
-    """SIGSTOP, then wait until every thread has stopped. True: frozen while running; False: it
-    had already exited (its exit status is collected later)."""
-    proc.send_signal(signal.SIGSTOP)
-    if proc.returncode is not None:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        main = _state(f"/proc/{proc.pid}/stat")
-        if main in (None, "Z", "X"):
-            return False
-        try:
-            tasks = os.listdir(f"/proc/{proc.pid}/task")
-        except FileNotFoundError:
-            return False
-        states = [_state(f"/proc/{proc.pid}/task/{task}/stat") for task in tasks]
-        if all(s in ("T", "t", None) for s in states):
-            return True
-        time.sleep(0.0005)
-    raise AssertionError(f"pid {proc.pid} did not stop within {timeout} s")
-
-
-def wait_for_generation(store, generation, proc, timeout=60):
-    """Until the manifest reaches `generation`; False if the process exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        manifest = read_manifest(store)
-        if manifest and manifest["generation"] >= generation:
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.0005)
-    raise AssertionError(f"generation {generation} not reached in {timeout} s")
-
-
-def kill_and_reap(proc):
-    proc.send_signal(signal.SIGKILL)  # SIGKILL ends a stopped process too
-    return proc.wait(timeout=60)
 
 
 def status_of(audiosim):
