@@ -67,20 +67,25 @@ void write_bytes(const std::string& path, const std::string& bytes) {
     std::fclose(file);
 }
 
-void write_sine(const std::string& path, int format, int sample_rate, int channels, long frames, double frequency) {
+void write_samples(const std::string& path, int format, int sample_rate, int channels, const std::vector<float>& samples) {
     SF_INFO info{};
     info.samplerate = sample_rate;
     info.channels = channels;
     info.format = format;
     SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
-    if (!file) throw std::runtime_error("cannot write " + path + ": " + sf_strerror(nullptr));
+    REQUIRE_MESSAGE(file != nullptr, sf_strerror(nullptr));
+    sf_count_t frames = static_cast<sf_count_t>(samples.size() / static_cast<size_t>(channels));
+    CHECK(sf_writef_float(file, samples.data(), frames) == frames);
+    sf_close(file);
+}
+
+void write_sine(const std::string& path, int format, int sample_rate, int channels, long frames, double frequency) {
     std::vector<float> samples(static_cast<size_t>(frames) * static_cast<size_t>(channels));
     for (long i = 0; i < frames; ++i)
         for (int c = 0; c < channels; ++c)
             samples[static_cast<size_t>(i * channels + c)] =
                 static_cast<float>(0.5 * std::sin(2 * M_PI * frequency * static_cast<double>(i) / sample_rate));
-    sf_writef_float(file, samples.data(), frames);
-    sf_close(file);
+    write_samples(path, format, sample_rate, channels, samples);
 }
 
 std::pair<ErrorKind, std::string> error_of(const std::function<void()>& f) {

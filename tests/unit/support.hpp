@@ -26,7 +26,10 @@ private:
 
 void write_bytes(const std::string& path, const std::string& bytes);
 
-// Writes a WAV/FLAC/... through libsndfile: `format` is an SF_FORMAT_* combination.
+// Writes interleaved float samples through libsndfile: `format` is an SF_FORMAT_* combination.
+void write_samples(const std::string& path, int format, int sample_rate, int channels, const std::vector<float>& samples);
+
+// A sine at half scale on every channel, through write_samples.
 void write_sine(const std::string& path, int format, int sample_rate, int channels, long frames,
                 double frequency = 440.0);
 

@@ -20,21 +20,11 @@ using audiosim::test::TempFolder;
 using audiosim::test::write_bytes;
 using audiosim::test::write_sine;
 
+using audiosim::test::write_samples;
+
 namespace {
 
 constexpr int wav_float = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
-
-void write_samples(const std::string& path, int format, int sample_rate, int channels, const std::vector<float>& samples) {
-    SF_INFO info{};
-    info.samplerate = sample_rate;
-    info.channels = channels;
-    info.format = format;
-    SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
-    REQUIRE_MESSAGE(file != nullptr, sf_strerror(nullptr));
-    sf_count_t frames = static_cast<sf_count_t>(samples.size() / static_cast<size_t>(channels));
-    CHECK(sf_writef_float(file, samples.data(), frames) == frames);
-    sf_close(file);
-}
 
 // A signal with no repeats, so that a misplaced block shows.
 float signal_at(size_t i) {

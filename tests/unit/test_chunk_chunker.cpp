@@ -27,6 +27,8 @@ using audiosim::test::TempFolder;
 using audiosim::test::write_bytes;
 using audiosim::test::write_sine;
 
+using audiosim::test::write_samples;
+
 namespace {
 
 using Windows = std::vector<std::pair<int64_t, int64_t>>;
@@ -48,19 +50,6 @@ ChunkProfile profile_of(double window, double hop, double min, LastWindow last =
     profile.last = last;
     profile.validate();
     return profile;
-}
-
-// Writes interleaved samples through libsndfile.
-void write_samples(const std::string& path, int format, int sample_rate, int channels, const std::vector<float>& samples) {
-    SF_INFO info{};
-    info.samplerate = sample_rate;
-    info.channels = channels;
-    info.format = format;
-    SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
-    REQUIRE_MESSAGE(file != nullptr, sf_strerror(nullptr));
-    sf_count_t frames = static_cast<sf_count_t>(samples.size() / static_cast<size_t>(channels));
-    CHECK(sf_writef_float(file, samples.data(), frames) == frames);
-    sf_close(file);
 }
 
 float sine(double amplitude, double frequency, int64_t i, int sample_rate) {
