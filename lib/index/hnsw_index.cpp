@@ -139,6 +139,7 @@ nlohmann::json header_to_json(const IndexHeader& h) {
             {"metric", h.metric},
             {"params", {{"M", h.params.M}, {"ef_construction", h.params.ef_construction}, {"ef_search", h.params.ef_search}}},
             {"count", h.count},
+            {"deleted", h.deleted},
             {"embeddings_checksum", hash_to_hex(h.embeddings_checksum)},
             {"payload_hash", hash_to_hex(h.payload_hash)}};
 }
@@ -201,6 +202,7 @@ IndexHeader header_from_json(const std::string& text, const std::string& file) {
     if (h.params.M < 2 || h.params.M > max_M || h.params.ef_construction == 0 || h.params.ef_search == 0)
         throw bad("params M, ef_construction or ef_search out of range");
     h.count = size_field(json, "count");
+    h.deleted = size_field(json, "deleted");
     h.embeddings_checksum = hash_field(json, "embeddings_checksum");
     h.payload_hash = hash_field(json, "payload_hash");
     return h;
@@ -225,75 +227,142 @@ void HnswIndex::set_ef(size_t ef) { impl_->graph->setEf(std::max<size_t>(ef, 1))
 
 std::string index_header_path(const std::string& payload_path) { return payload_path + ".json"; }
 
+namespace {
+
+// The checks build() and add() share: sizes, and finite values (hnswlib would store NaN silently).
+void check_vectors(const std::vector<uint64_t>& ids, const std::vector<float>& vectors, size_t dim, const char* what) {
+    const size_t n = ids.size();
+    if (vectors.size() / dim != n || vectors.size() % dim != 0)
+        throw Error(ErrorKind::internal,
+                    fmt::format("index {}: {} floats for {} vectors of dim {}", what, vectors.size(), n, dim));
+    if (n > std::numeric_limits<hnswlib::tableint>::max())
+        throw Error(ErrorKind::internal, fmt::format("index {}: {} vectors are too many", what, n));
+    std::unordered_set<uint64_t> seen(ids.begin(), ids.end());
+    if (seen.size() != n) throw Error(ErrorKind::internal, fmt::format("index {}: duplicate ids", what));
+    for (size_t i = 0; i < vectors.size(); i++)
+        if (!std::isfinite(vectors[i]))
+            throw Error(ErrorKind::input, fmt::format("index {}: vector of id {} holds a non-finite value", what,
+                                                      ids[i / dim]));
+}
+
+// Inserts rows [0, n) on `threads` workers. The first row goes in alone when the graph is empty:
+// it becomes the entry point, as in hnswlib's Python binding.
+void add_points(Graph& graph, const std::vector<uint64_t>& ids, const std::vector<float>& vectors, size_t dim,
+                unsigned threads) {
+    const size_t n = ids.size();
+    auto add = [&](size_t i) { graph.addPoint(vectors.data() + i * dim, static_cast<hnswlib::labeltype>(ids[i])); };
+    size_t workers = std::min<size_t>(std::max(threads, 1u), n);
+    size_t first = 0;
+    if (workers > 1 && graph.cur_element_count == 0) add(first++);
+    if (workers <= 1) {
+        for (size_t i = first; i < n; i++) add(i);
+        return;
+    }
+    std::atomic<size_t> next{first};
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    std::vector<std::thread> pool;
+    for (size_t t = 0; t < workers; t++) {
+        pool.emplace_back([&] {
+            try {
+                for (size_t i = next++; i < n; i = next++) add(i);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(failure_mutex);
+                if (!failure) failure = std::current_exception();
+                next = n;
+            }
+        });
+    }
+    for (auto& thread : pool) thread.join();
+    if (failure) std::rethrow_exception(failure);
+}
+
+// Runs a graph change, turning hnswlib's exceptions into ours.
+template <typename Change>
+void change_graph(const char* what, size_t n, size_t dim, Change change) {
+    try {
+        change();
+    } catch (const std::bad_alloc&) {
+        throw Error(ErrorKind::io, fmt::format("index {}: out of memory for {} vectors of dim {}", what, n, dim));
+    } catch (const std::runtime_error& e) {
+        if (dynamic_cast<const Error*>(&e)) throw;
+        throw Error(ErrorKind::internal, fmt::format("index {}: hnswlib: {}", what, e.what()));
+    }
+}
+
+}  // namespace
+
 HnswIndex HnswIndex::build(const IndexHeader& header, const std::vector<uint64_t>& ids,
                            const std::vector<float>& vectors, unsigned threads) {
     if (header.dim == 0) throw Error(ErrorKind::internal, "index dim is 0");
     if (header.metric != "cosine")
         throw Error(ErrorKind::internal, fmt::format("unknown index metric \"{}\"", header.metric));
     check_params(header.params);
-    const size_t n = ids.size();
     const size_t dim = header.dim;
-    if (vectors.size() / dim != n || vectors.size() % dim != 0)
-        throw Error(ErrorKind::internal,
-                    fmt::format("index build: {} floats for {} vectors of dim {}", vectors.size(), n, dim));
-    if (n > std::numeric_limits<hnswlib::tableint>::max())
-        throw Error(ErrorKind::internal, fmt::format("index build: {} vectors are too many", n));
-    {
-        std::unordered_set<uint64_t> seen(ids.begin(), ids.end());
-        if (seen.size() != n) throw Error(ErrorKind::internal, "index build: duplicate ids");
-    }
-    for (size_t i = 0; i < vectors.size(); i++)
-        if (!std::isfinite(vectors[i]))
-            throw Error(ErrorKind::input, fmt::format("index build: vector of id {} holds a non-finite value",
-                                                      ids[i / dim]));
+    check_vectors(ids, vectors, dim, "build");
+    const size_t n = ids.size();
 
     auto impl = std::make_unique<Impl>();
     impl->header = header;
     impl->header.count = n;
+    impl->header.deleted = 0;
     impl->header.payload_hash = 0;
     impl->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
-    try {
+    change_graph("build", n, dim, [&] {
         // hnswlib allocates max_elements rows: one at least, so malloc(0) never comes up.
         impl->graph = std::make_unique<Graph>(impl->space.get(), std::max<size_t>(n, 1), header.params.M,
                                               header.params.ef_construction);
-        Graph& graph = *impl->graph;
-        auto add = [&](size_t i) { graph.addPoint(vectors.data() + i * dim, static_cast<hnswlib::labeltype>(ids[i])); };
-        size_t workers = std::min<size_t>(std::max(threads, 1u), n);
-        if (workers <= 1) {
-            for (size_t i = 0; i < n; i++) add(i);
-        } else {
-            add(0);  // the entry point first, as hnswlib's Python binding does
-            std::atomic<size_t> next{1};
-            std::exception_ptr failure;
-            std::mutex failure_mutex;
-            std::vector<std::thread> pool;
-            for (size_t t = 0; t < workers; t++) {
-                pool.emplace_back([&] {
-                    try {
-                        for (size_t i = next++; i < n; i = next++) add(i);
-                    } catch (...) {
-                        std::lock_guard<std::mutex> lock(failure_mutex);
-                        if (!failure) failure = std::current_exception();
-                        next = n;
-                    }
-                });
-            }
-            for (auto& thread : pool) thread.join();
-            if (failure) std::rethrow_exception(failure);
-        }
-    } catch (const std::bad_alloc&) {
-        throw Error(ErrorKind::io, fmt::format("index build: out of memory for {} vectors of dim {}", n, dim));
-    } catch (const std::runtime_error& e) {
-        if (dynamic_cast<const Error*>(&e)) throw;
-        throw Error(ErrorKind::internal, fmt::format("index build: hnswlib: {}", e.what()));
-    }
+        add_points(*impl->graph, ids, vectors, dim, threads);
+    });
     impl->graph->setEf(header.params.ef_search);
     return HnswIndex(std::move(impl));
 }
 
+void HnswIndex::add(const std::vector<uint64_t>& ids, const std::vector<float>& vectors, unsigned threads) {
+    const size_t dim = impl_->header.dim;
+    check_vectors(ids, vectors, dim, "update");
+    Graph& graph = *impl_->graph;
+    for (uint64_t id : ids)
+        if (graph.label_lookup_.count(static_cast<hnswlib::labeltype>(id)))
+            throw Error(ErrorKind::internal, fmt::format("index update: id {} is in the index already", id));
+    if (ids.empty()) return;
+    change_graph("update", ids.size(), dim, [&] {
+        size_t needed = graph.cur_element_count + ids.size();
+        if (needed > graph.max_elements_) graph.resizeIndex(needed);
+        add_points(graph, ids, vectors, dim, threads);
+    });
+    impl_->header.count += ids.size();
+    impl_->header.payload_hash = 0;
+}
+
+void HnswIndex::remove(const std::vector<uint64_t>& ids) {
+    Graph& graph = *impl_->graph;
+    for (uint64_t id : ids) {
+        auto found = graph.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
+        if (found == graph.label_lookup_.end() || graph.isMarkedDeleted(found->second))
+            throw Error(ErrorKind::internal, fmt::format("index update: id {} is not in the index", id));
+        graph.markDeletedInternal(found->second);
+        --impl_->header.count;
+        ++impl_->header.deleted;
+    }
+    if (!ids.empty()) impl_->header.payload_hash = 0;
+}
+
+std::vector<uint64_t> HnswIndex::ids() const {
+    const Graph& graph = *impl_->graph;
+    std::vector<uint64_t> live;
+    live.reserve(impl_->header.count);
+    for (const auto& [label, internal] : graph.label_lookup_)
+        if (!graph.isMarkedDeleted(internal)) live.push_back(static_cast<uint64_t>(label));
+    std::sort(live.begin(), live.end());
+    return live;
+}
+
+void HnswIndex::set_embeddings_checksum(uint64_t checksum) { impl_->header.embeddings_checksum = checksum; }
+
 std::vector<std::pair<uint64_t, float>> HnswIndex::search(const float* query, size_t k) const {
     std::vector<std::pair<uint64_t, float>> result;
-    if (k == 0 || impl_->header.count == 0) return result;
+    if (k == 0 || impl_->header.count == 0) return result;  // hnswlib would search deleted-only graphs
     auto queue = impl_->graph->searchKnn(query, k);
     result.resize(queue.size());
     // The queue pops the farthest first: fill from the back.
@@ -340,9 +409,9 @@ HnswIndex HnswIndex::load(const std::string& path) {
     PayloadPrefix p;
     if (!read_prefix(path, p)) throw bad("index payload is truncated");
     const size_t links0 = 2 * header.params.M * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
-    if (p.count != header.count)
-        throw bad(fmt::format("index payload holds {} vectors but {} records {}", p.count, file_name(header_path),
-                              header.count));
+    if (p.count != header.count + header.deleted)
+        throw bad(fmt::format("index payload holds {} vectors but {} records {} (and {} deleted)", p.count,
+                              file_name(header_path), header.count, header.deleted));
     if (p.m != header.params.M || p.max_m != header.params.M || p.max_m0 != 2 * header.params.M)
         throw bad(fmt::format("index payload was built with M {} but {} records M {}", p.m, file_name(header_path),
                               header.params.M));
@@ -360,14 +429,16 @@ HnswIndex HnswIndex::load(const std::string& path) {
     impl->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
     try {
         impl->graph = std::make_unique<Graph>(impl->space.get());
-        impl->graph->loadIndex(path, impl->space.get(), std::max<size_t>(header.count, 1));
+        impl->graph->num_deleted_ = 0;  // hnswlib 0.6.2's loading constructor leaves it unset, then counts up from it
+        impl->graph->loadIndex(path, impl->space.get(), std::max<size_t>(header.count + header.deleted, 1));
     } catch (const std::bad_alloc&) {
         throw bad("index payload does not fit in memory");
     } catch (const std::runtime_error& e) {
         throw bad(fmt::format("unreadable index payload: {}", e.what()));
     }
     const Graph& graph = *impl->graph;
-    if (graph.cur_element_count != header.count || graph.data_size_ != dim * sizeof(float))
+    if (graph.cur_element_count != header.count + header.deleted || graph.num_deleted_ != header.deleted ||
+        graph.data_size_ != dim * sizeof(float))
         throw bad(fmt::format("index payload disagrees with {} (count or dim)", file_name(header_path)));
     if (!links_are_sane(graph)) throw bad("index payload has links outside the graph");
     impl->graph->setEf(header.params.ef_search);

@@ -28,7 +28,8 @@ struct IndexHeader {
     size_t dim = 0;
     std::string metric = "cosine";  // the only metric: vectors are L2-normalized, similarity = dot
     IndexParams params;
-    size_t count = 0;                  // vectors in the index (set by build())
+    size_t count = 0;                  // live vectors in the index (kept by build(), add(), remove())
+    size_t deleted = 0;                // vectors marked deleted by remove(): still in the graph, never returned
     uint64_t embeddings_checksum = 0;  // the caller's hash over the sorted chunk ids it was built from
     uint64_t payload_hash = 0;         // XXH3 of the payload file (known after save() or load())
 };
@@ -45,6 +46,15 @@ public:
     // that do not match, duplicate ids or bad parameters, Error(input) for non-finite values.
     static HnswIndex build(const IndexHeader& header, const std::vector<uint64_t>& ids,
                            const std::vector<float>& vectors, unsigned threads);
+
+    // Adds vectors under new ids (an id the index holds, even deleted, is refused with
+    // Error(internal)); the header's count follows. Same threads and errors as build().
+    void add(const std::vector<uint64_t>& ids, const std::vector<float>& vectors, unsigned threads);
+    // Marks ids deleted: search() skips them, the graph keeps routing through them until a rebuild.
+    // Error(internal) for an id the index does not hold live.
+    void remove(const std::vector<uint64_t>& ids);
+    std::vector<uint64_t> ids() const;  // the live ids, sorted
+    void set_embeddings_checksum(uint64_t checksum);
 
     // Up to k (id, cosine similarity) pairs, most similar first. `query` holds dim() floats,
     // L2-normalized. Safe to call from several threads at once, but not alongside set_ef().

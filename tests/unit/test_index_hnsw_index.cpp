@@ -1,4 +1,5 @@
 // lib/index/hnsw_index: build, search quality against brute force, save/load and damaged files.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -313,6 +314,76 @@ TEST_CASE("build refuses inputs that break its contract") {
               header.params.M = 1;
               HnswIndex::build(header, data.ids, data.vectors, 1);
           }) == ErrorKind::internal);
+}
+
+TEST_CASE("incremental add and remove keep recall, survive save and load") {
+    // 4,000 built, 1,000 added later, 500 of the first removed: the index must answer as an index
+    // of the 4,500 live vectors would.
+    TempFolder folder;
+    const Dataset& all = data5k();
+    auto slice = [&](size_t from, size_t to) {
+        Dataset part;
+        part.ids.assign(all.ids.begin() + static_cast<std::ptrdiff_t>(from), all.ids.begin() + static_cast<std::ptrdiff_t>(to));
+        part.vectors.assign(all.vectors.begin() + static_cast<std::ptrdiff_t>(from * dim),
+                            all.vectors.begin() + static_cast<std::ptrdiff_t>(to * dim));
+        return part;
+    };
+    Dataset first = slice(0, 4000), later = slice(4000, 5000), removed = slice(0, 500), live = slice(500, 5000);
+
+    HnswIndex index = HnswIndex::build(test_header(), first.ids, first.vectors, 2);
+    index.add(later.ids, later.vectors, 2);
+    index.remove(removed.ids);
+    CHECK(index.size() == 4500);
+    CHECK(index.header().deleted == 500);
+    auto sorted_live = live.ids;
+    std::sort(sorted_live.begin(), sorted_live.end());
+    CHECK(index.ids() == sorted_live);
+
+    for (size_t i = 0; i < removed.ids.size(); i += 50)  // a removed vector is never returned, even for itself
+        for (const auto& hit : index.search(row(removed, i), 10)) CHECK(hit.first != removed.ids[i]);
+    auto added = index.search(row(later, 7), 1);
+    REQUIRE(added.size() == 1);
+    CHECK(added[0].first == later.ids[7]);
+
+    double recall = audiosim::recall_at_k(index, live.ids, live.vectors, dim, 10, 300, 5);
+    MESSAGE("recall@10 after +1,000 -500: ", recall);
+    CHECK(recall >= 0.99);
+
+    const std::string path = folder.file("updated.hnsw");
+    index.save(path);
+    auto json = nlohmann::json::parse(read_all(path + ".json"));
+    CHECK(json["count"] == 4500);
+    CHECK(json["deleted"] == 500);
+    HnswIndex loaded = HnswIndex::load(path);
+    CHECK(loaded.size() == 4500);
+    CHECK(loaded.header().deleted == 500);
+    CHECK(loaded.ids() == sorted_live);
+    CHECK(audiosim::recall_at_k(loaded, live.ids, live.vectors, dim, 10, 300, 5) == recall);
+
+    // A loaded index grows past the size it was loaded with.
+    Dataset more = clustered(20, 99);
+    for (auto& id : more.ids) id += 1;  // not the ids of data5k
+    loaded.add(more.ids, more.vectors, 1);
+    CHECK(loaded.size() == 4520);
+    auto found = loaded.search(row(more, 3), 1);
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].first == more.ids[3]);
+}
+
+TEST_CASE("add and remove refuse ids that break their contract") {
+    Dataset data = clustered(6, 8);
+    Dataset head{{data.ids.begin(), data.ids.begin() + 4}, {data.vectors.begin(), data.vectors.begin() + 4 * dim}};
+    HnswIndex index = HnswIndex::build(test_header(), head.ids, head.vectors, 1);
+    auto kind_of = [](const std::function<void()>& f) { return error_of(f).first; };
+    CHECK(kind_of([&] { index.add({data.ids[0]}, {data.vectors.begin(), data.vectors.begin() + dim}, 1); }) ==
+          ErrorKind::internal);
+    CHECK(kind_of([&] { index.remove({data.ids[5]}); }) == ErrorKind::internal);
+    index.remove({data.ids[1]});
+    CHECK(kind_of([&] { index.remove({data.ids[1]}); }) == ErrorKind::internal);
+    // A deleted id stays taken: the store never reuses a chunk id, so a second add is a bug.
+    CHECK(kind_of([&] { index.add({data.ids[1]}, {data.vectors.begin(), data.vectors.begin() + dim}, 1); }) ==
+          ErrorKind::internal);
+    CHECK(index.size() == 3);
 }
 
 TEST_SUITE_END();
