@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "index/exact_search.hpp"
+
 namespace audiosim {
 
 struct TorchRuntime {
@@ -41,6 +43,14 @@ public:
     // Error(model) naming the file and the cause; Error(usage) for an unknown device or precision.
     virtual std::unique_ptr<EmbeddingModel> load(const std::string& path, const std::string& device, int threads,
                                                  const std::string& precision) = 0;
+    // Exact search with matrix products: `vectors` (ids.size() x dim, row-major, L2-normalized) is
+    // copied to `device` ("auto", "cpu", "cuda", "cuda:N") and stays there. Same order and tie rule
+    // as make_cpu_exact_search; torch sums in another order (BLAS blocking, FMA), so similarities
+    // differ from the CPU search's in the last bits and rows closer than that may swap.
+    // Error(internal) for sizes that do not match or duplicate ids, Error(usage) for an unknown
+    // device, Error(model) when torch fails (out of device memory).
+    virtual std::unique_ptr<ExactSearch> exact_search(std::vector<uint64_t> ids, const std::vector<float>& vectors,
+                                                      size_t dim, const std::string& device, int threads) = 0;
 };
 
 // Loads the plugin once: $AUDIOSIM_TORCH_PLUGIN, else next to the executable, else in
@@ -50,4 +60,4 @@ TorchBackend& torch_backend();
 }  // namespace audiosim
 
 // The plugin's entry point.
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v3();
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v4();

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <algorithm>
+#include <cmath>
 #include <malloc.h>
 #include <mutex>
 #include <optional>
@@ -125,6 +127,113 @@ private:
     torch::jit::script::Module module_;
 };
 
+// Exact search as matrix products: the rows stay on the device; each block of queries is one
+// matmul against a block of rows, then topk. topk picks arbitrarily among equal scores at its cut,
+// so every row that scores at least the k-th best of its block is kept, and the host applies the
+// tie rule to those candidates.
+class TorchExactSearch final : public ExactSearch {
+public:
+    TorchExactSearch(std::vector<uint64_t> ids, const std::vector<float>& vectors, size_t dim, torch::Device device)
+        : ids_(std::move(ids)), dim_(dim), device_(device) {
+        try {
+            torch::InferenceMode inference;
+            auto host = torch::from_blob(const_cast<float*>(vectors.data()),
+                                         {static_cast<int64_t>(ids_.size()), static_cast<int64_t>(dim_)}, torch::kFloat32);
+            rows_ = host.to(device_, /*non_blocking=*/false, /*copy=*/true);
+        } catch (const std::exception& error) {
+            model_error(fmt::format("exact search: cannot place {} vectors on {}", ids_.size(), device_.str()), error);
+        }
+    }
+
+    std::vector<Neighbours> search(const float* queries, size_t count, size_t k) const override {
+        std::vector<Neighbours> results(count);
+        const int64_t n = static_cast<int64_t>(ids_.size());
+        const int64_t kept = static_cast<int64_t>(std::min(k, ids_.size()));
+        if (kept == 0 || count == 0) return results;
+        // One score matrix (queries x rows) of at most 64 Mi floats (256 MiB) at a time.
+        constexpr int64_t max_scores = int64_t{1} << 26;
+        const int64_t queries_per_block = std::clamp<int64_t>(max_scores / n, 1, 4096);
+        const int64_t rows_per_block = std::min(n, max_scores / queries_per_block);
+        try {
+            torch::InferenceMode inference;
+            for (int64_t first = 0; first < static_cast<int64_t>(count); first += queries_per_block) {
+                const int64_t block = std::min(queries_per_block, static_cast<int64_t>(count) - first);
+                auto query = torch::from_blob(const_cast<float*>(queries + first * static_cast<int64_t>(dim_)),
+                                              {block, static_cast<int64_t>(dim_)}, torch::kFloat32)
+                                 .to(device_);
+                std::vector<Neighbours> candidates(static_cast<size_t>(block));
+                for (int64_t row = 0; row < n; row += rows_per_block)
+                    add_candidates(query, row, std::min(rows_per_block, n - row), kept, candidates);
+                for (int64_t q = 0; q < block; q++) {
+                    auto& best = candidates[static_cast<size_t>(q)];
+                    std::sort(best.begin(), best.end(), ranks_before);
+                    if (static_cast<int64_t>(best.size()) > kept) best.resize(static_cast<size_t>(kept));
+                    results[static_cast<size_t>(first + q)] = std::move(best);
+                }
+            }
+        } catch (const std::exception& error) {
+            model_error(fmt::format("exact search on {}", device_.str()), error);
+        }
+        return results;
+    }
+
+    std::string device() const override { return device_.str(); }
+    size_t size() const override { return ids_.size(); }
+    size_t dim() const override { return dim_; }
+
+private:
+    // Appends to candidates[q] every row of [first_row, first_row + rows) that scores at least the
+    // k-th best score of query q in those rows (NaN scores never do).
+    void add_candidates(const torch::Tensor& query, int64_t first_row, int64_t rows, int64_t k,
+                        std::vector<Neighbours>& candidates) const {
+        auto scores = query.matmul(rows_.narrow(0, first_row, rows).t());
+        const int64_t kk = std::min(k, rows);
+        auto [values, indices] = scores.topk(kk, /*dim=*/1, /*largest=*/true, /*sorted=*/true);
+        auto floor = values.narrow(1, kk - 1, 1);
+        auto at_or_above = (scores >= floor).sum(1).to(torch::kCPU);
+        values = values.to(torch::kCPU);
+        indices = indices.to(torch::kCPU);
+        auto value = values.accessor<float, 2>();
+        auto index = indices.accessor<int64_t, 2>();
+        auto count = at_or_above.accessor<int64_t, 1>();
+        for (int64_t q = 0; q < query.size(0); q++) {
+            auto& best = candidates[static_cast<size_t>(q)];
+            if (count[q] == kk) {
+                for (int64_t j = 0; j < kk; j++)
+                    best.emplace_back(ids_[static_cast<size_t>(first_row + index[q][j])], value[q][j]);
+                continue;
+            }
+            // Equal scores straddle the cut (or the scores are NaN): take every row at or above it.
+            auto row_scores = scores[q];
+            auto rows_at_or_above = torch::nonzero(row_scores >= floor[q]).flatten();
+            auto their_scores = row_scores.index_select(0, rows_at_or_above).to(torch::kCPU);
+            rows_at_or_above = rows_at_or_above.to(torch::kCPU);
+            auto row = rows_at_or_above.accessor<int64_t, 1>();
+            auto score = their_scores.accessor<float, 1>();
+            for (int64_t j = 0; j < row.size(0); j++)
+                best.emplace_back(ids_[static_cast<size_t>(first_row + row[j])], score[j]);
+        }
+    }
+
+    std::vector<uint64_t> ids_;
+    size_t dim_;
+    torch::Device device_;
+    torch::Tensor rows_;
+};
+
+// Settings that must be made once, before torch does any work.
+void configure_torch_once() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        at::set_num_interop_threads(1);
+        // Batch tensors are large: with glibc's default thresholds every batch maps fresh pages
+        // and unmaps them again, and the kernel's page faults took a third of embed's time
+        // (docs/PERFORMANCE.md). Keeping them in the heap costs ~150 MB of RSS, not time.
+        mallopt(M_MMAP_THRESHOLD, 512 << 20);
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    });
+}
+
 class LibtorchBackend final : public TorchBackend {
 public:
     TorchRuntime runtime() const override {
@@ -144,26 +253,25 @@ public:
 
     std::unique_ptr<EmbeddingModel> load(const std::string& path, const std::string& device, int threads,
                                          const std::string& precision) override {
-        // libtorch may start with one intra-op thread; inter-op threads must be set before any work.
-        static std::once_flag once;
-        std::call_once(once, [] {
-            at::set_num_interop_threads(1);
-            // Batch tensors are large: with glibc's default thresholds every batch maps fresh pages
-            // and unmaps them again, and the kernel's page faults took a third of embed's time
-            // (docs/PERFORMANCE.md). Keeping them in the heap costs ~150 MB of RSS, not time.
-            mallopt(M_MMAP_THRESHOLD, 512 << 20);
-            mallopt(M_TRIM_THRESHOLD, 1 << 30);
-        });
-        if (threads > 0) at::set_num_threads(threads);
+        configure_torch_once();
+        if (threads > 0) at::set_num_threads(threads);  // libtorch may start with one intra-op thread
         torch::Device chosen = choose_device(device);
         return std::make_unique<TorchScriptModel>(path, chosen, choose_precision(precision, chosen));
+    }
+
+    std::unique_ptr<ExactSearch> exact_search(std::vector<uint64_t> ids, const std::vector<float>& vectors, size_t dim,
+                                              const std::string& device, int threads) override {
+        check_exact_search_rows(ids, vectors, dim);
+        configure_torch_once();
+        if (threads > 0) at::set_num_threads(threads);
+        return std::make_unique<TorchExactSearch>(std::move(ids), vectors, dim, choose_device(device));
     }
 };
 
 }  // namespace
 }  // namespace audiosim
 
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v3() {
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v4() {
     static audiosim::LibtorchBackend backend;
     return &backend;
 }

@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -133,6 +135,56 @@ CurrentFolder::CurrentFolder(const std::string& folder) : saved_(std::filesystem
 }
 
 CurrentFolder::~CurrentFolder() { std::filesystem::current_path(saved_); }
+
+UnitVectors random_unit_vectors(size_t n, size_t dim, uint64_t seed) {
+    std::mt19937_64 random(seed);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    UnitVectors data{dim, {}, std::vector<float>(n * dim)};
+    for (size_t i = 0; i < n; i++) data.ids.push_back(3'000'000'019ull * (i + 1));
+    std::shuffle(data.ids.begin(), data.ids.end(), random);
+    for (size_t i = 0; i < n; i++) {
+        double norm = 0;
+        for (size_t d = 0; d < dim; d++) {
+            float x = gauss(random);
+            data.vectors[i * dim + d] = x;
+            norm += double{x} * x;
+        }
+        for (size_t d = 0; d < dim; d++) data.vectors[i * dim + d] /= static_cast<float>(std::sqrt(norm));
+    }
+    return data;
+}
+
+namespace {
+const std::vector<float> tie_query = {0.5f, 0.5f, 0.5f, 0.5f};
+}  // namespace
+
+UnitVectors tied_unit_vectors() {
+    const std::vector<float> orthogonal = {0.5f, -0.5f, 0.5f, -0.5f};
+    UnitVectors data;
+    data.dim = 4;
+    for (uint64_t id = 90; id >= 10; id -= 10) {
+        data.ids.push_back(id);
+        data.vectors.insert(data.vectors.end(), tie_query.begin(), tie_query.end());
+        data.ids.push_back(id + 1);
+        data.vectors.insert(data.vectors.end(), orthogonal.begin(), orthogonal.end());
+    }
+    return data;
+}
+
+void check_tie_order(const ExactSearch& search) {
+    auto results = search.search(tie_query.data(), 1, 4);
+    REQUIRE(results.size() == 1);
+    REQUIRE(results[0].size() == 4);
+    for (size_t i = 0; i < 4; i++) {
+        CHECK(results[0][i].first == 10 * (i + 1));
+        CHECK(results[0][i].second == 1.0f);
+    }
+    auto all = search.search(tie_query.data(), 1, 100)[0];
+    REQUIRE(all.size() == 18);
+    CHECK(all[9].first == 11);  // the first of the orthogonal rows, by id
+    CHECK(all[9].second == 0.0f);
+    CHECK(all[17].first == 91);
+}
 
 TestLibrary::TestLibrary() { make_directories(root); }
 

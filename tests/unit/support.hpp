@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "index/exact_search.hpp"
 #include "store/store.hpp"
 #include "util/error.hpp"
 
@@ -58,6 +59,25 @@ public:
 private:
     std::filesystem::path saved_;
 };
+
+// Embedding-like rows for the search tests: ids.size() x dim floats, row-major.
+struct UnitVectors {
+    size_t dim = 0;
+    std::vector<uint64_t> ids;
+    std::vector<float> vectors;
+};
+
+// Random unit vectors with sparse ids above 32 bits in shuffled order (id order is not row order).
+UnitVectors random_unit_vectors(size_t n, size_t dim, uint64_t seed);
+
+// 18 rows of dim 4 with entries +-0.5, so every dot product is exact whatever the summation
+// order: ids 10, 20, .. 90 hold the tie query itself (similarity 1), ids 11, 21, .. 91 a vector
+// orthogonal to it (similarity 0), in descending id order, so that only the tie rule orders them.
+UnitVectors tied_unit_vectors();
+
+// Checks that `search`, made from tied_unit_vectors(), orders the tie query's equal similarities
+// by id, also where k cuts through them, and returns every row for k past the end.
+void check_tie_order(const ExactSearch& search);
 
 // A library folder and a store beside it; the library is the store's root.
 struct TestLibrary {
