@@ -4,6 +4,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "model/spec.hpp"
 #include "store/store.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -33,6 +34,29 @@ void add_commit_options(CLI::App& app, CommitOptions& options) {
     app.add_option("--commit-interval", options.interval_seconds, "Commit progress at least every SECONDS (default 30)")
         ->check(CLI::PositiveNumber);
     app.add_option("--commit-every", options.every_files, "Also commit after every N files (default: by time only)");
+}
+
+void add_set_options(CLI::App& app, SetOptions& options) {
+    app.add_option("--model", options.model, "Model name, id or sidecar/.pt path (default: audiosim-dsp)");
+    app.add_option("--profile", options.profile, "Chunk profile the embeddings were made with (default: sample)");
+    app.add_option("--embeddings", options.embeddings, "The embedding set by key PROFILE/MODEL_ID (instead of --model)")
+        ->excludes(app.get_option("--model"));
+}
+
+std::string resolve_set_key(const Manifest& manifest, const SetOptions& options) {
+    if (!options.embeddings.empty()) return options.embeddings;
+    auto default_key = [&] {
+        return (options.profile.empty() ? "sample" : options.profile) + "/" + find_model(options.model).id();
+    };
+    if (options.given() || manifest.embedding_sets.empty()) return default_key();
+    if (manifest.embedding_sets.size() == 1) return manifest.embedding_sets.begin()->first;
+    std::string key = default_key();
+    if (manifest.embedding_sets.count(key)) return key;
+    std::string keys;
+    for (const auto& entry : manifest.embedding_sets) keys += (keys.empty() ? "" : ", ") + entry.first;
+    throw Error(ErrorKind::usage, fmt::format("the store holds several embedding sets ({}): choose one with --model "
+                                              "and --profile, or --embeddings",
+                                              keys));
 }
 
 std::string store_path_for_writing(const GlobalOptions& global) {

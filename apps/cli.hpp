@@ -10,6 +10,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+namespace audiosim {
+struct Manifest;
+}
+
 namespace audiosim::cli {
 
 struct GlobalOptions {
@@ -57,6 +61,19 @@ struct CommitOptions {
     size_t every_files = 0;
 };
 void add_commit_options(CLI::App& app, CommitOptions& options);
+// Which embedding set a command reads: --embeddings KEY, or --model and --profile.
+struct SetOptions {
+    std::string model;
+    std::string profile;
+    std::string embeddings;
+    bool given() const { return !model.empty() || !profile.empty() || !embeddings.empty(); }
+};
+void add_set_options(CLI::App& app, SetOptions& options);
+// --embeddings as given; else --model and --profile (defaulting to audiosim-dsp and sample); with
+// none of them, the store's only set, or else the default one when the store has it. Error(usage)
+// listing the sets when that leaves a choice.
+std::string resolve_set_key(const Manifest& manifest, const SetOptions& options);
+
 std::string store_path_for_writing(const GlobalOptions& global);  // creates ./.audiosim if none found
 std::string store_path_for_reading(const GlobalOptions& global);  // Error(input) if none found
 

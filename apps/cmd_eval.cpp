@@ -5,7 +5,6 @@
 
 #include "commands.hpp"
 #include "eval/eval.hpp"
-#include "model/spec.hpp"
 #include "report/table.hpp"
 #include "store/store.hpp"
 #include "util/error.hpp"
@@ -16,9 +15,7 @@ namespace {
 struct EvalCommandOptions {
     std::string labels;
     bool labels_from_folders = false;
-    std::string model;
-    std::string embeddings;
-    std::string profile = "sample";
+    SetOptions set;
     std::vector<std::string> exclude_same;
 };
 
@@ -121,8 +118,6 @@ void print_text(const std::string& key, const Labels& labels, const EvalCommandO
 int run_eval(const EvalCommandOptions& options, const GlobalOptions& global) {
     if (options.labels.empty() && !options.labels_from_folders)
         throw Error(ErrorKind::usage, "give --labels FILE.tsv or --labels-from-folders");
-    if (!options.model.empty() && !options.embeddings.empty())
-        throw Error(ErrorKind::usage, "give --model or --embeddings, not both");
     std::string format = global.format.empty() ? "text" : global.format;
     if (format != "text") parse_table_format(format);  // Error(usage) before any work
 
@@ -133,7 +128,7 @@ int run_eval(const EvalCommandOptions& options, const GlobalOptions& global) {
     EvalOptions eval_options;
     eval_options.exclude_same = options.exclude_same;
     eval_options.threads = resolve_threads(global.threads);
-    std::string key = options.embeddings.empty() ? options.profile + "/" + find_model(options.model).id() : options.embeddings;
+    std::string key = resolve_set_key(store.manifest(), options.set);
     EmbeddingTable embeddings = store.load_embeddings(key);  // Error(input) naming the sets there are
     EvalResult result = evaluate(catalog, embeddings, labels, eval_options);
 
@@ -163,9 +158,7 @@ Runner setup_eval(CLI::App& app) {
     auto folders = app.add_flag("--labels-from-folders", options->labels_from_folders,
                                 "Label every file by its parent folder's name");
     labels->excludes(folders);
-    app.add_option("--model", options->model, "Model name, id or sidecar/.pt path (default: audiosim-dsp)");
-    app.add_option("--embeddings", options->embeddings, "The embedding set by key PROFILE/MODEL_ID (instead of --model)");
-    app.add_option("--profile", options->profile, "Chunk profile the embeddings were made with (default: sample)");
+    add_set_options(app, options->set);
     app.add_option("--exclude-same", options->exclude_same,
                    "A labels column (e.g. machine): candidates with the query's value are removed from its ranking; "
                    "repeatable")

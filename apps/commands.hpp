@@ -9,6 +9,8 @@ Runner setup_ingest(CLI::App& app);
 Runner setup_chunk(CLI::App& app);
 Runner setup_embed(CLI::App& app);
 Runner setup_eval(CLI::App& app);
+Runner setup_index(CLI::App& app);
+Runner setup_query(CLI::App& app);
 Runner setup_models(CLI::App& app);
 Runner setup_status(CLI::App& app);
 Runner setup_version(CLI::App& app);
@@ -18,6 +20,8 @@ inline const Command commands[] = {
     {"ingest", "Scan folders, file lists or stdin and record every audio file in the store", setup_ingest},
     {"chunk", "Cut stored files into windows (a chunking profile); flag silent and empty chunks", setup_chunk},
     {"embed", "Embed stored chunks with a TorchScript model (CUDA when present), incrementally per model", setup_embed},
+    {"index", "Build or update the search index of each embedding set (hnswlib, cosine); --verify measures recall", setup_index},
+    {"query", "Find stored files similar to audio files, stored items or text, chunk votes fused per file", setup_query},
     {"eval", "Measure retrieval quality of stored embeddings on labeled files (precision@k, mAP@10)", setup_eval},
     {"models", "List models, show their sidecars, check them against the model contract", setup_models},
     {"status", "Show what the store holds, per stage and per model, and the errors", setup_status},

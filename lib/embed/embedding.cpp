@@ -11,6 +11,7 @@
 #include "chunk/chunking.hpp"
 #include "model/backend.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 #include "util/ordered_pool.hpp"
 
 namespace audiosim {
@@ -208,6 +209,39 @@ nlohmann::json model_json(const ModelSpec& spec) {
 }
 
 }  // namespace
+
+EmbeddedAudio embed_audio_file(const std::string& path, const ChunkProfile& profile, const ModelSpec& spec,
+                               EmbeddingModel& model, size_t batch_size, ResampleQuality quality) {
+    constexpr uint64_t query_file_id = 1;
+    std::vector<Chunk> chunks = chunk_file(path, profile);
+    uint64_t next_id = 1;
+    for (Chunk& chunk : chunks) {
+        chunk.chunk_id = next_id++;
+        chunk.file_id = query_file_id;
+    }
+    ChunkTable table;
+    table.apply({chunks, {}});
+    FileRecord file;
+    file.file_id = query_file_id;
+    file.path = absolute_path(path);
+    size_t flagged = 0;
+    EmbeddedAudio result;
+    EmbeddingDelta delta;
+    delta.dim = static_cast<size_t>(spec.embedding_dim);
+    Batcher batcher(model, delta.dim, std::max<size_t>(batch_size, 1));
+    for (const WorkUnit& unit : plan_units({&file}, table, flagged)) {
+        DecodedUnit decoded = decode_unit(unit, "/", spec.sample_rate, quality);
+        if (!decoded.error.empty()) throw Error(ErrorKind::input, decoded.error);
+        for (ChunkWave& wave : decoded.waves) {
+            batcher.add(std::move(wave));
+            if (batcher.full()) batcher.flush(delta);
+        }
+        result.chunks.insert(result.chunks.end(), unit.chunks.begin(), unit.chunks.end());
+    }
+    batcher.flush(delta);
+    result.vectors = std::move(delta.vectors);
+    return result;
+}
 
 void validate_embed_options(const EmbedOptions& options) {
     const std::string& device = options.device;

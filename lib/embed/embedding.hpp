@@ -13,6 +13,7 @@
 
 #include "audio/resample.hpp"
 #include "chunk/profile.hpp"
+#include "model/backend.hpp"
 #include "model/spec.hpp"
 #include "store/store.hpp"
 
@@ -65,6 +66,16 @@ void validate_embed_options(const EmbedOptions& options);
 EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const EmbedOptions& options,
                          const std::function<void(const EmbeddedFile&)>& on_file,
                          const std::function<void(size_t done, size_t total, double audio_seconds)>& on_progress);
+
+// A file outside the store (a query) cut by `profile` and embedded as `embed` would: the chunks
+// that are not flagged, in order, and their vectors (chunks.size() x dim, L2-normalized). No
+// chunks when every one is flagged. Error(input) naming the file when it cannot be decoded.
+struct EmbeddedAudio {
+    std::vector<Chunk> chunks;
+    std::vector<float> vectors;
+};
+EmbeddedAudio embed_audio_file(const std::string& path, const ChunkProfile& profile, const ModelSpec& spec,
+                               EmbeddingModel& model, size_t batch_size, ResampleQuality quality);
 
 // False when every chunk is flagged (silent, dc, noise floor, empty): such a file has nothing to embed.
 bool has_embeddable_chunk(const std::vector<Chunk>& chunks);

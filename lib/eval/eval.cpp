@@ -131,12 +131,7 @@ Labels read_labels_tsv(const std::string& tsv_path, const std::string& library_r
             throw Error(ErrorKind::input, fmt::format("{}: line {} has {} fields, the header {}", tsv_path, line_number,
                                                       fields.size(), labels.columns.size()));
         const std::string& path = fields[path_index];
-        std::string key = path;
-        if (!path.empty() && path[0] == '/') {
-            std::string absolute = absolute_path(path);
-            std::string inside = relative_to(absolute, library_root);
-            key = inside.empty() ? absolute : inside;
-        }
+        std::string key = catalog_path_of(path, library_root);
         LabeledFile file;
         file.label = fields[label_index];
         for (size_t i = 0; i < fields.size(); ++i)

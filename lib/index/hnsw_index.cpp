@@ -227,6 +227,11 @@ void HnswIndex::set_ef(size_t ef) { impl_->graph->setEf(std::max<size_t>(ef, 1))
 
 std::string index_header_path(const std::string& payload_path) { return payload_path + ".json"; }
 
+IndexHeader read_index_header(const std::string& payload_path) {
+    const std::string header_path = index_header_path(payload_path);
+    return header_from_json(read_text_file(header_path), header_path);
+}
+
 namespace {
 
 // The checks build() and add() share: sizes, and finite values (hnswlib would store NaN silently).
@@ -358,7 +363,28 @@ std::vector<uint64_t> HnswIndex::ids() const {
     return live;
 }
 
+bool HnswIndex::contains(uint64_t id) const {
+    const Graph& graph = *impl_->graph;
+    auto found = graph.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
+    return found != graph.label_lookup_.end() && !graph.isMarkedDeleted(found->second);
+}
+
+void HnswIndex::append_vector(uint64_t id, std::vector<float>& out) const {
+    const Graph& graph = *impl_->graph;
+    auto found = graph.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
+    if (found == graph.label_lookup_.end() || graph.isMarkedDeleted(found->second))
+        throw Error(ErrorKind::internal, fmt::format("index: no vector of id {}", id));
+    const auto* data = reinterpret_cast<const float*>(graph.getDataByInternalId(found->second));
+    out.insert(out.end(), data, data + impl_->header.dim);
+}
+
 void HnswIndex::set_embeddings_checksum(uint64_t checksum) { impl_->header.embeddings_checksum = checksum; }
+
+void HnswIndex::set_ef_search(size_t ef) {
+    check_params({impl_->header.params.M, impl_->header.params.ef_construction, ef});
+    impl_->header.params.ef_search = ef;
+    impl_->graph->setEf(ef);
+}
 
 std::vector<std::pair<uint64_t, float>> HnswIndex::search(const float* query, size_t k) const {
     std::vector<std::pair<uint64_t, float>> result;
@@ -394,7 +420,7 @@ void HnswIndex::save(const std::string& path) const {
 
 HnswIndex HnswIndex::load(const std::string& path) {
     const std::string header_path = index_header_path(path);
-    IndexHeader header = header_from_json(read_text_file(header_path), header_path);
+    IndexHeader header = read_index_header(path);
     auto bad = [&](const std::string& why) { return Error(ErrorKind::format, fmt::format("{}: {}", path, why)); };
 
     auto [hash, bytes] = hash_file(path);

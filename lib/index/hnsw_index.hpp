@@ -54,7 +54,11 @@ public:
     // Error(internal) for an id the index does not hold live.
     void remove(const std::vector<uint64_t>& ids);
     std::vector<uint64_t> ids() const;  // the live ids, sorted
+    bool contains(uint64_t id) const;   // live
+    // The stored vector of a live id (Error(internal) otherwise), appended to `out`.
+    void append_vector(uint64_t id, std::vector<float>& out) const;
     void set_embeddings_checksum(uint64_t checksum);
+    void set_ef_search(size_t ef);  // the header's ef_search (saved with it), used from now on
 
     // Up to k (id, cosine similarity) pairs, most similar first. `query` holds dim() floats,
     // L2-normalized. Safe to call from several threads at once, but not alongside set_ef().
@@ -82,6 +86,8 @@ private:
 };
 
 std::string index_header_path(const std::string& payload_path);  // payload_path + ".json"
+// The header alone (what status needs), with load()'s checks of it; the payload is not read.
+IndexHeader read_index_header(const std::string& payload_path);
 
 // Recall@k of `index` against exact search (dot products over all of `vectors`, ids.size() x dim),
 // averaged over min(sample_queries, ids.size()) rows of `vectors` picked by `seed` and used as

@@ -78,14 +78,20 @@ void TableWriter::row(const std::vector<nlohmann::json>& cells) {
             break;
         case TableFormat::json:
         case TableFormat::jsonl: {
-            nlohmann::ordered_json object;
-            for (size_t i = 0; i < cells.size(); ++i) object[columns_[i]] = cells[i];
-            if (format_ == TableFormat::json) out_ << (rows_ ? ",\n" : "\n");
-            out_ << object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-            if (format_ == TableFormat::jsonl) out_ << '\n';
-            break;
+            nlohmann::ordered_json fields;
+            for (size_t i = 0; i < cells.size(); ++i) fields[columns_[i]] = cells[i];
+            return object(fields);
         }
     }
+    ++rows_;
+}
+
+void TableWriter::object(const nlohmann::ordered_json& fields) {
+    if (format_ != TableFormat::json && format_ != TableFormat::jsonl)
+        throw Error(ErrorKind::internal, "a nested table row needs the json or jsonl format");
+    if (format_ == TableFormat::json) out_ << (rows_ ? ",\n" : "\n");
+    out_ << fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (format_ == TableFormat::jsonl) out_ << '\n';
     ++rows_;
 }
 

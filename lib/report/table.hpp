@@ -18,6 +18,8 @@ public:
     TableWriter(std::ostream& out, TableFormat format, std::vector<std::string> columns);
     ~TableWriter();  // closes a JSON array
     void row(const std::vector<nlohmann::json>& cells);  // strings, numbers, booleans or null
+    // JSON and JSON lines only: a row that nests arrays or objects (its fields documented by the caller).
+    void object(const nlohmann::ordered_json& object);
     void finish();
 
 private:

@@ -9,6 +9,7 @@
 #include "store/h5.hpp"
 #include "store/stamp.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 namespace audiosim {
 
@@ -25,6 +26,13 @@ void FileRecord::set_metadata(const std::string& column, std::string value) {
         it->second = std::move(value);
     else
         metadata.emplace(it, column, std::move(value));
+}
+
+std::string catalog_path_of(const std::string& path, const std::string& library_root) {
+    if (path.empty() || path[0] != '/') return path;
+    std::string absolute = absolute_path(path);
+    std::string inside = relative_to(absolute, library_root);
+    return inside.empty() ? absolute : inside;
 }
 
 void Catalog::apply(CatalogDelta delta) {

@@ -30,6 +30,10 @@ struct FileRecord {
     void set_metadata(const std::string& column, std::string value);
 };
 
+// How the catalog names `path`: an absolute path inside the library root becomes relative to it;
+// other paths stay as they are (lexically normalized when absolute).
+std::string catalog_path_of(const std::string& path, const std::string& library_root);
+
 // What one segment holds: records that replace those of the same path, and paths removed.
 struct CatalogDelta {
     std::vector<FileRecord> records;

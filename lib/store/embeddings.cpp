@@ -1,5 +1,7 @@
 #include "store/embeddings.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "store/h5.hpp"
@@ -28,6 +30,25 @@ size_t EmbeddingTable::vector_count() const {
     size_t count = 0;
     for (const auto& entry : by_file_) count += entry.second.chunk_ids.size();
     return count;
+}
+
+std::vector<uint64_t> EmbeddingTable::chunk_ids() const {
+    std::vector<uint64_t> ids;
+    ids.reserve(vector_count());
+    for (const auto& entry : by_file_) ids.insert(ids.end(), entry.second.chunk_ids.begin(), entry.second.chunk_ids.end());
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+void EmbeddingTable::flatten(std::vector<uint64_t>& ids, std::vector<float>& vectors) const {
+    ids.clear();
+    vectors.clear();
+    ids.reserve(vector_count());
+    vectors.reserve(vector_count() * dim_);
+    for (const auto& entry : by_file_) {
+        ids.insert(ids.end(), entry.second.chunk_ids.begin(), entry.second.chunk_ids.end());
+        vectors.insert(vectors.end(), entry.second.vectors.begin(), entry.second.vectors.end());
+    }
 }
 
 void write_embedding_segment(const std::string& path, const EmbeddingSetInfo& info, const EmbeddingDelta& delta,

@@ -35,6 +35,9 @@ public:
     const std::map<uint64_t, FileVectors>& by_file() const { return by_file_; }
     size_t dim() const { return dim_; }
     size_t vector_count() const;
+    // Every chunk id, sorted / every vector as one matrix (ids in file order, vectors ids.size() x dim).
+    std::vector<uint64_t> chunk_ids() const;
+    void flatten(std::vector<uint64_t>& ids, std::vector<float>& vectors) const;
 
 private:
     size_t dim_;

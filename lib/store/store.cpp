@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "index/hnsw_index.hpp"
 #include "store/stamp.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -22,6 +23,8 @@ constexpr const char* lock_name = "lock";
 
 std::string chunk_folder(const std::string& profile) { return fmt::format("chunks/{}", profile); }
 std::string embedding_folder(const EmbeddingSet& set) { return fmt::format("embeddings/{}/{}", set.profile, set.model_id); }
+
+std::string index_file(const std::string& key, int64_t generation) { return fmt::format("indexes/{}/{:08}.hnsw", key, generation); }
 
 std::string dump(const nlohmann::json& json) {
     return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -44,15 +47,20 @@ nlohmann::json segments_to_json(const std::vector<SegmentEntry>& segments) {
     return list;
 }
 
+// A file named by a manifest stays inside the store: a forged manifest must not point readers or
+// the garbage collector elsewhere.
+std::string file_in_store(const nlohmann::json& file, const std::string& source) {
+    std::string path = file.get<std::string>();
+    if (path.find("..") != std::string::npos || path.empty() || path[0] == '/')
+        throw Error(ErrorKind::format, fmt::format("{}: file path '{}' leaves the store", source, path));
+    return path;
+}
+
 std::vector<SegmentEntry> segments_from_json(const nlohmann::json& list, const std::string& source) {
     std::vector<SegmentEntry> segments;
-    for (const auto& segment : list) {
-        SegmentEntry entry{segment.at("file").get<std::string>(), segment.at("kind").get<std::string>(),
-                           segment.at("rows").get<int64_t>(), segment.at("removed").get<int64_t>()};
-        if (entry.file.find("..") != std::string::npos || entry.file.empty() || entry.file[0] == '/')
-            throw Error(ErrorKind::format, fmt::format("{}: segment path '{}' leaves the store", source, entry.file));
-        segments.push_back(std::move(entry));
-    }
+    for (const auto& segment : list)
+        segments.push_back({file_in_store(segment.at("file"), source), segment.at("kind").get<std::string>(),
+                            segment.at("rows").get<int64_t>(), segment.at("removed").get<int64_t>()});
     return segments;
 }
 
@@ -92,6 +100,8 @@ nlohmann::json manifest_to_json(const Manifest& manifest) {
     for (const auto& [key, set] : manifest.embedding_sets)
         embedding_sets[key] = {{"model_id", set.model_id}, {"profile", set.profile}, {"dim", set.dim},
                                {"model", set.model}, {"segments", segments_to_json(set.segments)}};
+    nlohmann::json indexes = nlohmann::json::object();
+    for (const auto& [key, entry] : manifest.indexes) indexes[key] = {{"file", entry.file}, {"generation", entry.generation}};
     return {{"format", store_format_name},
             {"format_version", store_format_version},
             {"writer", manifest.writer},
@@ -104,6 +114,7 @@ nlohmann::json manifest_to_json(const Manifest& manifest) {
             {"catalog", segments_to_json(manifest.catalog)},
             {"chunks", chunk_sets},
             {"embeddings", embedding_sets},
+            {"indexes", indexes},
             {"runs", runs}};
 }
 
@@ -135,6 +146,9 @@ Manifest manifest_from_json(const nlohmann::json& json, const std::string& sourc
                 manifest.embedding_sets[key] = {set.at("model_id").get<std::string>(), set.at("profile").get<std::string>(),
                                                 set.at("dim").get<int64_t>(), set.at("model"),
                                                 segments_from_json(set.at("segments"), source)};
+        if (json.contains("indexes"))
+            for (const auto& [key, entry] : json.at("indexes").items())
+                manifest.indexes[key] = {file_in_store(entry.at("file"), source), entry.at("generation").get<int64_t>()};
         for (const auto& run : json.at("runs"))
             manifest.runs.push_back({run.at("generation").get<int64_t>(), run.at("command").get<std::string>(),
                                      run.at("command_line").get<std::string>(), run.at("finished").get<std::string>(),
@@ -193,6 +207,15 @@ EmbeddingTable StoreReader::load_embeddings(const std::string& key, bool with_ve
         }
         return fold_segments<EmbeddingTable>(path_, set->second.segments,
                                              [&](const std::string& path) { return read_embedding_segment(path, with_vectors); });
+    });
+}
+
+bool StoreReader::open_index(const std::string& key, const std::function<void(const std::string& payload_path)>& open) {
+    return retrying([&] {
+        auto entry = manifest_.indexes.find(key);
+        if (entry == manifest_.indexes.end()) return false;
+        open(join_path(path_, entry->second.file));
+        return true;
     });
 }
 
@@ -301,6 +324,18 @@ ChunkTable StoreWriter::load_chunks(const std::string& profile) const {
     return fold_segments<ChunkTable>(path_, set->second.segments, read_chunk_segment);
 }
 
+void StoreWriter::commit_index(const std::string& key, const std::function<void(const std::string& payload_path)>& save) {
+    int64_t generation = manifest_.generation + 1;
+    IndexEntry entry{index_file(key, generation), generation};
+    std::string path = join_path(path_, entry.file);
+    make_directories(parent_path(path));
+    save(path);
+    manifest_.indexes[key] = entry;
+    ++manifest_.generation;
+    write_manifest();
+    remove_unreferenced_files();
+}
+
 void StoreWriter::finish_run(const std::string& command, nlohmann::json summary) {
     RunEntry run{manifest_.generation + 1, command, options_.command_line, utc_timestamp(now_unix_ns()),
                  std::move(summary)};
@@ -376,6 +411,10 @@ void StoreWriter::remove_unreferenced_files() {
         for (const auto& segment : set.segments) referenced.insert(segment.file);
     for (const auto& [key, set] : manifest_.embedding_sets)
         for (const auto& segment : set.segments) referenced.insert(segment.file);
+    for (const auto& [key, entry] : manifest_.indexes) {
+        referenced.insert(entry.file);
+        referenced.insert(index_header_path(entry.file));
+    }
     std::error_code error;
     for (auto it = std::filesystem::recursive_directory_iterator(path_, error);
          !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {

@@ -52,6 +52,13 @@ struct EmbeddingSet {
     std::string key() const { return profile + "/" + model_id; }
 };
 
+// The search index of one embedding set (lib/index): a payload and its header `file + ".json"`.
+// Each write gets new names, so a reader holding an older manifest still finds complete files.
+struct IndexEntry {
+    std::string file;        // relative to the store folder
+    int64_t generation = 0;  // the store generation it was written for
+};
+
 struct Manifest {
     int64_t generation = 0;  // +1 on every commit
     std::string writer;
@@ -63,6 +70,7 @@ struct Manifest {
     std::vector<SegmentEntry> catalog;
     std::map<std::string, ChunkSet> chunk_sets;  // by profile name
     std::map<std::string, EmbeddingSet> embedding_sets;  // by key
+    std::map<std::string, IndexEntry> indexes;  // by embedding set key
     std::vector<RunEntry> runs;  // the most recent first, at most max_runs_kept
 };
 
@@ -85,6 +93,9 @@ public:
     Catalog load_catalog();  // reloads the manifest if a writer compacted under us
     ChunkTable load_chunks(const std::string& profile);  // Error(input) naming the profiles there are
     EmbeddingTable load_embeddings(const std::string& key, bool with_vectors = true);  // Error(input) naming the sets there are
+    // Calls open(absolute payload path) for the index of set `key`, again with a newer manifest when
+    // a writer replaced the index meanwhile. False (open not called) when the set has no index.
+    bool open_index(const std::string& key, const std::function<void(const std::string& payload_path)>& open);
 
 private:
     template <typename Load> auto retrying(Load load);
@@ -121,6 +132,9 @@ public:
     // Commits vectors of a set (created on first use). Error(model) when the dimension changes.
     void commit_embeddings(const EmbeddingSet& set, EmbeddingDelta delta);
     EmbeddingTable load_embeddings(const std::string& key) const;  // empty for a set not stored yet
+    // Writes a new index of set `key` (save(path) writes the payload `path` and its header
+    // `path.json`, each atomically) and commits it in place of the previous one.
+    void commit_index(const std::string& key, const std::function<void(const std::string& payload_path)>& save);
     // Records a finished run in the manifest (committed with the next commit, or on its own).
     void finish_run(const std::string& command, nlohmann::json summary);
     // Merges base and deltas into one base when the deltas have grown; removes unreferenced files.

@@ -27,6 +27,8 @@ bool hash_stream(int fd, uint64_t& hash, uint64_t& bytes_read) {
     return true;
 }
 
+uint64_t hash_bytes(const void* data, size_t size) { return XXH3_64bits(data, size); }
+
 std::string hash_to_hex(uint64_t hash) { return fmt::format("{:016x}", hash); }
 
 bool hash_from_hex(const std::string& hex, uint64_t& hash) {

@@ -1,6 +1,7 @@
 // Content hashing: XXH3-64 over a file's bytes, streamed (about 30 GB/s, far above disk speed).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -10,6 +11,7 @@ namespace audiosim {
 // errno when a read fails (a file cut short under us, an I/O error).
 bool hash_stream(int fd, uint64_t& hash, uint64_t& bytes_read);
 
+uint64_t hash_bytes(const void* data, size_t size);  // XXH3-64 of a buffer
 std::string hash_to_hex(uint64_t hash);        // 16 lowercase hex digits
 bool hash_from_hex(const std::string& hex, uint64_t& hash);
 

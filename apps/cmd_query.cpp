@@ -1,0 +1,358 @@
+// audiosim query: stored files similar to audio files, stored items or text; chunk neighbours are
+// fused per file (lib/query/fusion.hpp defines every score).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "commands.hpp"
+#include "embed/embedding.hpp"
+#include "model/backend.hpp"
+#include "query/query.hpp"
+#include "report/table.hpp"
+#include "store/store.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/hash.hpp"
+
+namespace audiosim::cli {
+namespace {
+
+struct QueryCommandOptions {
+    std::vector<std::string> inputs;  // audio files; "-" reads a list from stdin
+    std::vector<std::string> items;
+    std::vector<std::string> texts;
+    SetOptions set;
+    QueryOptions query;
+    std::string fusion = "weighted";
+    std::vector<std::string> filters;
+    bool exclude_self = false;
+    bool include_self = false;
+    bool exact = false;
+    std::string device = "auto";
+    size_t batch_size = 0;
+};
+
+const std::vector<std::string> result_columns = {"query", "rank", "path", "score", "votes", "total_similarity",
+                                                 "best_similarity", "best_region"};
+const std::vector<std::string> explain_columns = {"query", "query_chunk", "query_start", "query_end", "rank",
+                                                  "path", "match_start", "match_end", "similarity"};
+
+// Seconds with millisecond precision: chunk starts are exact at that resolution for any rate we read.
+double seconds(double value) { return std::round(value * 1000) / 1000; }
+double rounded(double value) { return std::round(value * 1e6) / 1e6; }
+
+std::string region_text(double start, double duration) { return fmt::format("{:.2f}-{:.2f}", start, start + duration); }
+std::string best_region(const RegionMatch& r) {
+    return region_text(r.query_start, r.query_duration) + ">" + region_text(r.match_start, r.match_duration);
+}
+
+// Reads one path per line from stdin (empty lines skipped, a trailing \r removed).
+std::vector<std::string> read_stdin_list() {
+    std::vector<std::string> paths;
+    std::string line;
+    while (std::getline(std::cin, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty()) paths.push_back(line);
+    }
+    return paths;
+}
+
+class ResultPrinter {
+public:
+    ResultPrinter(const std::string& format, bool explain, const QueryEngine& engine)
+        : text_(format == "text"), explain_(explain), engine_(engine) {
+        if (!text_)
+            table_.emplace(std::cout, parse_table_format(format), explain_ && format != "json" && format != "jsonl"
+                                                                      ? explain_columns
+                                                                      : result_columns);
+        json_objects_ = format == "json" || format == "jsonl";
+    }
+
+    void print(const QueryInput& query, const QueryResult& result) {
+        if (text_) return print_text(query, result);
+        if (json_objects_) return print_json(query, result);
+        if (explain_) return print_explain_rows(query, result);
+        size_t rank = 0;
+        for (const FileMatch& match : result.files)
+            table_->row({query.name, ++rank, path(match.file_id), rounded(match.score), match.votes,
+                         rounded(match.total_similarity), rounded(match.best_similarity), best_region(match.best)});
+    }
+
+    void finish() {
+        if (table_) table_->finish();
+    }
+
+private:
+    std::string path(uint64_t file_id) const {
+        const FileRecord* file = engine_.file(file_id);
+        return file ? file->path : fmt::format("#{}", file_id);
+    }
+
+    nlohmann::ordered_json region_json(const RegionMatch& r) const {
+        return {{"query_start", seconds(r.query_start)}, {"query_end", seconds(r.query_start + r.query_duration)},
+                {"match_start", seconds(r.match_start)}, {"match_end", seconds(r.match_start + r.match_duration)},
+                {"similarity", rounded(r.similarity)}};
+    }
+
+    void print_json(const QueryInput& query, const QueryResult& result) {
+        // json and jsonl differ only in the outer array, which the TableWriter closes: one cell per row.
+        size_t rank = 0;
+        for (const FileMatch& match : result.files) {
+            nlohmann::ordered_json regions = nlohmann::ordered_json::array();
+            for (const RegionMatch& region : match.regions) regions.push_back(region_json(region));
+            nlohmann::ordered_json row = {{"query", query.name},
+                                  {"rank", ++rank},
+                                  {"path", path(match.file_id)},
+                                  {"score", rounded(match.score)},
+                                  {"votes", match.votes},
+                                  {"total_similarity", rounded(match.total_similarity)},
+                                  {"best_similarity", rounded(match.best_similarity)},
+                                  {"best_region", best_region(match.best)},
+                                  {"regions", regions}};
+            table_->object(row);
+        }
+        if (!explain_) return;
+        for (size_t c = 0; c < result.chunks.size(); ++c) {
+            const QueryChunkHits& chunk = result.chunks[c];
+            nlohmann::ordered_json matches = nlohmann::ordered_json::array();
+            for (const ChunkHit& hit : chunk.hits)
+                matches.push_back(nlohmann::ordered_json{{"path", path(hit.file_id)},
+                                   {"match_start", seconds(hit.start)},
+                                   {"match_end", seconds(hit.start + hit.duration)},
+                                   {"similarity", rounded(hit.similarity)}});
+            table_->object(nlohmann::ordered_json{{"query", query.name},
+                            {"query_chunk", c},
+                            {"query_start", seconds(chunk.start)},
+                            {"query_end", seconds(chunk.start + chunk.duration)},
+                            {"matches", matches}});
+        }
+    }
+
+    void print_explain_rows(const QueryInput& query, const QueryResult& result) {
+        for (size_t c = 0; c < result.chunks.size(); ++c) {
+            const QueryChunkHits& chunk = result.chunks[c];
+            size_t rank = 0;
+            for (const ChunkHit& hit : chunk.hits)
+                table_->row({query.name, c, seconds(chunk.start), seconds(chunk.start + chunk.duration), ++rank,
+                             path(hit.file_id), seconds(hit.start), seconds(hit.start + hit.duration),
+                             rounded(hit.similarity)});
+        }
+    }
+
+    void print_text(const QueryInput& query, const QueryResult& result) {
+        std::cout << fmt::format("{}{} ({} chunks)\n", printed_ ? "\n" : "", tsv_escape(query.name), query.chunks());
+        printed_ = true;
+        if (result.files.empty()) std::cout << "  no match\n";
+        if (!result.files.empty())
+            std::cout << fmt::format("  {:>4}  {:>6}  {:>5}  {:>6}  {:<23}  {}\n", "rank", "score", "votes", "best",
+                                     "region (query>match)", "path");
+        size_t rank = 0;
+        for (const FileMatch& match : result.files)
+            std::cout << fmt::format("  {:>4}  {:>6.3f}  {:>5}  {:>6.3f}  {:<23}  {}\n", ++rank, match.score, match.votes,
+                                     match.best_similarity, best_region(match.best), tsv_escape(path(match.file_id)));
+        for (size_t c = 0; c < result.chunks.size(); ++c) {
+            const QueryChunkHits& chunk = result.chunks[c];
+            std::cout << fmt::format("  chunk {} {}:\n", c, region_text(chunk.start, chunk.duration));
+            size_t hit_rank = 0;
+            for (const ChunkHit& hit : chunk.hits) {
+                if (++hit_rank > 10) {
+                    std::cout << fmt::format("      ... {} more\n", chunk.hits.size() - 10);
+                    break;
+                }
+                std::cout << fmt::format("    {:>4}  {:.3f}  {:<11}  {}\n", hit_rank, hit.similarity,
+                                         region_text(hit.start, hit.duration), tsv_escape(path(hit.file_id)));
+            }
+        }
+    }
+
+    bool text_;
+    bool explain_;
+    bool json_objects_ = false;
+    bool printed_ = false;
+    const QueryEngine& engine_;
+    std::optional<TableWriter> table_;
+};
+
+// Loads the set's model once for every audio query of the call.
+class QueryEmbedder {
+public:
+    QueryEmbedder(const QueryEngine& engine, const QueryCommandOptions& options, const GlobalOptions& global)
+        : engine_(engine), options_(options), global_(global) {}
+
+    QueryInput embed(const std::string& path) {
+        if (!model_) load();
+        EmbeddedAudio audio = embed_audio_file(path, engine_.profile(), spec_, *model_, batch_size_, ResampleQuality::fast);
+        QueryInput query;
+        query.name = path;
+        for (const Chunk& chunk : audio.chunks) {
+            query.starts.push_back(chunk.start);
+            query.durations.push_back(chunk.duration);
+        }
+        query.vectors = std::move(audio.vectors);
+        query.content_hash = content_hash(path);
+        return query;
+    }
+
+private:
+    void load() {
+        const EmbeddingSet& set = engine_.set();
+        try {
+            spec_ = find_model(set.model_id);
+        } catch (const Error&) {
+            throw Error(ErrorKind::model, fmt::format("the vectors of {} were made by model {}, which is not in the model "
+                                                      "search path: install it, or set AUDIOSIM_MODEL_PATH",
+                                                      set.key(), set.model_id));
+        }
+        model_ = torch_backend().load(spec_.weights_path, options_.device, static_cast<int>(resolve_threads(global_.threads)),
+                                      "fp32");
+        batch_size_ = options_.batch_size > 0 ? options_.batch_size : model_->device() == "cpu" ? 8 : 64;
+    }
+
+    static uint64_t content_hash(const std::string& path) {
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(errno)));
+        uint64_t hash = 0, bytes = 0;
+        bool ok = hash_stream(fd, hash, bytes);
+        ::close(fd);
+        if (!ok) throw Error(ErrorKind::input, fmt::format("{}: cannot read", path));
+        return hash;
+    }
+
+    const QueryEngine& engine_;
+    const QueryCommandOptions& options_;
+    const GlobalOptions& global_;
+    ModelSpec spec_;
+    std::unique_ptr<EmbeddingModel> model_;
+    size_t batch_size_ = 8;
+};
+
+std::string text_tower_models() {
+    std::string names;
+    for (const ModelSpec& spec : list_models())
+        if (spec.has_text_tower) names += (names.empty() ? "" : ", ") + spec.name;
+    return names.empty() ? "none is installed (models/README.md: the text tower contract)" : "models with one: " + names;
+}
+
+int run_query(QueryCommandOptions options, const GlobalOptions& global) {
+    std::string format = !global.format.empty() ? global.format : ::isatty(STDOUT_FILENO) ? "text" : "tsv";
+    if (format != "text") parse_table_format(format);  // Error(usage) before any work
+    options.query.fusion.method = parse_fusion_method(options.fusion);
+    validate_fusion_options(options.query.fusion);
+    for (const std::string& filter : options.filters) options.query.filters.push_back(parse_metadata_filter(filter));
+    if (options.inputs.empty() && options.items.empty() && options.texts.empty())
+        throw Error(ErrorKind::usage, "nothing to query: give audio files, - (a list on stdin), --item or --text");
+    std::vector<std::string> files;
+    for (const std::string& input : options.inputs) {
+        if (input != "-") {
+            files.push_back(input);
+            continue;
+        }
+        for (std::string& path : read_stdin_list()) files.push_back(std::move(path));
+    }
+
+    StoreReader store(store_path_for_reading(global));
+    std::string key = resolve_set_key(store.manifest(), options.set);
+    QueryEngine::Options engine_options;
+    engine_options.exact = options.exact;
+    engine_options.threads = resolve_threads(global.threads);
+    if (options.exact)
+        engine_options.exact_factory = [&](std::vector<uint64_t> ids, std::vector<float> vectors, size_t dim) {
+            return torch_backend().exact_search(std::move(ids), vectors, dim, options.device,
+                                                static_cast<int>(resolve_threads(global.threads)));
+        };
+    QueryEngine engine(store, key, engine_options);
+    if (!options.texts.empty()) {
+        ModelSpec spec = find_model(engine.set().model_id);
+        if (!spec.has_text_tower)
+            throw Error(ErrorKind::usage, fmt::format("--text needs a model with a text tower; {} has none ({})",
+                                                      engine.set().model_id, text_tower_models()));
+    }
+    if (global.verbosity >= 2) fmt::print(stderr, "audiosim query: {}: {}\n", key, engine.source());
+
+    ResultPrinter printer(format, options.query.explain, engine);
+    QueryEmbedder embedder(engine, options, global);
+    size_t done = 0, failed = 0;
+    double search_seconds = 0;
+    auto answer = [&](const QueryInput& query, bool exclude_self_default) {
+        if (query.chunks() == 0) {
+            item_error(global, "{}: every chunk is silent or empty: nothing to search with", query.name);
+            ++failed;
+            return;
+        }
+        QueryOptions run = options.query;
+        run.exclude_self = options.exclude_self || (exclude_self_default && !options.include_self);
+        QueryResult result = engine.run(query, run);
+        search_seconds += result.seconds;
+        printer.print(query, result);
+        ++done;
+    };
+    for (const std::string& path : files) {
+        try {
+            answer(embedder.embed(path), false);
+        } catch (const Error& error) {
+            if (error.kind() != ErrorKind::input) throw;
+            item_error(global, "{}", error.what());
+            ++failed;
+        }
+    }
+    for (const std::string& item : options.items) {
+        try {
+            answer(engine.item(item), true);
+        } catch (const Error& error) {
+            if (error.kind() != ErrorKind::input) throw;
+            item_error(global, "{}", error.what());
+            ++failed;
+        }
+    }
+    printer.finish();
+    if (global.verbosity >= 2 || (global.verbosity >= 1 && done + failed > 1))
+        fmt::print(stderr, "audiosim query: {} queries answered, {} failed; search {:.1f} ms per query ({})\n", done,
+                   failed, done ? 1000 * search_seconds / static_cast<double>(done) : 0.0, engine.source());
+    if (failed == 0) return exit_ok;
+    return done > 0 ? exit_partial : exit_input;
+}
+
+}  // namespace
+
+Runner setup_query(CLI::App& app) {
+    auto options = std::make_shared<QueryCommandOptions>();
+    app.add_option("inputs", options->inputs, "Audio files to query with; - reads a list of paths from stdin");
+    app.add_option("--item", options->items, "A stored file (catalog path, path inside the library, or file id); repeatable")
+        ->allow_extra_args(false);
+    app.add_option("--text", options->texts, "Text to search for (models with a text tower); repeatable")
+        ->allow_extra_args(false);
+    add_set_options(app, options->set);
+    app.add_option("--limit", options->query.limit, "Files per query (default 10)")->check(CLI::PositiveNumber);
+    app.add_option("--min-score", options->query.min_score, "Leave out files scoring below this");
+    app.add_option("--neighbours", options->query.neighbours, "Nearest stored chunks per query chunk (default 100)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--fusion", options->fusion, "weighted (default), max, mean or rrf (docs/CLI.md defines each)");
+    app.add_option("--vote-weight", options->query.fusion.vote_weight, "Weight of votes in the weighted score (default 0.2)");
+    app.add_option("--similarity-weight", options->query.fusion.similarity_weight,
+                   "Weight of total similarity in the weighted score (default 0.8)");
+    app.add_option("--rrf-k", options->query.fusion.rrf_k, "The k of reciprocal rank fusion (default 60)");
+    app.add_option("--filter", options->filters,
+                   "FIELD=VALUE: only files with it (folder, tags, path or a metadata column such as content_type); "
+                   "repeatable: the same field ORs, different fields AND")
+        ->allow_extra_args(false);
+    auto exclude = app.add_flag("--exclude-self", options->exclude_self,
+                                "Leave out stored files with the query file's bytes (always done for --item: the item itself)");
+    app.add_flag("--include-self", options->include_self, "Keep the --item itself among the results")->excludes(exclude);
+    app.add_flag("--explain", options->query.explain, "Also list every query chunk's nearest chunks");
+    app.add_flag("--exact", options->exact, "Exact search (libtorch matrix products, CUDA when present) instead of the index");
+    app.add_option("--device", options->device, "For the query model and --exact: auto (CUDA if present), cpu, cuda, cuda:N");
+    app.add_option("--batch-size", options->batch_size, "Query chunks per model call (default: 8 on the CPU, 64 on CUDA)")
+        ->check(CLI::PositiveNumber);
+    app.footer("Output: a table on a terminal, else TSV; --format tsv|csv|json|jsonl. Columns: query, rank, path, score, votes, "
+               "total_similarity, best_similarity, best_region (QUERY_START-END>MATCH_START-END, seconds).");
+    return [options](const GlobalOptions& global) { return run_query(*options, global); };
+}
+
+}  // namespace audiosim::cli

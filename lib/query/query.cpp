@@ -1,0 +1,323 @@
+#include "query/query.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "index/store_index.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace audiosim {
+
+namespace {
+
+// Below these, a filtered search is exact: cheaper than widening the index's candidate list.
+constexpr size_t exact_subset_chunks = 20000;
+constexpr double exact_subset_share = 0.05;
+
+bool is_number(const std::string& text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool has_tag(const std::string& tags, const std::string& wanted) {
+    size_t begin = 0;
+    while (begin <= tags.size()) {
+        size_t end = tags.find_first_of(",;", begin);
+        if (end == std::string::npos) end = tags.size();
+        std::string tag = tags.substr(begin, end - begin);
+        auto first = tag.find_first_not_of(" \t");
+        auto last = tag.find_last_not_of(" \t");
+        if (first != std::string::npos && tag.substr(first, last - first + 1) == wanted) return true;
+        begin = end + 1;
+    }
+    return false;
+}
+
+bool passes_filter(const FileRecord& file, const MetadataFilter& filter) {
+    if (filter.field == "path") return file.path == filter.value;
+    if (filter.field == "folder") {
+        std::string folder = filter.value;
+        while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+        if (folder == "." || folder.empty()) return file.path.find('/') == std::string::npos;
+        return file.path.size() > folder.size() && file.path.compare(0, folder.size(), folder) == 0 &&
+               file.path[folder.size()] == '/';
+    }
+    const std::string* value = file.metadata_value(filter.field);
+    if (!value) return false;
+    if (filter.field == "tags") return has_tag(*value, filter.value);
+    return *value == filter.value;
+}
+
+std::string filters_key(const std::vector<MetadataFilter>& filters) {
+    std::string key;
+    for (const auto& filter : filters) key += filter.field + '\0' + filter.value + '\0';
+    return key;
+}
+
+}  // namespace
+
+MetadataFilter parse_metadata_filter(const std::string& text) {
+    auto equals = text.find('=');
+    if (equals == std::string::npos || equals == 0)
+        throw Error(ErrorKind::usage, fmt::format("--filter '{}': expected FIELD=VALUE (folder, tags, path or a metadata "
+                                                  "column such as content_type)",
+                                                  text));
+    return {text.substr(0, equals), text.substr(equals + 1)};
+}
+
+bool passes_filters(const FileRecord& file, const std::vector<MetadataFilter>& filters) {
+    for (size_t i = 0; i < filters.size(); ++i) {
+        bool field_seen_before = false, any = false;
+        for (size_t j = 0; j < filters.size(); ++j) {
+            if (filters[j].field != filters[i].field) continue;
+            if (j < i) field_seen_before = true;
+            any = any || passes_filter(file, filters[j]);
+        }
+        if (!field_seen_before && !any) return false;
+    }
+    return true;
+}
+
+struct QueryEngine::Subset {
+    bool all = true;                       // no filter: every live chunk passes
+    std::unordered_set<uint64_t> files;    // the files that pass (when not all)
+    size_t indexed = 0;                    // passing chunks the index holds
+    bool use_index = false;
+    std::unique_ptr<ExactSearch> exact;    // passing chunks the index does not serve (all of them without it)
+};
+
+QueryEngine::QueryEngine(StoreReader& store, const std::string& key, Options options)
+    : library_root_(store.manifest().library_root), options_(std::move(options)) {
+    auto set = store.manifest().embedding_sets.find(key);
+    if (set == store.manifest().embedding_sets.end()) store.load_embeddings(key);  // throws, naming the sets there are
+    set_ = set->second;
+    auto chunk_set = store.manifest().chunk_sets.find(set_.profile);
+    if (chunk_set == store.manifest().chunk_sets.end())
+        throw Error(ErrorKind::format, fmt::format("{}: embeddings {} name chunk profile '{}', which the store lacks",
+                                                   store.path(), key, set_.profile));
+    profile_ = chunk_set->second.profile;
+    catalog_ = store.load_catalog();
+    catalog_.for_each([&](const FileRecord& file) {
+        if (file.status != FileStatus::ok) return;
+        files_[file.file_id] = &file;
+        files_by_hash_[file.hash].push_back(&file);
+    });
+
+    if (!options_.exact) {
+        store.open_index(key, [&](const std::string& path) {
+            try {
+                index_ = HnswIndex::load(path);
+            } catch (const Error& error) {
+                throw Error(ErrorKind::format, fmt::format("{} (run audiosim index to rebuild it, or query with --exact)",
+                                                           error.what()));
+            }
+        });
+    }
+    EmbeddingTable ids_only = store.load_embeddings(key, false);
+    bool index_current = index_ && index_->header().embeddings_checksum == embeddings_checksum(ids_only);
+    if (!index_current) {
+        vectors_ = store.load_embeddings(key, true);
+        const size_t dim = static_cast<size_t>(set_.dim);
+        for (const auto& [file_id, file] : vectors_.by_file())
+            for (size_t i = 0; i < file.chunk_ids.size(); ++i) stored_vector_[file.chunk_ids[i]] = file.vectors.data() + i * dim;
+    }
+
+    ChunkTable chunks = store.load_chunks(set_.profile);
+    for (const auto& [file_id, file] : ids_only.by_file()) {
+        if (!files_.count(file_id)) continue;  // the file left the catalog after it was embedded
+        const std::vector<Chunk>* stored = chunks.chunks_of(file_id);
+        if (!stored) continue;
+        std::unordered_map<uint64_t, const Chunk*> by_id;
+        for (const Chunk& chunk : *stored) by_id[chunk.chunk_id] = &chunk;
+        for (uint64_t chunk_id : file.chunk_ids) {
+            auto chunk = by_id.find(chunk_id);
+            if (chunk == by_id.end()) continue;
+            chunks_[chunk_id] = {file_id, chunk->second->start, chunk->second->duration};
+            chunks_of_file_[file_id].push_back(chunk_id);
+            if (index_ && !index_->contains(chunk_id)) ++unindexed_;
+        }
+    }
+}
+
+QueryEngine::~QueryEngine() = default;
+
+std::string QueryEngine::source() const {
+    if (options_.exact) {
+        const Subset& all = subset_for({});
+        return fmt::format("exact search (--exact, {})", all.exact ? all.exact->device() : "nothing to search");
+    }
+    if (!index_) return "exact search (no index: run audiosim index)";
+    if (unindexed_ == 0) return "index";
+    return fmt::format("index + exact search of {} chunks added since it was built", unindexed_);
+}
+
+const FileRecord* QueryEngine::file(uint64_t file_id) const {
+    auto found = files_.find(file_id);
+    return found == files_.end() ? nullptr : found->second;
+}
+
+std::vector<float> QueryEngine::vectors_of(const std::vector<uint64_t>& chunk_ids) const {
+    std::vector<float> out;
+    out.reserve(chunk_ids.size() * static_cast<size_t>(set_.dim));
+    const size_t dim = static_cast<size_t>(set_.dim);
+    for (uint64_t chunk_id : chunk_ids) {
+        auto stored = stored_vector_.find(chunk_id);
+        if (stored != stored_vector_.end()) {
+            out.insert(out.end(), stored->second, stored->second + dim);
+        } else {
+            index_->append_vector(chunk_id, out);
+        }
+    }
+    return out;
+}
+
+QueryInput QueryEngine::item(const std::string& path_or_id) const {
+    const FileRecord* record = nullptr;
+    if (is_number(path_or_id)) record = file(std::stoull(path_or_id));
+    if (!record) record = catalog_.find(path_or_id);
+    if (!record) record = catalog_.find(catalog_path_of(absolute_path(path_or_id), library_root_));
+    if (!record || record->status != FileStatus::ok)
+        throw Error(ErrorKind::input, fmt::format("{}: not a stored file (give a catalog path, a path inside the library "
+                                                  "or a file id)",
+                                                  path_or_id));
+    auto chunk_ids = chunks_of_file_.find(record->file_id);
+    if (chunk_ids == chunks_of_file_.end())
+        throw Error(ErrorKind::input, fmt::format("{}: no vectors in {}/{} (not embedded yet, or every chunk is silent)",
+                                                  record->path, set_.profile, set_.model_id));
+    QueryInput query;
+    query.name = record->path;
+    query.self_file_id = record->file_id;
+    for (uint64_t chunk_id : chunk_ids->second) {
+        query.starts.push_back(chunks_.at(chunk_id).start);
+        query.durations.push_back(chunks_.at(chunk_id).duration);
+    }
+    query.vectors = vectors_of(chunk_ids->second);
+    return query;
+}
+
+const QueryEngine::Subset& QueryEngine::subset_for(const std::vector<MetadataFilter>& filters) const {
+    std::string key = filters_key(filters);
+    auto cached = subsets_.find(key);
+    if (cached != subsets_.end()) return *cached->second;
+
+    auto subset = std::make_unique<Subset>();
+    subset->all = filters.empty();
+    if (!subset->all)
+        for (const auto& [file_id, record] : files_)
+            if (passes_filters(*record, filters)) subset->files.insert(file_id);
+    std::vector<uint64_t> passing, unindexed;
+    for (const auto& [chunk_id, info] : chunks_) {
+        if (!subset->all && !subset->files.count(info.file_id)) continue;
+        passing.push_back(chunk_id);
+        if (index_ && !options_.exact && index_->contains(chunk_id)) {
+            ++subset->indexed;
+        } else {
+            unindexed.push_back(chunk_id);
+        }
+    }
+    subset->use_index = index_ && !options_.exact && subset->indexed > 0 &&
+                        (subset->all || (subset->indexed > exact_subset_chunks &&
+                                         static_cast<double>(subset->indexed) > exact_subset_share * static_cast<double>(index_->size())));
+    std::vector<uint64_t>& exact_ids = subset->use_index ? unindexed : passing;
+    std::sort(exact_ids.begin(), exact_ids.end());  // a deterministic row order
+    if (!exact_ids.empty()) {
+        std::vector<float> vectors = vectors_of(exact_ids);
+        const size_t dim = static_cast<size_t>(set_.dim);
+        subset->exact = options_.exact && options_.exact_factory
+                            ? options_.exact_factory(std::move(exact_ids), std::move(vectors), dim)
+                            : make_cpu_exact_search(std::move(exact_ids), std::move(vectors), dim, options_.threads);
+    }
+    return *subsets_.emplace(key, std::move(subset)).first->second;
+}
+
+Neighbours QueryEngine::search_chunk(const float* vector, size_t k, const Subset& subset,
+                                     const std::unordered_set<uint64_t>& excluded_files) const {
+    size_t excluded_chunks = 0;
+    for (uint64_t file_id : excluded_files) {
+        auto chunks = chunks_of_file_.find(file_id);
+        if (chunks != chunks_of_file_.end()) excluded_chunks += chunks->second.size();
+    }
+    auto wanted = [&](uint64_t chunk_id) {
+        auto info = chunks_.find(chunk_id);
+        if (info == chunks_.end()) return false;  // removed from the store since the index was built
+        uint64_t file_id = info->second.file_id;
+        return (subset.all || subset.files.count(file_id)) && !excluded_files.count(file_id);
+    };
+
+    Neighbours found;
+    if (subset.exact) {
+        std::vector<Neighbours> exact = subset.exact->search(vector, 1, k + excluded_chunks);
+        for (const auto& hit : exact.front())
+            if (wanted(hit.first)) found.push_back(hit);
+    }
+    if (subset.use_index) {
+        // Grow the candidate list until k wanted chunks come back or the index has no more.
+        double share = static_cast<double>(subset.indexed) / static_cast<double>(std::max<size_t>(index_->size(), 1));
+        size_t candidates = static_cast<size_t>(std::ceil(static_cast<double>(k) / std::max(share, 1e-9))) + excluded_chunks;
+        candidates = std::min(std::max(candidates, k), index_->size());
+        for (;;) {
+            Neighbours hits = index_->search(vector, candidates);
+            size_t kept = 0;
+            Neighbours from_index;
+            for (const auto& hit : hits)
+                if (wanted(hit.first) && kept < k) {
+                    from_index.push_back(hit);
+                    ++kept;
+                }
+            if (kept >= k || candidates >= index_->size()) {
+                found.insert(found.end(), from_index.begin(), from_index.end());
+                break;
+            }
+            candidates = std::min(candidates * 2, index_->size());
+        }
+    }
+    std::sort(found.begin(), found.end(), ranks_before);
+    if (found.size() > k) found.resize(k);
+    return found;
+}
+
+QueryResult QueryEngine::run(const QueryInput& query, const QueryOptions& options) const {
+    auto start = std::chrono::steady_clock::now();
+    const size_t dim = static_cast<size_t>(set_.dim);
+    if (query.vectors.size() != query.chunks() * dim)
+        throw Error(ErrorKind::internal, fmt::format("query {}: {} floats for {} chunks of dim {}", query.name,
+                                                     query.vectors.size(), query.chunks(), dim));
+    validate_fusion_options(options.fusion);
+    std::unordered_set<uint64_t> excluded;
+    if (options.exclude_self) {
+        if (query.self_file_id) excluded.insert(*query.self_file_id);
+        if (query.content_hash) {
+            auto same = files_by_hash_.find(*query.content_hash);
+            if (same != files_by_hash_.end())
+                for (const FileRecord* record : same->second) excluded.insert(record->file_id);
+        }
+    }
+    const Subset& subset = subset_for(options.filters);
+
+    std::vector<QueryChunkHits> chunks(query.chunks());
+    for (size_t c = 0; c < query.chunks(); ++c) {
+        chunks[c].start = query.starts[c];
+        chunks[c].duration = query.durations[c];
+        for (const auto& [chunk_id, similarity] : search_chunk(query.vectors.data() + c * dim, options.neighbours, subset, excluded)) {
+            const ChunkInfo& info = chunks_.at(chunk_id);
+            chunks[c].hits.push_back({chunk_id, info.file_id, similarity, info.start, info.duration});
+        }
+    }
+
+    QueryResult result;
+    std::vector<FileMatch> files = fuse(chunks, options.fusion);
+    result.candidate_files = files.size();
+    for (FileMatch& match : files) {
+        if (result.files.size() >= options.limit) break;
+        if (options.min_score && match.score < *options.min_score) break;  // best first: the rest score lower
+        result.files.push_back(std::move(match));
+    }
+    if (options.explain) result.chunks = std::move(chunks);
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}
+
+}  // namespace audiosim
