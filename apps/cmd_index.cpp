@@ -69,20 +69,27 @@ int run_index(const IndexCommandOptions& options, const GlobalOptions& global) {
 
     std::optional<TableWriter> table;
     if (format) table.emplace(std::cout, *format, columns);
+    nlohmann::json summary = nlohmann::json::array();
     for (const std::string& key : keys) {
         IndexBuildResult result = update_index(store, key, build);
         std::optional<double> recall;
         if (options.verify) {
             // The committed files, loaded as a query would: this checks save and load as well.
             HnswIndex index = HnswIndex::load(result.file);
-            recall = verify_index(index, store.load_embeddings(key), verify_k, options.verify_queries, verify_seed);
+            recall = verify_index(index, store.load_embeddings(key), verify_k, options.verify_queries, verify_seed,
+                                  build.threads);
         }
         if (global.verbosity >= 1) fmt::print(stderr, "audiosim index: {}\n", summary_line(result, recall, options.verify_queries));
         if (recall && *recall < 0.99)
             warn(global, "{}: recall@{} {:.4f} is below 0.99: raise --ef (search) or --ef-construction and --M (rebuild)",
                  key, verify_k, *recall);
-        if (table) table->row(row(result, recall));
+        std::vector<nlohmann::json> cells = row(result, recall);
+        nlohmann::json record;
+        for (size_t i = 0; i < columns.size(); ++i) record[columns[i]] = cells[i];
+        summary.push_back(record);
+        if (table) table->row(cells);
     }
+    store.finish_run("index", summary);
     if (table) table->finish();
     if (global.verbosity >= 1) fmt::print(stderr, "audiosim index: peak memory {}\n", human_bytes(static_cast<double>(peak_rss_bytes())));
     return exit_ok;

@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "embed/embedding.hpp"
+#include "index/store_index.hpp"
 #include "report/table.hpp"
 #include "store/store.hpp"
 #include "util/error.hpp"
@@ -51,6 +52,34 @@ StoreFacts gather(const Catalog& catalog) {
     return facts;
 }
 
+nlohmann::json index_json(const IndexStatus& status) {
+    nlohmann::json json = {{"state", index_state_name(status.state)}, {"set_vectors", status.set_vectors}};
+    if (status.state == IndexState::missing) return json;
+    json["file"] = status.file;
+    if (status.state == IndexState::unreadable) {
+        json["error"] = status.error;
+        return json;
+    }
+    const IndexHeader& h = status.header;
+    json["vectors"] = h.count;
+    json["deleted"] = h.deleted;
+    json["params"] = {{"M", h.params.M}, {"ef_construction", h.params.ef_construction}, {"ef_search", h.params.ef_search}};
+    return json;
+}
+
+std::string index_text(const nlohmann::json& index) {
+    std::string state = index["state"].get<std::string>();
+    if (state == "missing") return "missing (audiosim index builds it)";
+    if (state == "unreadable") return fmt::format("unreadable: {} (audiosim index rebuilds it)", index["error"].get<std::string>());
+    std::string text = fmt::format("{}; {} vectors", state, index["vectors"].get<size_t>());
+    if (index["deleted"].get<size_t>() > 0) text += fmt::format(" (+{} deleted)", index["deleted"].get<size_t>());
+    text += fmt::format(", M {}, ef {}", index["params"]["M"].get<size_t>(), index["params"]["ef_search"].get<size_t>());
+    if (state == "stale")
+        text += fmt::format("; the set has {} vectors now (audiosim index updates it; queries search the difference exactly)",
+                            index["set_vectors"].get<size_t>());
+    return text;
+}
+
 // Per stage: each chunk profile, and each model's embeddings of it, against the files there are.
 nlohmann::json stages_json(StoreReader& store, const Catalog& catalog) {
     std::set<uint64_t> live;
@@ -77,6 +106,7 @@ nlohmann::json stages_json(StoreReader& store, const Catalog& catalog) {
                             {"chunks", chunks}, {"chunks_flagged", flagged}};
     }
     nlohmann::json embedding_sets = nlohmann::json::object();
+    nlohmann::json indexes = nlohmann::json::object();
     for (const auto& [key, set] : store.manifest().embedding_sets) {
         EmbeddingTable table = store.load_embeddings(key, /*with_vectors=*/false);
         size_t files = 0, vectors = 0, to_embed = 0;
@@ -90,8 +120,9 @@ nlohmann::json stages_json(StoreReader& store, const Catalog& catalog) {
         to_embed += live.size() - std::min(live.size(), files_chunked[set.profile]);
         embedding_sets[key] = {{"model_id", set.model_id}, {"profile", set.profile}, {"dim", set.dim},
                                {"files", files}, {"files_to_embed", to_embed}, {"vectors", vectors}};
+        indexes[key] = index_json(index_status(store.path(), store.manifest(), key, table));
     }
-    return {{"chunk", chunk_sets}, {"embed", embedding_sets}};
+    return {{"chunk", chunk_sets}, {"embed", embedding_sets}, {"index", indexes}};
 }
 
 nlohmann::json status_json(const StoreReader& store, const StoreFacts& facts, const nlohmann::json& stages) {
@@ -139,6 +170,8 @@ void print_text(const StoreReader& store, const StoreFacts& facts, const nlohman
         std::cout << fmt::format("embeddings  {}: {} vectors (dim {}) of {} files; {} files to embed\n", key,
                                  set["vectors"].get<size_t>(), set["dim"].get<int64_t>(), set["files"].get<size_t>(),
                                  set["files_to_embed"].get<size_t>());
+    for (const auto& [key, index] : stages["index"].items())
+        std::cout << fmt::format("index       {}: {}\n", key, index_text(index));
     if (!m.runs.empty())
         std::cout << fmt::format("last run    {} at {}\n", m.runs.front().command, m.runs.front().finished);
     constexpr size_t shown = 20;

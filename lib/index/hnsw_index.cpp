@@ -34,6 +34,7 @@
 #include <hnswlib/hnswlib.h>
 #pragma GCC diagnostic pop
 
+#include "index/exact_search.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
@@ -472,7 +473,7 @@ HnswIndex HnswIndex::load(const std::string& path) {
 }
 
 double recall_at_k(const HnswIndex& index, const std::vector<uint64_t>& ids, const std::vector<float>& vectors,
-                   size_t dim, size_t k, size_t sample_queries, uint64_t seed) {
+                   size_t dim, size_t k, size_t sample_queries, uint64_t seed, unsigned threads) {
     const size_t n = ids.size();
     if (dim == 0 || vectors.size() != n * dim)
         throw Error(ErrorKind::internal, fmt::format("recall_at_k: {} floats for {} vectors of dim {}", vectors.size(),
@@ -490,23 +491,19 @@ double recall_at_k(const HnswIndex& index, const std::vector<uint64_t>& ids, con
         std::uniform_int_distribution<size_t> pick(i, n - 1);
         std::swap(order[i], order[pick(random)]);
     }
+    std::vector<float> sample;
+    sample.reserve(queries * dim);
+    for (size_t q = 0; q < queries; q++)
+        sample.insert(sample.end(), vectors.begin() + static_cast<std::ptrdiff_t>(order[q] * dim),
+                      vectors.begin() + static_cast<std::ptrdiff_t>((order[q] + 1) * dim));
+    std::vector<Neighbours> exact = make_cpu_exact_search(ids, vectors, dim, threads)->search(sample.data(), queries, kk);
 
     size_t found = 0;
-    std::vector<std::pair<float, size_t>> scores(n);
-    std::unordered_set<uint64_t> exact;
+    std::unordered_set<uint64_t> expected;
     for (size_t q = 0; q < queries; q++) {
-        const float* query = vectors.data() + order[q] * dim;
-        for (size_t j = 0; j < n; j++) {
-            const float* row = vectors.data() + j * dim;
-            float dot = 0;
-            for (size_t d = 0; d < dim; d++) dot += query[d] * row[d];
-            scores[j] = {dot, j};
-        }
-        std::partial_sort(scores.begin(), scores.begin() + static_cast<std::ptrdiff_t>(kk), scores.end(),
-                          [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
-        exact.clear();
-        for (size_t j = 0; j < kk; j++) exact.insert(ids[scores[j].second]);
-        for (const auto& [id, similarity] : index.search(query, kk)) found += exact.count(id);
+        expected.clear();
+        for (const auto& hit : exact[q]) expected.insert(hit.first);
+        for (const auto& [id, similarity] : index.search(sample.data() + q * dim, kk)) found += expected.count(id);
     }
     return static_cast<double>(found) / static_cast<double>(queries * kk);
 }

@@ -91,8 +91,8 @@ IndexHeader read_index_header(const std::string& payload_path);
 
 // Recall@k of `index` against exact search (dot products over all of `vectors`, ids.size() x dim),
 // averaged over min(sample_queries, ids.size()) rows of `vectors` picked by `seed` and used as
-// queries. Returns 1 for an empty set or k == 0.
+// queries. Returns 1 for an empty set or k == 0. Exact search runs on `threads`.
 double recall_at_k(const HnswIndex& index, const std::vector<uint64_t>& ids, const std::vector<float>& vectors,
-                   size_t dim, size_t k, size_t sample_queries, uint64_t seed);
+                   size_t dim, size_t k, size_t sample_queries, uint64_t seed, unsigned threads = 1);
 
 }  // namespace audiosim

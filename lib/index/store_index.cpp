@@ -156,11 +156,12 @@ IndexStatus index_status(const std::string& store_path, const Manifest& manifest
     return status;
 }
 
-double verify_index(const HnswIndex& index, const EmbeddingTable& set, size_t k, size_t queries, uint64_t seed) {
+double verify_index(const HnswIndex& index, const EmbeddingTable& set, size_t k, size_t queries, uint64_t seed,
+                    unsigned threads) {
     std::vector<uint64_t> ids;
     std::vector<float> vectors;
     set.flatten(ids, vectors);
-    return recall_at_k(index, ids, vectors, set.dim(), k, queries, seed);
+    return recall_at_k(index, ids, vectors, set.dim(), k, queries, seed, threads);
 }
 
 }  // namespace audiosim

@@ -59,6 +59,7 @@ IndexStatus index_status(const std::string& store_path, const Manifest& manifest
                          const EmbeddingTable& set);
 
 // Recall@k of the index against exact search over the set's vectors, on `queries` sampled chunks.
-double verify_index(const HnswIndex& index, const EmbeddingTable& set, size_t k, size_t queries, uint64_t seed);
+double verify_index(const HnswIndex& index, const EmbeddingTable& set, size_t k, size_t queries, uint64_t seed,
+                    unsigned threads);
 
 }  // namespace audiosim
