@@ -200,6 +200,21 @@ public:
         return query;
     }
 
+    // One "chunk" at 0 s: the text tower's vector.
+    QueryInput embed_text(const std::string& text) {
+        if (!model_) load();
+        std::string cut = text.substr(0, std::min(text.size(), spec_.text_max_bytes));
+        while (cut.size() < text.size() && !cut.empty() && (static_cast<unsigned char>(text[cut.size()]) & 0xC0) == 0x80)
+            cut.pop_back();  // never split a UTF-8 character
+        QueryInput query;
+        query.name = text;
+        query.starts = {0.0};
+        query.durations = {0.0};
+        query.vectors = model_->embed_text({cut}, spec_.text_method, spec_.embedding_dim);
+        normalize_rows(query.vectors, static_cast<size_t>(spec_.embedding_dim));
+        return query;
+    }
+
 private:
     void load() {
         const EmbeddingSet& set = engine_.set();
@@ -302,6 +317,7 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
             ++failed;
         }
     }
+    for (const std::string& text : options.texts) answer(embedder.embed_text(text), false);
     for (const std::string& item : options.items) {
         try {
             answer(engine.item(item), true);

@@ -29,6 +29,9 @@ public:
     virtual std::vector<float> embed(const std::vector<float>& waveforms, int64_t rows, int64_t samples,
                                      const std::vector<int64_t>& lengths, int64_t dim) = 0;
     virtual std::string device() const = 0;  // "cpu", "cuda:0"
+    // The text tower: `method` takes (bytes [rows, L] int64, zero-padded UTF-8; lengths [rows] int64)
+    // and returns rows x dim floats in the audio tower's space. Error(model) as embed().
+    virtual std::vector<float> embed_text(const std::vector<std::string>& texts, const std::string& method, int64_t dim) = 0;
 };
 
 // What the plugin offers. Bump the entry point's version suffix when this layout changes, so an
@@ -60,4 +63,4 @@ TorchBackend& torch_backend();
 }  // namespace audiosim
 
 // The plugin's entry point.
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v4();
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v5();

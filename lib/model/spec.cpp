@@ -54,6 +54,15 @@ ModelSpec read_model_spec(const std::string& sidecar_path) {
         spec.license = json.value("license", "");
         spec.source = json.value("source", "");
         spec.has_text_tower = json.contains("text_tower") && !json["text_tower"].is_null();
+        if (spec.has_text_tower) {
+            const auto& tower = json.at("text_tower");
+            if (!tower.is_object()) throw fail("text_tower must be null or an object (models/README.md)");
+            spec.text_method = tower.value("method", "embed_text");
+            spec.text_max_bytes = tower.value("max_bytes", size_t{512});
+            if (tower.value("input", "utf8-bytes") != "utf8-bytes")
+                throw fail(fmt::format("text_tower input '{}' is not supported (only utf8-bytes)", tower.value("input", "")));
+            if (spec.text_max_bytes == 0) throw fail("text_tower max_bytes must be positive");
+        }
         std::string weights = json.value("weights", "");
         if (weights.empty()) {
             weights = file_name(sidecar_path);

@@ -18,6 +18,8 @@ struct ModelSpec {
     std::string license;
     std::string source;
     bool has_text_tower = false;
+    std::string text_method;     // the TorchScript method of the text tower (models/README.md)
+    size_t text_max_bytes = 0;   // longer texts are cut (at a UTF-8 character boundary)
     std::string sidecar_path;
     std::string weights_path;    // the TorchScript file: "weights" in the sidecar, else the sidecar's name with .pt
     uint64_t weights_hash = 0;   // XXH3-64 of the TorchScript file

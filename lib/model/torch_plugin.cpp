@@ -118,6 +118,33 @@ public:
         }
     }
 
+    std::vector<float> embed_text(const std::vector<std::string>& texts, const std::string& method, int64_t dim) override {
+        try {
+            torch::InferenceMode inference;
+            const auto rows = static_cast<int64_t>(texts.size());
+            int64_t longest = 1;
+            for (const auto& text : texts) longest = std::max<int64_t>(longest, static_cast<int64_t>(text.size()));
+            torch::Tensor bytes = torch::zeros({rows, longest}, torch::kInt64), lengths = torch::empty({rows}, torch::kInt64);
+            for (int64_t r = 0; r < rows; ++r) {
+                const std::string& text = texts[static_cast<size_t>(r)];
+                for (size_t i = 0; i < text.size(); ++i) bytes[r][static_cast<int64_t>(i)] = static_cast<unsigned char>(text[i]);
+                lengths[r] = static_cast<int64_t>(text.size());
+            }
+            auto tower = module_.find_method(method);
+            if (!tower) throw Error(ErrorKind::model, fmt::format("{}: no method '{}' (the sidecar's text_tower)", path_, method));
+            torch::Tensor output = (*tower)({bytes.to(device_), lengths.to(device_)}).toTensor();
+            if (output.dim() != 2 || output.size(0) != rows || output.size(1) != dim)
+                throw Error(ErrorKind::model, fmt::format("{}: {} returned shape {} for {} texts, expected [{}, {}]", path_,
+                                                          method, fmt::streamed(output.sizes()), rows, rows, dim));
+            output = output.to(torch::kCPU, torch::kFloat32).contiguous();
+            return std::vector<float>(output.data_ptr<float>(), output.data_ptr<float>() + rows * dim);
+        } catch (const Error&) {
+            throw;
+        } catch (const std::exception& error) {
+            model_error(path_ + ": " + method + " failed", error);
+        }
+    }
+
     std::string device() const override { return device_.str(); }
 
 private:
@@ -271,7 +298,7 @@ public:
 }  // namespace
 }  // namespace audiosim
 
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v4() {
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v5() {
     static audiosim::LibtorchBackend backend;
     return &backend;
 }

@@ -175,3 +175,34 @@ def wait_for_generation(store, generation, proc, timeout=60):
 def kill_and_reap(proc):
     proc.send_signal(signal.SIGKILL)  # SIGKILL ends a stopped process too
     return proc.wait(timeout=60)
+
+
+def write_model(folder, name, body, dim=8, text_body=None, sample_rate=16000):
+    """A TorchScript model (made with the test environment's torch) plus its sidecar. `body` is
+    forward's, `text_body` (optional) that of an embed_text(bytes, lengths) text tower."""
+    import importlib.util
+    import torch
+    source = f"""
+import torch
+class M(torch.nn.Module):
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+{body}
+"""
+    if text_body:
+        source += f"""
+    @torch.jit.export
+    def embed_text(self, text: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+{text_body}
+"""
+    folder.mkdir(parents=True, exist_ok=True)
+    module_path = folder / f"{name.replace('-', '_')}_source.py"  # TorchScript compiles from a real file
+    module_path.write_text(source)
+    spec = importlib.util.spec_from_file_location(module_path.stem + str(abs(hash(source))), module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.jit.script(module.M()).save(str(folder / f"{name}.pt"))
+    tower = {"method": "embed_text", "input": "utf8-bytes", "max_bytes": 64} if text_body else None
+    (folder / f"{name}.json").write_text(json.dumps({
+        "name": name, "version": "1", "sample_rate": sample_rate, "window_seconds": 1.0, "embedding_dim": dim,
+        "normalized": False, "license": "test", "source": "tests/cli/conftest.py", "text_tower": tower}))
+    return folder / f"{name}.json"

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, EXIT_OK, EXIT_PARTIAL, copy_demo, tone, write_wav
+from conftest import BIN, EXIT_OK, EXIT_PARTIAL, copy_demo, tone, write_model, write_wav
 
 EXIT_MODEL = 5
 
@@ -140,29 +140,6 @@ def test_kill_9_during_embed_keeps_committed_files(audiosim, library):
     final = read_vectors(audiosim.store)
     assert len(final) == 120
     assert all(np.array_equal(committed[c][1], final[c][1]) for c in committed)
-
-
-def write_model(folder, name, body, dim=8):
-    """A TorchScript model (made with the test environment's torch) plus its sidecar."""
-    import torch
-    source = f"""
-import torch
-class M(torch.nn.Module):
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-{body}
-"""
-    import importlib.util
-    folder.mkdir(parents=True, exist_ok=True)
-    module_path = folder / f"{name.replace('-', '_')}_source.py"  # TorchScript compiles from a real file
-    module_path.write_text(source)
-    spec = importlib.util.spec_from_file_location(module_path.stem + str(abs(hash(body))), module_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    torch.jit.script(module.M()).save(str(folder / f"{name}.pt"))
-    (folder / f"{name}.json").write_text(json.dumps({
-        "name": name, "version": "1", "sample_rate": 16000, "window_seconds": 1.0, "embedding_dim": dim,
-        "normalized": False, "license": "test", "source": "tests/cli/test_embed.py", "text_tower": None}))
-    return folder / f"{name}.json"
 
 
 GOOD = """        mask = (torch.arange(waveforms.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)).float()
