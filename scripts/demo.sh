@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo library: installs what is missing, builds, synthesizes the demo
 # library (data/demo), ingests it with its metadata into build/demo.audiosim, cuts it into chunks
-# and embeds them with the default model, shows the store and scores retrieval against the labels.
+# and embeds them with the default model, indexes them, shows the store, queries with a re-encoded
+# copy of a sample and scores retrieval against the labels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -16,5 +17,8 @@ step() {  # exit 1 means some files failed (each named above); anything else sto
 step ingest --root data/demo --metadata data/demo/metadata.csv data/demo
 step embed --profile sample
 step embed --profile oneshot
+step index --verify
 "$audiosim" status
+# A re-encoded copy of snare-01 queries the library: the original comes first.
+"$audiosim" query --item dupes/snare-01-reencode.mp3 --limit 5 --format tsv
 "$audiosim" eval --profile oneshot --labels data/demo/labels.tsv
