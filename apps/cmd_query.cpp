@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cstring>
 
+#include <algorithm>
+#include <chrono>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -186,8 +189,12 @@ public:
     QueryEmbedder(const QueryEngine& engine, const QueryCommandOptions& options, const GlobalOptions& global)
         : engine_(engine), options_(options), global_(global) {}
 
-    QueryInput embed(const std::string& path) {
+    void prepare() {
         if (!model_) load();
+    }
+
+    QueryInput embed(const std::string& path) {
+        prepare();
         EmbeddedAudio audio = embed_audio_file(path, engine_.profile(), spec_, *model_, batch_size_, ResampleQuality::fast);
         QueryInput query;
         query.name = path;
@@ -202,7 +209,7 @@ public:
 
     // One "chunk" at 0 s: the text tower's vector.
     QueryInput embed_text(const std::string& text) {
-        if (!model_) load();
+        prepare();
         std::string cut = text.substr(0, std::min(text.size(), spec_.text_max_bytes));
         while (cut.size() < text.size() && !cut.empty() && (static_cast<unsigned char>(text[cut.size()]) & 0xC0) == 0x80)
             cut.pop_back();  // never split a UTF-8 character
@@ -293,44 +300,40 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
 
     ResultPrinter printer(format, options.query.explain, engine);
     QueryEmbedder embedder(engine, options, global);
-    size_t done = 0, failed = 0;
-    double search_seconds = 0;
-    auto answer = [&](const QueryInput& query, bool exclude_self_default) {
-        if (query.chunks() == 0) {
-            item_error(global, "{}: every chunk is silent or empty: nothing to search with", query.name);
+    if (!files.empty() || !options.texts.empty()) embedder.prepare();  // model loading is not a query's latency
+    size_t failed = 0;
+    std::vector<double> latencies;  // per answered query: embedding it, searching, fusing
+    auto ask = [&](const std::function<QueryInput()>& make, bool exclude_self_default) {
+        auto start = std::chrono::steady_clock::now();
+        try {
+            QueryInput query = make();
+            if (query.chunks() == 0)
+                throw Error(ErrorKind::input, fmt::format("{}: every chunk is silent or empty: nothing to search with", query.name));
+            QueryOptions run = options.query;
+            run.exclude_self = options.exclude_self || (exclude_self_default && !options.include_self);
+            QueryResult result = engine.run(query, run);
+            latencies.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            printer.print(query, result);
+        } catch (const Error& error) {
+            if (error.kind() != ErrorKind::input) throw;
+            item_error(global, "{}", error.what());
             ++failed;
-            return;
         }
-        QueryOptions run = options.query;
-        run.exclude_self = options.exclude_self || (exclude_self_default && !options.include_self);
-        QueryResult result = engine.run(query, run);
-        search_seconds += result.seconds;
-        printer.print(query, result);
-        ++done;
     };
-    for (const std::string& path : files) {
-        try {
-            answer(embedder.embed(path), false);
-        } catch (const Error& error) {
-            if (error.kind() != ErrorKind::input) throw;
-            item_error(global, "{}", error.what());
-            ++failed;
-        }
-    }
-    for (const std::string& text : options.texts) answer(embedder.embed_text(text), false);
-    for (const std::string& item : options.items) {
-        try {
-            answer(engine.item(item), true);
-        } catch (const Error& error) {
-            if (error.kind() != ErrorKind::input) throw;
-            item_error(global, "{}", error.what());
-            ++failed;
-        }
-    }
+    for (const std::string& path : files) ask([&] { return embedder.embed(path); }, false);
+    for (const std::string& text : options.texts) ask([&] { return embedder.embed_text(text); }, false);
+    for (const std::string& item : options.items) ask([&] { return engine.item(item); }, true);
     printer.finish();
-    if (global.verbosity >= 2 || (global.verbosity >= 1 && done + failed > 1))
-        fmt::print(stderr, "audiosim query: {} queries answered, {} failed; search {:.1f} ms per query ({})\n", done,
-                   failed, done ? 1000 * search_seconds / static_cast<double>(done) : 0.0, engine.source());
+    const size_t done = latencies.size();
+    if (global.verbosity >= 2 || (global.verbosity >= 1 && done + failed > 1)) {
+        std::sort(latencies.begin(), latencies.end());
+        auto percentile = [&](double p) {
+            return done ? 1000 * latencies[std::min(done - 1, static_cast<size_t>(p * static_cast<double>(done)))] : 0.0;
+        };
+        fmt::print(stderr, "audiosim query: {} queries answered, {} failed; per query {:.1f} ms median, {:.1f} ms p95 "
+                           "(embedding, search, fusion); {}\n",
+                   done, failed, percentile(0.5), percentile(0.95), engine.source());
+    }
     if (failed == 0) return exit_ok;
     return done > 0 ? exit_partial : exit_input;
 }

@@ -36,7 +36,8 @@ void validate_fusion_options(const FusionOptions& options) {
     if (!(options.rrf_k >= 0)) throw Error(ErrorKind::usage, fmt::format("--rrf-k must be non-negative, not {}", options.rrf_k));
 }
 
-std::vector<FileMatch> fuse(const std::vector<QueryChunkHits>& chunks, const FusionOptions& options) {
+std::vector<FileMatch> fuse(const std::vector<QueryChunkHits>& chunks, const FusionOptions& options,
+                            const std::function<bool(uint64_t, uint64_t)>& before) {
     std::unordered_map<uint64_t, FileMatch> files;
     std::unordered_map<uint64_t, double> reciprocal_ranks;
     size_t searched = 0;  // n: query chunks that searched
@@ -77,11 +78,11 @@ std::vector<FileMatch> fuse(const std::vector<QueryChunkHits>& chunks, const Fus
         }
         result.push_back(std::move(file));
     }
-    std::sort(result.begin(), result.end(), [](const FileMatch& a, const FileMatch& b) {
+    std::sort(result.begin(), result.end(), [&](const FileMatch& a, const FileMatch& b) {
         if (a.score != b.score) return a.score > b.score;
         if (a.votes != b.votes) return a.votes > b.votes;
         if (a.best_similarity != b.best_similarity) return a.best_similarity > b.best_similarity;
-        return a.file_id < b.file_id;
+        return before(a.file_id, b.file_id);
     });
     return result;
 }

@@ -15,11 +15,13 @@
 //   rrf                reciprocal rank fusion: the sum over query chunks of 1 / (rrf_k + r), r the
 //                      file's rank (1 = first) among the files that chunk hit, divided by n / (rrf_k + 1)
 //                      so that a file ranked first by every chunk scores 1.0
-// Files are ordered by score, then votes, then best similarity, then file id.
+// Files are ordered by score, then votes, then best similarity, then by `before` on file ids
+// (default: the smaller id; the query engine passes path order).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -70,6 +72,7 @@ struct FileMatch {
 };
 
 // Every file some chunk hit, best first.
-std::vector<FileMatch> fuse(const std::vector<QueryChunkHits>& chunks, const FusionOptions& options);
+std::vector<FileMatch> fuse(const std::vector<QueryChunkHits>& chunks, const FusionOptions& options,
+                            const std::function<bool(uint64_t, uint64_t)>& before = std::less<uint64_t>());
 
 }  // namespace audiosim

@@ -308,7 +308,9 @@ QueryResult QueryEngine::run(const QueryInput& query, const QueryOptions& option
     }
 
     QueryResult result;
-    std::vector<FileMatch> files = fuse(chunks, options.fusion);
+    std::vector<FileMatch> files = fuse(chunks, options.fusion, [&](uint64_t a, uint64_t b) {
+        return files_.at(a)->path < files_.at(b)->path;  // equal scores in path order, the same in every store
+    });
     result.candidate_files = files.size();
     for (FileMatch& match : files) {
         if (result.files.size() >= options.limit) break;
