@@ -23,6 +23,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
+#include "util/system.hpp"
 
 namespace audiosim::cli {
 namespace {
@@ -331,8 +332,9 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
             return done ? 1000 * latencies[std::min(done - 1, static_cast<size_t>(p * static_cast<double>(done)))] : 0.0;
         };
         fmt::print(stderr, "audiosim query: {} queries answered, {} failed; per query {:.1f} ms median, {:.1f} ms p95 "
-                           "(embedding, search, fusion); {}\n",
-                   done, failed, percentile(0.5), percentile(0.95), engine.source());
+                           "(embedding, search, fusion); {}; peak memory {}\n",
+                   done, failed, percentile(0.5), percentile(0.95), engine.source(),
+                   human_bytes(static_cast<double>(peak_rss_bytes())));
     }
     if (failed == 0) return exit_ok;
     return done > 0 ? exit_partial : exit_input;
