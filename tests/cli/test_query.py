@@ -278,6 +278,10 @@ def test_unknown_fusion_and_bad_filter_are_usage_errors(indexed):
     assert "FIELD=VALUE" in result.stderr.decode()
     result = indexed.run("query", "--item", "kick/none.wav", check_code=EXIT_INPUT)
     assert "kick/none.wav" in result.stderr.decode()
+    # A number too large for a file id is an unknown item, not an internal error (exit 70 once).
+    rows, result = query(indexed, "--item", "9" * 25, "--item", ITEM, "--limit", "2", check_code=EXIT_PARTIAL)
+    assert [row["query"] for row in rows] == [ITEM] * 2
+    assert "9" * 25 + ": not a stored file" in result.stderr.decode()
 
 
 def test_without_an_index_queries_search_exactly(indexed, tmp_path):
