@@ -1,6 +1,7 @@
 #include "query/query.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 
@@ -176,7 +177,10 @@ std::vector<float> QueryEngine::vectors_of(const std::vector<uint64_t>& chunk_id
 
 QueryInput QueryEngine::item(const std::string& path_or_id) const {
     const FileRecord* record = nullptr;
-    if (is_number(path_or_id)) record = file(std::stoull(path_or_id));
+    uint64_t file_id = 0;
+    if (is_number(path_or_id) &&
+        std::from_chars(path_or_id.data(), path_or_id.data() + path_or_id.size(), file_id).ec == std::errc())
+        record = file(file_id);  // a number too large for an id is a path or nothing
     if (!record) record = catalog_.find(path_or_id);
     if (!record) record = catalog_.find(catalog_path_of(absolute_path(path_or_id), library_root_));
     if (!record || record->status != FileStatus::ok)

@@ -4,6 +4,8 @@ The binary comes from $AUDIOSIM_BIN (set by CTest), else build/bin/audiosim. Aud
 (numpy + the stdlib wave module, sox for other formats) or taken from the synthesized demo library
 ($AUDIOSIM_DEMO, made by data/make_demo_library.py)."""
 
+import csv
+import io
 import json
 import os
 import pathlib
@@ -30,6 +32,7 @@ class Audiosim:
     def __init__(self, store, cwd):
         self.store = pathlib.Path(store)
         self.cwd = pathlib.Path(cwd)
+        self.file_ids = {}  # catalog path -> file id, where a fixture recorded them
 
     def argv(self, *args):
         return [str(BIN), "--store", str(self.store), *[os.fsencode(a) if isinstance(a, bytes) else str(a) for a in args]]
@@ -106,16 +109,49 @@ def write_wav(path, samples=None, rate=44100, **tone_args):
     return path
 
 
-def convert(source, target, *sox_args):
-    """Converts with sox (format from the target's extension)."""
+def convert(source, target, *sox_args, effects=()):
+    """Converts with sox (format from the target's extension; sox_args are output format options),
+    applying sox effects (gain, rate, trim, ...)."""
     pathlib.Path(target).parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["sox", "-R", str(source), *sox_args, str(target)], check=True, capture_output=True)
+    subprocess.run(["sox", "-R", str(source), *sox_args, str(target), *effects], check=True, capture_output=True)
     return pathlib.Path(target)
 
 
 def copy_demo(demo, destination):
     shutil.copytree(demo, destination, dirs_exist_ok=True)
     return destination
+
+
+def read_wav(path):
+    """A 16-bit PCM WAV as (float samples [frames, channels], rate)."""
+    with wave.open(str(path), "rb") as f:
+        assert f.getsampwidth() == 2, path
+        pcm = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
+        return pcm.reshape(-1, f.getnchannels()).astype(np.float64) / 32768, f.getframerate()
+
+
+def embedded_demo(base, demo, index=False):
+    """A copy of the demo library in base/library with its metadata, ingested into base/store and
+    embedded with the default profile (sample) and model; with index, indexed too. The Audiosim
+    returned knows the file ids ingest gave (file_ids: path -> id)."""
+    library = copy_demo(demo, pathlib.Path(base) / "library")
+    audiosim = Audiosim(pathlib.Path(base) / "store", library)
+    rows, _ = audiosim.ingest_rows(".", "--metadata", "metadata.csv")
+    audiosim.file_ids = {row["path"]: row["file_id"] for row in rows if row["file_id"] is not None}
+    audiosim.run("embed", check_code=EXIT_OK, timeout=600)
+    if index:
+        audiosim.run("index", check_code=EXIT_OK)
+    return audiosim
+
+
+def parse_rows(stdout, format):
+    """The rows of a command's tsv, csv, json or jsonl output as dicts (tsv/csv values are strings)."""
+    text = stdout.decode() if isinstance(stdout, bytes) else stdout
+    if format == "json":
+        return json.loads(text)
+    if format == "jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return list(csv.DictReader(io.StringIO(text), delimiter="\t" if format == "tsv" else ","))
 
 
 def read_manifest(store):

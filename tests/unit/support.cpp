@@ -69,6 +69,13 @@ void write_bytes(const std::string& path, const std::string& bytes) {
     std::fclose(file);
 }
 
+std::vector<std::string> sorted_entries(const std::string& folder) {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(folder)) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
 void write_samples(const std::string& path, int format, int sample_rate, int channels, const std::vector<float>& samples) {
     SF_INFO info{};
     info.samplerate = sample_rate;
@@ -185,6 +192,127 @@ void check_tie_order(const ExactSearch& search) {
     CHECK(all[9].second == 0.0f);
     CHECK(all[17].first == 91);
 }
+
+namespace {
+
+std::vector<float> gaussian(std::mt19937_64& random, size_t dim, float sigma) {
+    std::normal_distribution<float> gauss(0.0f, sigma);
+    std::vector<float> out(dim);
+    for (float& x : out) x = gauss(random);
+    return out;
+}
+
+void normalize(float* row, size_t dim) {
+    double norm = 0;
+    for (size_t d = 0; d < dim; d++) norm += double{row[d]} * row[d];
+    auto scale = static_cast<float>(1.0 / std::sqrt(norm));
+    for (size_t d = 0; d < dim; d++) row[d] *= scale;
+}
+
+// `base` plus noise of total length about `spread`, normalized.
+std::vector<float> jitter(std::mt19937_64& random, const std::vector<float>& base, double spread) {
+    std::vector<float> out = gaussian(random, base.size(), static_cast<float>(spread / std::sqrt(double(base.size()))));
+    for (size_t d = 0; d < base.size(); d++) out[d] += base[d];
+    normalize(out.data(), out.size());
+    return out;
+}
+
+}  // namespace
+
+SyntheticStore::SyntheticStore(size_t dim, size_t clusters, bool paired, uint64_t seed)
+    : root_(folder_.file("lib")),
+      store_(folder_.file("store")),
+      dim_(dim),
+      key_("sample/test-model@1"),
+      profile_(preset_profile("sample")),
+      set_{"test-model@1", "sample", static_cast<int64_t>(dim), nlohmann::json::object(), {}},
+      writer_(store_, [&] {
+          make_directories(root_);
+          WriterOptions options;
+          options.command_line = "audiosim (test)";
+          options.library_root = root_;
+          return options;
+      }()),
+      random_(seed) {
+    for (size_t c = 0; c < clusters; c++) {
+        std::vector<float> center = gaussian(random_, dim, 1.0f);
+        normalize(center.data(), dim);
+        if (paired && c % 2 == 1) center = jitter(random_, centers_[c - 1], 0.95);
+        centers_.push_back(std::move(center));
+    }
+}
+
+std::vector<uint64_t> SyntheticStore::add(const std::vector<File>& files) {
+    auto set = writer_.manifest().chunk_sets.find(profile_.name);
+    uint64_t next_chunk_id = set == writer_.manifest().chunk_sets.end() ? 1 : set->second.next_chunk_id;
+    CatalogDelta catalog;
+    ChunkDelta chunks;
+    EmbeddingDelta embeddings;
+    embeddings.dim = dim_;
+    std::vector<uint64_t> ids;
+    for (const File& spec : files) {
+        FileRecord record;
+        record.file_id = writer_.allocate_file_id();
+        record.path = spec.path;
+        record.hash = 0x9e3779b97f4a7c15ull * next_hash_++;
+        record.size = 1000;
+        record.audio.sample_rate = 8000;
+        record.audio.channels = 1;
+        record.audio.frames = static_cast<int64_t>(8000 * (spec.chunks + 1));
+        record.audio.duration = static_cast<double>(spec.chunks + 1);
+        for (const auto& [column, value] : spec.metadata) record.set_metadata(column, value);
+        ids.push_back(record.file_id);
+        std::vector<float> point = jitter(random_, centers_.at(spec.cluster), 0.45);
+        std::vector<float>& vectors = vectors_[record.file_id];
+        for (size_t i = 0; i < spec.chunks; i++) {
+            Chunk chunk;  // chunk_id 0: commit_chunks numbers them from next_chunk_id, in order
+            chunk.file_id = record.file_id;
+            chunk.start_frame = static_cast<int64_t>(8000 * i);
+            chunk.frames = 16000;
+            chunk.start = static_cast<double>(i);
+            chunk.duration = 2.0;
+            chunk.rms_db = -20;
+            chunk.peak_db = -6;
+            chunks.chunks.push_back(chunk);
+            chunk_ids_[record.file_id].push_back(next_chunk_id);
+            embeddings.chunk_ids.push_back(next_chunk_id++);
+            embeddings.file_ids.push_back(record.file_id);
+            std::vector<float> vector = jitter(random_, point, 0.2);
+            vectors.insert(vectors.end(), vector.begin(), vector.end());
+            embeddings.vectors.insert(embeddings.vectors.end(), vector.begin(), vector.end());
+        }
+        catalog.records.push_back(std::move(record));
+    }
+    writer_.commit(std::move(catalog));
+    writer_.commit_chunks(profile_, std::move(chunks));
+    REQUIRE(writer_.manifest().chunk_sets.at(profile_.name).next_chunk_id == next_chunk_id);
+    writer_.commit_embeddings(set_, std::move(embeddings));
+    return ids;
+}
+
+void SyntheticStore::remove(const std::vector<std::string>& paths) {
+    CatalogDelta catalog;
+    ChunkDelta chunks;
+    EmbeddingDelta embeddings;
+    embeddings.dim = dim_;
+    for (const std::string& path : paths) {
+        uint64_t id = file_id(path);
+        catalog.removed_paths.push_back(path);
+        chunks.dropped_file_ids.push_back(id);
+        embeddings.dropped_file_ids.push_back(id);
+    }
+    writer_.commit(std::move(catalog));
+    writer_.commit_chunks(profile_, std::move(chunks));
+    writer_.commit_embeddings(set_, std::move(embeddings));
+}
+
+uint64_t SyntheticStore::file_id(const std::string& path) const {
+    const FileRecord* record = writer_.catalog().find(path);
+    REQUIRE_MESSAGE(record != nullptr, path);
+    return record->file_id;
+}
+
+std::vector<float> SyntheticStore::near_center(size_t cluster) { return jitter(random_, jitter(random_, centers_.at(cluster), 0.45), 0.2); }
 
 TestLibrary::TestLibrary() { make_directories(root); }
 

@@ -4,10 +4,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "chunk/profile.hpp"
 #include "index/exact_search.hpp"
 #include "store/store.hpp"
 #include "util/error.hpp"
@@ -26,6 +29,9 @@ private:
 };
 
 void write_bytes(const std::string& path, const std::string& bytes);
+
+// The names in a folder, sorted.
+std::vector<std::string> sorted_entries(const std::string& folder);
 
 // Writes interleaved float samples through libsndfile: `format` is an SF_FORMAT_* combination.
 void write_samples(const std::string& path, int format, int sample_rate, int channels, const std::vector<float>& samples);
@@ -91,6 +97,54 @@ struct TestLibrary {
     // A tone at 8 kHz (`frames` long); `frequency` makes the content differ.
     void add_wav(const std::string& relative, double frequency, int64_t mtime = default_mtime, long frames = 800) const;
     WriterOptions writer_options() const;
+};
+
+// A store of synthetic files for the index and query tests: catalog records (no audio behind
+// them), chunks of profile "sample" (2 s windows, 1 s apart) and one embedding set,
+// "sample/test-model@1", whose vectors lie in clusters: each file has a point of its own near its
+// cluster's center (similarity about 0.9 to the others of the cluster) and its chunks lie near
+// that point (about 0.97 to each other). With `paired`, cluster 2k+1 lies near cluster 2k
+// (similarity about 0.7); other clusters are unrelated (about 0).
+class SyntheticStore {
+public:
+    struct File {
+        std::string path;
+        size_t cluster = 0;
+        size_t chunks = 4;
+        std::vector<std::pair<std::string, std::string>> metadata = {};
+    };
+
+    explicit SyntheticStore(size_t dim = 64, size_t clusters = 20, bool paired = false, uint64_t seed = 7);
+    StoreWriter& writer() { return writer_; }
+    const std::string& store() const { return store_; }
+    const std::string& root() const { return root_; }
+    const std::string& key() const { return key_; }
+    size_t dim() const { return dim_; }
+    // Commits the files to the catalog, the chunks and the embeddings (three commits) and returns
+    // their file ids, in order.
+    std::vector<uint64_t> add(const std::vector<File>& files);
+    // Drops files from the catalog, the chunks and the embeddings.
+    void remove(const std::vector<std::string>& paths);
+    // The vectors committed for a file (chunks() x dim), and its chunk ids.
+    const std::vector<float>& vectors(uint64_t file_id) const { return vectors_.at(file_id); }
+    const std::vector<uint64_t>& chunk_ids(uint64_t file_id) const { return chunk_ids_.at(file_id); }
+    uint64_t file_id(const std::string& path) const;
+    // A unit vector near the center of `cluster` (as a new file's chunk would be).
+    std::vector<float> near_center(size_t cluster);
+
+private:
+    TempFolder folder_;
+    std::string root_, store_;
+    size_t dim_;
+    std::string key_;
+    ChunkProfile profile_;
+    EmbeddingSet set_;
+    StoreWriter writer_;
+    std::vector<std::vector<float>> centers_;
+    std::mt19937_64 random_;
+    uint64_t next_hash_ = 1;
+    std::map<uint64_t, std::vector<float>> vectors_;
+    std::map<uint64_t, std::vector<uint64_t>> chunk_ids_;
 };
 
 }  // namespace audiosim::test

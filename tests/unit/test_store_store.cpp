@@ -30,6 +30,7 @@ using audiosim::test::write_bytes;
 using audiosim::test::error_of;
 using audiosim::test::contains;
 using audiosim::test::CurrentFolder;
+using audiosim::test::sorted_entries;
 
 namespace {
 
@@ -54,13 +55,6 @@ WriterOptions options_for(const TempFolder& folder) {
     options.command_line = "audiosim test";
     options.library_root = folder.path();
     return options;
-}
-
-std::vector<std::string> sorted_entries(const std::string& folder) {
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(folder)) names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
 }
 
 // path -> hash of every record, for comparing catalogs.
