@@ -1,5 +1,6 @@
 // audiosim index: build or update the hnswlib index of each embedding set, optionally measuring
 // its recall against exact search.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -41,7 +42,8 @@ std::string summary_line(const IndexBuildResult& r, std::optional<double> recall
     if (r.action == "updated") line += fmt::format(" (+{} -{}, {} deleted kept in the graph)", r.added, r.removed, r.deleted);
     line += fmt::format("; M {}, ef_construction {}, ef {}; {}", r.params.M, r.params.ef_construction, r.params.ef_search,
                         human_duration(r.seconds));
-    if (recall) line += fmt::format("; recall@{} {:.4f} on {} queries", verify_k, *recall, verify_queries);
+    if (recall)
+        line += fmt::format("; recall@{} {:.4f} on {} queries", verify_k, *recall, std::min(verify_queries, r.count));
     return line;
 }
 

@@ -70,7 +70,7 @@ IndexBuildResult update_index(StoreWriter& store, const std::string& key, const 
     if (entry != store.manifest().indexes.end()) {
         try {
             index = HnswIndex::load(join_path(store.path(), entry->second.file));
-            if (index->dim() != dim || index->header().model_id != set.model_id)
+            if (index->dim() != dim || index->header().model_id != set.model_id || index->header().profile != set.profile)
                 throw Error(ErrorKind::format, fmt::format("{}: built for {} vectors of dim {}, not {} of dim {}",
                                                            entry->second.file, index->header().model_id, index->dim(),
                                                            set.model_id, dim));

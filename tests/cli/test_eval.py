@@ -143,9 +143,12 @@ def test_errors(embedded):
     assert "'machine'" in message and "path, label, kit" in message
     result = embedded.run("eval", "--profile", "oneshot", "--labels", "missing.tsv", check_code=EXIT_INPUT)
     assert "missing.tsv" in result.stderr.decode()
-    # The default profile (sample) was never embedded: the store names the sets it has.
-    result = embedded.run("eval", "--labels", "labels.tsv", check_code=EXIT_INPUT)
+    # The sample profile was never embedded: the store names the sets it has.
+    result = embedded.run("eval", "--profile", "sample", "--labels", "labels.tsv", check_code=EXIT_INPUT)
     assert "oneshot/audiosim-dsp-" in result.stderr.decode()
+    # Without --profile or --model, the store's only set is the one evaluated.
+    only = json.loads(embedded.run("eval", "--labels", "labels.tsv", "--format", "json", check_code=EXIT_OK).stdout)
+    assert only["embeddings"].startswith("oneshot/audiosim-dsp-")
     embedded.run("eval", "--profile", "oneshot", check_code=EXIT_USAGE)
     embedded.run("eval", "--profile", "oneshot", "--labels", "labels.tsv", "--labels-from-folders", check_code=EXIT_USAGE)
     embedded.run("eval", "--profile", "oneshot", "--labels", "labels.tsv", "--format", "xml", check_code=EXIT_USAGE)
