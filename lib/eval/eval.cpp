@@ -52,25 +52,6 @@ private:
     std::vector<std::string> names_;
 };
 
-// The L2-normalized mean of a file's chunk vectors into `out` (dim floats). False when the file has
-// no chunk vectors. A mean of zero length (or a non-finite one) stays zero: it scores 0 against all.
-bool file_vector(const FileVectors& file, size_t dim, float* out) {
-    size_t chunks = file.chunk_ids.size();
-    if (chunks == 0 || dim == 0) return false;
-    if (file.vectors.size() != chunks * dim)
-        throw Error(ErrorKind::format, fmt::format("embedding table holds {} floats for {} chunks of dimension {}",
-                                                   file.vectors.size(), chunks, dim));
-    std::vector<double> sum(dim, 0.0);
-    for (size_t c = 0; c < chunks; ++c)
-        for (size_t d = 0; d < dim; ++d) sum[d] += static_cast<double>(file.vectors[c * dim + d]);
-    double norm = 0;
-    for (double v : sum) norm += v * v;
-    norm = std::sqrt(norm);
-    bool usable = norm > 0 && std::isfinite(norm);
-    for (size_t d = 0; d < dim; ++d) out[d] = usable ? static_cast<float>(sum[d] / norm) : 0.0f;
-    return true;
-}
-
 struct Accumulator {
     size_t queries = 0, skipped = 0;
     std::array<double, eval_ks.size()> precision{};
@@ -188,7 +169,7 @@ EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, co
         auto labeled = labels.by_path.find(record->path);
         bool has_label = labeled != labels.by_path.end() && !labeled->second.label.empty();
         auto embedded = embeddings.by_file().find(record->file_id);
-        bool has_vector = embedded != embeddings.by_file().end() && file_vector(embedded->second, dim, vector.data());
+        bool has_vector = embedded != embeddings.by_file().end() && mean_file_vector(embedded->second, dim, vector.data());
         if (!has_label) {
             if (has_vector) ++result.unlabeled_with_vectors;
             continue;

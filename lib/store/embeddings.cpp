@@ -1,6 +1,7 @@
 #include "store/embeddings.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -49,6 +50,25 @@ void EmbeddingTable::flatten(std::vector<uint64_t>& ids, std::vector<float>& vec
         ids.insert(ids.end(), entry.second.chunk_ids.begin(), entry.second.chunk_ids.end());
         vectors.insert(vectors.end(), entry.second.vectors.begin(), entry.second.vectors.end());
     }
+}
+
+// The L2-normalized mean of a file's chunk vectors into `out` (dim floats). False when the file has
+// no chunk vectors. A mean of zero length (or a non-finite one) stays zero: it scores 0 against all.
+bool mean_file_vector(const FileVectors& file, size_t dim, float* out) {
+    size_t chunks = file.chunk_ids.size();
+    if (chunks == 0 || dim == 0) return false;
+    if (file.vectors.size() != chunks * dim)
+        throw Error(ErrorKind::format, fmt::format("embedding table holds {} floats for {} chunks of dimension {}",
+                                                   file.vectors.size(), chunks, dim));
+    std::vector<double> sum(dim, 0.0);
+    for (size_t c = 0; c < chunks; ++c)
+        for (size_t d = 0; d < dim; ++d) sum[d] += static_cast<double>(file.vectors[c * dim + d]);
+    double norm = 0;
+    for (double v : sum) norm += v * v;
+    norm = std::sqrt(norm);
+    bool usable = norm > 0 && std::isfinite(norm);
+    for (size_t d = 0; d < dim; ++d) out[d] = usable ? static_cast<float>(sum[d] / norm) : 0.0f;
+    return true;
 }
 
 void write_embedding_segment(const std::string& path, const EmbeddingSetInfo& info, const EmbeddingDelta& delta,

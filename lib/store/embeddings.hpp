@@ -44,6 +44,11 @@ private:
     std::map<uint64_t, FileVectors> by_file_;
 };
 
+// A file's vector for file-level scores (eval, pairs): the L2-normalized mean of its chunk vectors,
+// into `out` (dim floats). False when the file has no chunk vectors. A mean of zero length (or a
+// non-finite one) stays zero: it scores 0 against all. Error(format) for a table of the wrong size.
+bool mean_file_vector(const FileVectors& file, size_t dim, float* out);
+
 inline constexpr const char* embeddings_format_name = "audiosim-embeddings";
 inline constexpr int64_t embeddings_format_version = 1;
 

@@ -1,0 +1,281 @@
+#include "pairs/pairs.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <numeric>
+#include <set>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "util/error.hpp"
+
+namespace audiosim {
+
+namespace {
+
+std::string trimmed(const std::string& text) {
+    auto first = text.find_first_not_of(" \t");
+    if (first == std::string::npos) return "";
+    return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+// Union-find over dense indexes.
+class Components {
+public:
+    explicit Components(size_t n) : parent_(n) { std::iota(parent_.begin(), parent_.end(), size_t{0}); }
+    size_t find(size_t x) {
+        while (parent_[x] != x) x = parent_[x] = parent_[parent_[x]];
+        return x;
+    }
+    void join(size_t a, size_t b) {
+        a = find(a), b = find(b);
+        if (a != b) parent_[std::max(a, b)] = std::min(a, b);
+    }
+
+private:
+    std::vector<size_t> parent_;
+};
+
+// k + 1 neighbours of every row of `vectors` (the row itself is among them), on `threads`.
+std::vector<Neighbours> neighbours_of_all(const std::vector<uint64_t>& ids, const std::vector<float>& vectors, size_t dim,
+                                          size_t k, const PairOptions& options, std::string& method) {
+    const size_t n = ids.size();
+    if (options.exact) {
+        auto searcher = options.exact_factory ? options.exact_factory(ids, vectors, dim)
+                                              : make_cpu_exact_search(ids, vectors, dim, options.threads);
+        method = "exact (" + searcher->device() + ")";
+        return searcher->search(vectors.data(), n, k + 1);
+    }
+    IndexHeader header;
+    header.model_id = "file vectors";
+    header.profile = "pairs";
+    header.dim = dim;
+    header.params = options.index_params;
+    HnswIndex index = HnswIndex::build(header, ids, vectors, options.threads);
+    index.set_ef(std::max(options.index_params.ef_search, k + 1));
+    method = fmt::format("hnsw (M {}, ef_construction {}, ef {})", options.index_params.M,
+                         options.index_params.ef_construction, std::max(options.index_params.ef_search, k + 1));
+    std::vector<Neighbours> result(n);
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> workers;
+    for (unsigned t = 0; t < std::max(options.threads, 1u); ++t)
+        workers.emplace_back([&] {
+            for (size_t i = next++; i < n; i = next++) result[i] = index.search(vectors.data() + i * dim, k + 1);
+        });
+    for (auto& worker : workers) worker.join();
+    return result;
+}
+
+float dot(const float* a, const float* b, size_t dim) {
+    double sum = 0;
+    for (size_t d = 0; d < dim; ++d) sum += static_cast<double>(a[d]) * static_cast<double>(b[d]);
+    return static_cast<float>(sum);
+}
+
+int depth_of(const std::string& codec) {
+    if (codec == "PCM_S8" || codec == "PCM_U8" || codec == "ULAW" || codec == "ALAW") return 8;
+    if (codec == "PCM_16") return 16;
+    if (codec == "PCM_24") return 24;
+    if (codec == "PCM_32" || codec == "FLOAT") return 32;
+    if (codec == "DOUBLE") return 64;
+    return 0;  // lossy codecs have no sample depth
+}
+
+bool lossy(const std::string& codec) {
+    return codec == "VORBIS" || codec == "OPUS" || codec.rfind("MPEG_LAYER", 0) == 0 || codec == "GSM610" ||
+           codec.find("ADPCM") != std::string::npos;
+}
+
+}  // namespace
+
+std::vector<std::string> file_groups(const FileRecord& file, const std::string& field) {
+    if (field == "folder") {
+        auto slash = file.path.rfind('/');
+        return {slash == std::string::npos ? "." : file.path.substr(0, slash)};
+    }
+    const std::string* value = file.metadata_value(field);
+    if (!value || trimmed(*value).empty()) return {};
+    if (field != "tags") return {*value};
+    std::set<std::string> tags;
+    size_t begin = 0;
+    while (begin <= value->size()) {
+        size_t end = value->find_first_of(",;", begin);
+        if (end == std::string::npos) end = value->size();
+        std::string tag = trimmed(value->substr(begin, end - begin));
+        if (!tag.empty()) tags.insert(tag);
+        begin = end + 1;
+    }
+    return {tags.begin(), tags.end()};
+}
+
+FileVectorTable file_vector_table(const Catalog& catalog, const EmbeddingTable& embeddings) {
+    FileVectorTable table;
+    table.dim = embeddings.dim();
+    std::vector<float> vector(table.dim);
+    for (const FileRecord* file : catalog.records_sorted_by_path()) {
+        if (file->status != FileStatus::ok) continue;
+        auto embedded = embeddings.by_file().find(file->file_id);
+        if (embedded == embeddings.by_file().end() || !mean_file_vector(embedded->second, table.dim, vector.data())) continue;
+        table.ids.push_back(file->file_id);
+        table.vectors.insert(table.vectors.end(), vector.begin(), vector.end());
+    }
+    return table;
+}
+
+PairsResult find_pairs(const Catalog& catalog, const EmbeddingTable& embeddings, const PairOptions& options) {
+    auto start = std::chrono::steady_clock::now();
+    if (options.k == 0) throw Error(ErrorKind::usage, "pairs: k must be positive");
+    PairsResult result;
+    FileVectorTable table = file_vector_table(catalog, embeddings);
+    const size_t dim = table.dim;
+    result.files = table.ids.size();
+    catalog.for_each([&](const FileRecord& file) { result.files_without_vector += file.status == FileStatus::ok; });
+    result.files_without_vector -= result.files;
+
+    // Rows of each group, in path order (the table's order).
+    std::map<std::string, std::vector<size_t>> groups;
+    std::unordered_map<uint64_t, const FileRecord*> records;
+    catalog.for_each([&](const FileRecord& file) { records[file.file_id] = &file; });
+    for (size_t row = 0; row < table.ids.size(); ++row) {
+        if (options.group_by.empty()) {
+            groups[""].push_back(row);
+            continue;
+        }
+        for (const std::string& group : file_groups(*records.at(table.ids[row]), options.group_by)) groups[group].push_back(row);
+    }
+
+    std::unordered_map<uint64_t, size_t> row_of;
+    for (size_t row = 0; row < table.ids.size(); ++row) row_of[table.ids[row]] = row;
+    for (const auto& [name, rows] : groups) {
+        GroupSummary& summary = result.groups[name];
+        summary.files = rows.size();
+        if (rows.size() < 2) continue;
+        std::vector<uint64_t> ids;
+        std::vector<float> vectors;
+        for (size_t row : rows) {
+            ids.push_back(table.ids[row]);
+            vectors.insert(vectors.end(), table.vectors.begin() + static_cast<std::ptrdiff_t>(row * dim),
+                           table.vectors.begin() + static_cast<std::ptrdiff_t>((row + 1) * dim));
+        }
+        std::vector<Neighbours> neighbours = neighbours_of_all(ids, vectors, dim, options.k, options, result.method);
+        std::set<std::pair<size_t, size_t>> seen;  // table rows, lower first: each pair once
+        double total = 0;
+        for (size_t i = 0; i < ids.size(); ++i) {
+            size_t taken = 0;
+            for (const auto& [id, similarity] : neighbours[i]) {
+                if (id == ids[i]) continue;
+                if (taken++ == options.k) break;
+                size_t a = row_of.at(ids[i]), b = row_of.at(id);
+                if (a > b) std::swap(a, b);
+                // Scored again from the vectors: ANN and exact search then give a pair the same score.
+                float score = dot(&table.vectors[a * dim], &table.vectors[b * dim], dim);
+                if (score < options.min_score || !seen.emplace(a, b).second) continue;
+                result.pairs.push_back({table.ids[a], table.ids[b], score, name});
+                total += score;
+            }
+        }
+        summary.pairs = seen.size();
+        summary.mean_score = summary.pairs ? total / static_cast<double>(summary.pairs) : 0;
+    }
+    std::sort(result.pairs.begin(), result.pairs.end(), [&](const FilePair& x, const FilePair& y) {
+        return std::make_tuple(-x.score, row_of.at(x.a), row_of.at(x.b), x.group) <
+               std::make_tuple(-y.score, row_of.at(y.a), row_of.at(y.b), y.group);
+    });
+    if (result.method.empty()) result.method = options.exact ? "exact" : "hnsw";
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}
+
+bool better_keeper(const FileRecord& a, const FileRecord& b) {
+    auto rank = [](const FileRecord& f) {
+        return std::make_tuple(!lossy(f.audio.codec), f.audio.sample_rate, depth_of(f.audio.codec), f.audio.channels,
+                               f.audio.duration);
+    };
+    if (rank(a) != rank(b)) return rank(a) > rank(b);
+    return a.path < b.path;
+}
+
+namespace {
+
+// Dense indexes for the ok files of the catalog, in path order.
+struct FileIndex {
+    std::vector<const FileRecord*> files;
+    std::unordered_map<uint64_t, size_t> of_id;
+    explicit FileIndex(const Catalog& catalog) {
+        for (const FileRecord* file : catalog.records_sorted_by_path())
+            if (file->status == FileStatus::ok) {
+                of_id[file->file_id] = files.size();
+                files.push_back(file);
+            }
+    }
+};
+
+}  // namespace
+
+std::vector<DuplicateCluster> duplicate_clusters(const Catalog& catalog, const std::vector<FilePair>& pairs,
+                                                 double near_threshold) {
+    FileIndex index(catalog);
+    Components components(index.files.size());
+    std::unordered_map<uint64_t, size_t> first_with_hash;
+    for (size_t i = 0; i < index.files.size(); ++i) {
+        auto [it, fresh] = first_with_hash.emplace(index.files[i]->hash, i);
+        if (!fresh) components.join(it->second, i);
+    }
+    std::vector<const FilePair*> joining;
+    for (const FilePair& pair : pairs) {
+        auto a = index.of_id.find(pair.a), b = index.of_id.find(pair.b);
+        if (pair.score < near_threshold || a == index.of_id.end() || b == index.of_id.end()) continue;
+        components.join(a->second, b->second);
+        joining.push_back(&pair);
+    }
+    std::map<size_t, DuplicateCluster> by_root;
+    for (size_t i = 0; i < index.files.size(); ++i) by_root[components.find(i)].files.push_back(index.files[i]->file_id);
+    for (const FilePair* pair : joining) {
+        DuplicateCluster& cluster = by_root[components.find(index.of_id.at(pair->a))];
+        cluster.min_score = std::min(cluster.min_score, pair->score);
+    }
+    std::vector<DuplicateCluster> clusters;
+    for (auto& [root, cluster] : by_root) {
+        if (cluster.files.size() < 2) continue;
+        const FileRecord* keeper = nullptr;
+        cluster.exact_only = true;
+        for (uint64_t id : cluster.files) {
+            const FileRecord* file = index.files[index.of_id.at(id)];
+            if (!keeper || better_keeper(*file, *keeper)) keeper = file;
+            cluster.exact_only = cluster.exact_only && file->hash == index.files[index.of_id.at(cluster.files[0])]->hash;
+        }
+        cluster.keeper = keeper->file_id;
+        std::stable_partition(cluster.files.begin(), cluster.files.end(), [&](uint64_t id) { return id == cluster.keeper; });
+        clusters.push_back(std::move(cluster));
+    }
+    std::sort(clusters.begin(), clusters.end(), [&](const DuplicateCluster& x, const DuplicateCluster& y) {
+        return index.of_id.at(x.keeper) < index.of_id.at(y.keeper);
+    });
+    return clusters;
+}
+
+std::vector<std::vector<uint64_t>> pair_components(const Catalog& catalog, const std::vector<FilePair>& pairs,
+                                                   double min_score) {
+    FileIndex index(catalog);
+    Components components(index.files.size());
+    std::vector<bool> paired(index.files.size(), false);
+    for (const FilePair& pair : pairs) {
+        auto a = index.of_id.find(pair.a), b = index.of_id.find(pair.b);
+        if (pair.score < min_score || a == index.of_id.end() || b == index.of_id.end()) continue;
+        components.join(a->second, b->second);
+        paired[a->second] = paired[b->second] = true;
+    }
+    std::map<size_t, std::vector<uint64_t>> by_root;
+    for (size_t i = 0; i < index.files.size(); ++i)
+        if (paired[i]) by_root[components.find(i)].push_back(index.files[i]->file_id);
+    std::vector<std::vector<uint64_t>> result;
+    for (auto& [root, members] : by_root) result.push_back(std::move(members));
+    std::stable_sort(result.begin(), result.end(), [](const auto& x, const auto& y) { return x.size() > y.size(); });
+    return result;
+}
+
+}  // namespace audiosim
