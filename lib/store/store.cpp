@@ -25,6 +25,13 @@ std::string chunk_folder(const std::string& profile) { return fmt::format("chunk
 std::string embedding_folder(const EmbeddingSet& set) { return fmt::format("embeddings/{}/{}", set.profile, set.model_id); }
 
 std::string index_file(const std::string& key, int64_t generation) { return fmt::format("indexes/{}/{:08}.hnsw", key, generation); }
+std::string pairs_file(const std::string& key, int64_t generation) { return fmt::format("pairs/{}/{:08}.h5", key, generation); }
+
+nlohmann::json derived_to_json(const std::map<std::string, DerivedFile>& files) {
+    nlohmann::json json = nlohmann::json::object();
+    for (const auto& [key, entry] : files) json[key] = {{"file", entry.file}, {"generation", entry.generation}};
+    return json;
+}
 
 std::string dump(const nlohmann::json& json) {
     return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -100,8 +107,6 @@ nlohmann::json manifest_to_json(const Manifest& manifest) {
     for (const auto& [key, set] : manifest.embedding_sets)
         embedding_sets[key] = {{"model_id", set.model_id}, {"profile", set.profile}, {"dim", set.dim},
                                {"model", set.model}, {"segments", segments_to_json(set.segments)}};
-    nlohmann::json indexes = nlohmann::json::object();
-    for (const auto& [key, entry] : manifest.indexes) indexes[key] = {{"file", entry.file}, {"generation", entry.generation}};
     return {{"format", store_format_name},
             {"format_version", store_format_version},
             {"writer", manifest.writer},
@@ -114,7 +119,8 @@ nlohmann::json manifest_to_json(const Manifest& manifest) {
             {"catalog", segments_to_json(manifest.catalog)},
             {"chunks", chunk_sets},
             {"embeddings", embedding_sets},
-            {"indexes", indexes},
+            {"indexes", derived_to_json(manifest.indexes)},
+            {"pairs", derived_to_json(manifest.pairs)},
             {"runs", runs}};
 }
 
@@ -146,9 +152,10 @@ Manifest manifest_from_json(const nlohmann::json& json, const std::string& sourc
                 manifest.embedding_sets[key] = {set.at("model_id").get<std::string>(), set.at("profile").get<std::string>(),
                                                 set.at("dim").get<int64_t>(), set.at("model"),
                                                 segments_from_json(set.at("segments"), source)};
-        if (json.contains("indexes"))
-            for (const auto& [key, entry] : json.at("indexes").items())
-                manifest.indexes[key] = {file_in_store(entry.at("file"), source), entry.at("generation").get<int64_t>()};
+        for (auto [name, files] : {std::pair{"indexes", &manifest.indexes}, std::pair{"pairs", &manifest.pairs}})
+            if (json.contains(name))
+                for (const auto& [key, entry] : json.at(name).items())
+                    (*files)[key] = {file_in_store(entry.at("file"), source), entry.at("generation").get<int64_t>()};
         for (const auto& run : json.at("runs"))
             manifest.runs.push_back({run.at("generation").get<int64_t>(), run.at("command").get<std::string>(),
                                      run.at("command_line").get<std::string>(), run.at("finished").get<std::string>(),
@@ -210,13 +217,22 @@ EmbeddingTable StoreReader::load_embeddings(const std::string& key, bool with_ve
     });
 }
 
-bool StoreReader::open_index(const std::string& key, const std::function<void(const std::string& payload_path)>& open) {
+bool StoreReader::open_derived(const std::map<std::string, DerivedFile> Manifest::*files, const std::string& key,
+                               const std::function<void(const std::string& path)>& open) {
     return retrying([&] {
-        auto entry = manifest_.indexes.find(key);
-        if (entry == manifest_.indexes.end()) return false;
+        auto entry = (manifest_.*files).find(key);
+        if (entry == (manifest_.*files).end()) return false;
         open(join_path(path_, entry->second.file));
         return true;
     });
+}
+
+bool StoreReader::open_index(const std::string& key, const std::function<void(const std::string& payload_path)>& open) {
+    return open_derived(&Manifest::indexes, key, open);
+}
+
+bool StoreReader::open_pairs(const std::string& key, const std::function<void(const std::string& path)>& open) {
+    return open_derived(&Manifest::pairs, key, open);
 }
 
 ChunkTable StoreReader::load_chunks(const std::string& profile) {
@@ -324,16 +340,28 @@ ChunkTable StoreWriter::load_chunks(const std::string& profile) const {
     return fold_segments<ChunkTable>(path_, set->second.segments, read_chunk_segment);
 }
 
-void StoreWriter::commit_index(const std::string& key, const std::function<void(const std::string& payload_path)>& save) {
-    int64_t generation = manifest_.generation + 1;
-    IndexEntry entry{index_file(key, generation), generation};
-    std::string path = join_path(path_, entry.file);
+void StoreWriter::commit_derived(std::map<std::string, DerivedFile>& files, const std::string& key,
+                                 const std::string& file, const std::function<void(const std::string& path)>& write) {
+    std::string path = join_path(path_, file);
     make_directories(parent_path(path));
-    save(path);
-    manifest_.indexes[key] = entry;
+    write(path);
+    files[key] = {file, manifest_.generation + 1};
     ++manifest_.generation;
     write_manifest();
     remove_unreferenced_files();
+}
+
+void StoreWriter::commit_index(const std::string& key, const std::function<void(const std::string& payload_path)>& save) {
+    commit_derived(manifest_.indexes, key, index_file(key, manifest_.generation + 1), save);
+}
+
+void StoreWriter::commit_pairs(const std::string& key,
+                               const std::function<void(const std::string& path, const WriterStamp& stamp)>& write) {
+    commit_derived(manifest_.pairs, key, pairs_file(key, manifest_.generation + 1), [&](const std::string& path) {
+        AtomicFile file(path);
+        write(file.temporary_path(), {options_.command_line, manifest_.generation + 1});
+        file.commit();
+    });
 }
 
 void StoreWriter::finish_run(const std::string& command, nlohmann::json summary) {
@@ -415,6 +443,7 @@ void StoreWriter::remove_unreferenced_files() {
         referenced.insert(entry.file);
         referenced.insert(index_header_path(entry.file));
     }
+    for (const auto& [key, entry] : manifest_.pairs) referenced.insert(entry.file);
     std::error_code error;
     for (auto it = std::filesystem::recursive_directory_iterator(path_, error);
          !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {

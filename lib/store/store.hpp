@@ -52,9 +52,10 @@ struct EmbeddingSet {
     std::string key() const { return profile + "/" + model_id; }
 };
 
-// The search index of one embedding set (lib/index): a payload and its header `file + ".json"`.
-// Each write gets new names, so a reader holding an older manifest still finds complete files.
-struct IndexEntry {
+// A file derived from one embedding set: its search index (lib/index: a payload and its header
+// `file + ".json"`) or its pairs (lib/pairs). Each write gets new names, so a reader holding an
+// older manifest still finds complete files.
+struct DerivedFile {
     std::string file;        // relative to the store folder
     int64_t generation = 0;  // the store generation it was written for
 };
@@ -70,7 +71,8 @@ struct Manifest {
     std::vector<SegmentEntry> catalog;
     std::map<std::string, ChunkSet> chunk_sets;  // by profile name
     std::map<std::string, EmbeddingSet> embedding_sets;  // by key
-    std::map<std::string, IndexEntry> indexes;  // by embedding set key
+    std::map<std::string, DerivedFile> indexes;  // by embedding set key
+    std::map<std::string, DerivedFile> pairs;    // by embedding set key
     std::vector<RunEntry> runs;  // the most recent first, at most max_runs_kept
 };
 
@@ -96,9 +98,12 @@ public:
     // Calls open(absolute payload path) for the index of set `key`, again with a newer manifest when
     // a writer replaced the index meanwhile. False (open not called) when the set has no index.
     bool open_index(const std::string& key, const std::function<void(const std::string& payload_path)>& open);
+    bool open_pairs(const std::string& key, const std::function<void(const std::string& path)>& open);  // the same for pairs
 
 private:
     template <typename Load> auto retrying(Load load);
+    bool open_derived(const std::map<std::string, DerivedFile> Manifest::*files, const std::string& key,
+                      const std::function<void(const std::string& path)>& open);
     void load_manifest();
     std::string path_;
     Manifest manifest_;
@@ -135,6 +140,9 @@ public:
     // Writes a new index of set `key` (save(path) writes the payload `path` and its header
     // `path.json`, each atomically) and commits it in place of the previous one.
     void commit_index(const std::string& key, const std::function<void(const std::string& payload_path)>& save);
+    // Writes new pairs of set `key` (write(path, stamp) writes the file) and commits them in place
+    // of the previous ones.
+    void commit_pairs(const std::string& key, const std::function<void(const std::string& path, const WriterStamp& stamp)>& write);
     // Records a finished run in the manifest (committed with the next commit, or on its own).
     void finish_run(const std::string& command, nlohmann::json summary);
     // Merges base and deltas into one base when the deltas have grown; removes unreferenced files.
@@ -145,6 +153,8 @@ private:
     SegmentEntry write_segment(const std::string& folder, const std::string& kind, int64_t rows, int64_t removed,
                                const SegmentWriter& write);
     void write_manifest();
+    void commit_derived(std::map<std::string, DerivedFile>& files, const std::string& key, const std::string& file,
+                        const std::function<void(const std::string& path)>& write);
     void remove_unreferenced_files();
     std::string path_;
     WriterOptions options_;
