@@ -11,6 +11,7 @@ Runner setup_embed(CLI::App& app);
 Runner setup_eval(CLI::App& app);
 Runner setup_index(CLI::App& app);
 Runner setup_query(CLI::App& app);
+Runner setup_pairs(CLI::App& app);
 Runner setup_models(CLI::App& app);
 Runner setup_status(CLI::App& app);
 Runner setup_version(CLI::App& app);
@@ -22,6 +23,7 @@ inline const Command commands[] = {
     {"embed", "Embed stored chunks with a TorchScript model (CUDA when present), incrementally per model", setup_embed},
     {"index", "Build or update the search index of each embedding set (hnswlib, cosine); --verify measures recall", setup_index},
     {"query", "Find stored files similar to audio files, stored items or text, chunk votes fused per file", setup_query},
+    {"pairs", "Similar file pairs above a score (k nearest per file), within groups; duplicate clusters with a keeper", setup_pairs},
     {"eval", "Measure retrieval quality of stored embeddings on labeled files (precision@k, mAP@10)", setup_eval},
     {"models", "List models, show their sidecars, check them against the model contract", setup_models},
     {"status", "Show what the store holds, per stage and per model, and the errors", setup_status},

@@ -1,0 +1,151 @@
+// audiosim pairs: every file against its k most similar files; pairs above a score are stored and
+// printed, or joined into duplicate clusters or connected components (lib/pairs/pairs.hpp).
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <unordered_map>
+
+#include "commands.hpp"
+#include "model/backend.hpp"
+#include "pairs/pairs.hpp"
+#include "report/table.hpp"
+#include "store/pairs_file.hpp"
+#include "store/store.hpp"
+#include "util/error.hpp"
+#include "util/system.hpp"
+
+namespace audiosim::cli {
+namespace {
+
+struct PairsCommandOptions {
+    SetOptions set;
+    PairOptions pairs;
+    bool duplicates = false;
+    double near_threshold = 0.99;
+    bool clusters = false;
+    std::string device = "auto";
+};
+
+double rounded(double value) { return std::round(value * 1e6) / 1e6; }
+
+nlohmann::json parameters_json(const PairsCommandOptions& options, const PairsResult& result) {
+    return {{"k", options.pairs.k},
+            {"min_score", options.pairs.min_score},
+            {"group_by", options.pairs.group_by},
+            {"method", result.method},
+            {"file_similarity", "cosine of L2-normalized mean chunk vectors"}};
+}
+
+int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
+    TableFormat format = parse_table_format(global.format.empty() ? "tsv" : global.format);  // Error(usage) first
+    if (options.duplicates && options.clusters) throw Error(ErrorKind::usage, "give --duplicates or --clusters, not both");
+    if (options.duplicates) options.pairs.min_score = std::min(options.pairs.min_score, options.near_threshold);
+    options.pairs.threads = resolve_threads(global.threads);
+    if (options.pairs.exact)
+        options.pairs.exact_factory = [&](std::vector<uint64_t> ids, std::vector<float> vectors, size_t dim) {
+            return torch_backend().exact_search(std::move(ids), vectors, dim, options.device,
+                                                static_cast<int>(options.pairs.threads));
+        };
+
+    StoreWriter store(store_path_for_writing(global), {global.command_line, "", global.wait});
+    std::string key = resolve_set_key(store.manifest(), options.set);
+    EmbeddingTable embeddings = store.load_embeddings(key);
+    if (embeddings.dim() == 0 && !store.manifest().embedding_sets.count(key))
+        throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store (run audiosim embed)", key));
+    const Catalog& catalog = store.catalog();
+    PairsResult result = find_pairs(catalog, embeddings, options.pairs);
+    nlohmann::json parameters = parameters_json(options, result);
+    store.commit_pairs(key, [&](const std::string& path, const WriterStamp& stamp) {
+        write_pairs_file(path, {key, parameters.dump(), result.pairs}, stamp);
+    });
+
+    std::unordered_map<uint64_t, const FileRecord*> files;
+    catalog.for_each([&](const FileRecord& file) { files[file.file_id] = &file; });
+    size_t clusters_found = 0;
+    if (options.duplicates) {
+        std::vector<DuplicateCluster> clusters = duplicate_clusters(catalog, result.pairs, options.near_threshold);
+        clusters_found = clusters.size();
+        std::unordered_map<uint64_t, size_t> row_of;  // file vectors, to score each member against its keeper
+        FileVectorTable vectors = file_vector_table(catalog, embeddings);
+        for (size_t row = 0; row < vectors.ids.size(); ++row) row_of[vectors.ids[row]] = row;
+        auto similarity = [&](uint64_t a, uint64_t b) -> nlohmann::json {
+            auto x = row_of.find(a), y = row_of.find(b);
+            if (x == row_of.end() || y == row_of.end()) return nullptr;
+            double sum = 0;
+            for (size_t d = 0; d < vectors.dim; ++d)
+                sum += double{vectors.vectors[x->second * vectors.dim + d]} * vectors.vectors[y->second * vectors.dim + d];
+            return rounded(sum);
+        };
+        TableWriter table(std::cout, format,
+                          {"cluster", "role", "path", "same_bytes_as_keeper", "similarity_to_keeper", "codec",
+                           "sample_rate", "channels", "duration"});
+        for (size_t c = 0; c < clusters.size(); ++c) {
+            const FileRecord& keeper = *files.at(clusters[c].keeper);
+            for (uint64_t id : clusters[c].files) {
+                const FileRecord& file = *files.at(id);
+                table.row({c + 1, id == keeper.file_id ? "keep" : "duplicate", file.path, file.hash == keeper.hash,
+                           similarity(id, keeper.file_id), file.audio.codec, file.audio.sample_rate, file.audio.channels,
+                           rounded(file.audio.duration)});
+            }
+        }
+    } else if (options.clusters) {
+        std::vector<std::vector<uint64_t>> components = pair_components(catalog, result.pairs, options.pairs.min_score);
+        clusters_found = components.size();
+        TableWriter table(std::cout, format, {"cluster", "size", "path"});
+        for (size_t c = 0; c < components.size(); ++c)
+            for (uint64_t id : components[c]) table.row({c + 1, components[c].size(), files.at(id)->path});
+    } else {
+        TableWriter table(std::cout, format, {"a", "b", "score", "group"});
+        for (const FilePair& pair : result.pairs)
+            table.row({files.at(pair.a)->path, files.at(pair.b)->path, rounded(pair.score), pair.group});
+    }
+
+    nlohmann::json summary = parameters;
+    summary["files"] = result.files;
+    summary["files_without_vector"] = result.files_without_vector;
+    summary["pairs"] = result.pairs.size();
+    summary["groups"] = options.pairs.group_by.empty() ? 0 : result.groups.size();
+    summary["seconds"] = result.seconds;
+    store.finish_run("pairs", summary);
+    if (global.verbosity >= 1) {
+        std::string found = options.duplicates ? fmt::format("; {} duplicate clusters (exact copies, or scores >= {})",
+                                                             clusters_found, options.near_threshold)
+                           : options.clusters ? fmt::format("; {} connected components", clusters_found)
+                                              : "";
+        fmt::print(stderr,
+                   "audiosim pairs: {}: {} files ({} without vectors), k {}, {} pairs with score >= {}{}{}; {} in {}; "
+                   "peak memory {}\n",
+                   key, result.files, result.files_without_vector, options.pairs.k, result.pairs.size(),
+                   options.pairs.min_score,
+                   options.pairs.group_by.empty() ? ""
+                                                  : fmt::format(" within {} groups of {}", result.groups.size(),
+                                                                options.pairs.group_by),
+                   found, result.method, human_duration(result.seconds), human_bytes(static_cast<double>(peak_rss_bytes())));
+    }
+    return exit_ok;
+}
+
+}  // namespace
+
+Runner setup_pairs(CLI::App& app) {
+    auto options = std::make_shared<PairsCommandOptions>();
+    add_set_options(app, options->set);
+    app.add_option("-k,--neighbours", options->pairs.k, "Most similar files looked at per file (default 10)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--min-score", options->pairs.min_score, "Keep pairs scoring at least this (default 0.7)");
+    app.add_option("--group-by", options->pairs.group_by,
+                   "Pairs within groups only: folder, tags, or a metadata column such as content_type");
+    app.add_flag("--exact", options->pairs.exact, "Exact neighbours (libtorch matrix products, CUDA when present)");
+    app.add_option("--device", options->device, "For --exact: auto (CUDA if present), cpu, cuda, cuda:N");
+    app.add_flag("--duplicates", options->duplicates,
+                 "Print duplicate clusters: same bytes, or file similarity >= --near-threshold; a suggested keeper each");
+    app.add_option("--near-threshold", options->near_threshold,
+                   "File similarity at which two files count as near-duplicates (default 0.99)");
+    app.add_flag("--clusters", options->clusters, "Print the connected components of the kept pairs");
+    app.footer("File similarity: the cosine of the files' L2-normalized mean chunk vectors. Pairs are stored in the "
+               "store (audiosim report reads them) and printed as TSV (--format csv|json|jsonl): a, b, score, group. "
+               "Nothing is ever deleted.");
+    return [options](const GlobalOptions& global) { return run_pairs(*options, global); };
+}
+
+}  // namespace audiosim::cli
