@@ -1,0 +1,174 @@
+// lib/pairs/pairs: file pairs by index and exact search (the same pairs above a threshold), groups,
+// duplicate clusters and their keeper, components.
+#include <algorithm>
+#include <map>
+#include <tuple>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include "pairs/pairs.hpp"
+#include "support.hpp"
+
+using namespace audiosim;
+using audiosim::test::SyntheticStore;
+
+namespace {
+
+// n files, file i in cluster i % clusters, folder cNN, content_type by cluster parity.
+std::vector<SyntheticStore::File> files_in_clusters(size_t n, size_t clusters) {
+    std::vector<SyntheticStore::File> files;
+    for (size_t i = 0; i < n; i++)
+        files.push_back({fmt::format("c{:02}/f{:04}.wav", i % clusters, i), i % clusters, 2,
+                         {{"content_type", i % clusters % 2 ? "odd" : "even"}, {"tags", fmt::format("t{}; all", i % 3)}}});
+    return files;
+}
+
+std::set<std::tuple<uint64_t, uint64_t, std::string>> keys(const PairsResult& result) {
+    std::set<std::tuple<uint64_t, uint64_t, std::string>> out;
+    for (const FilePair& pair : result.pairs) out.insert({pair.a, pair.b, pair.group});
+    return out;
+}
+
+double dot(const std::vector<float>& table, size_t dim, size_t a, size_t b) {
+    double sum = 0;
+    for (size_t d = 0; d < dim; d++) sum += double{table[a * dim + d]} * table[b * dim + d];
+    return sum;
+}
+
+}  // namespace
+
+TEST_SUITE_BEGIN("pairs/pairs");
+
+TEST_CASE("index pairs match exact pairs above the threshold; every pair once, in order, scored exactly") {
+    SyntheticStore store(32, 40);
+    store.add(files_in_clusters(3000, 40));
+    Catalog catalog = store.writer().catalog();
+    EmbeddingTable embeddings = store.writer().load_embeddings(store.key());
+    PairOptions options;
+    options.k = 10;
+    options.min_score = 0.8;
+    options.threads = 2;
+    PairsResult ann = find_pairs(catalog, embeddings, options);
+    options.exact = true;
+    PairsResult exact = find_pairs(catalog, embeddings, options);
+    REQUIRE(exact.pairs.size() > 3000);
+    CHECK(ann.files == 3000);
+    CHECK(exact.method.find("exact") == 0);
+    CHECK(ann.method.find("hnsw") == 0);
+
+    auto want = keys(exact), got = keys(ann);
+    size_t found = 0;
+    for (const auto& key : want) found += got.count(key);
+    double recall = static_cast<double>(found) / static_cast<double>(want.size());
+    MESSAGE("pairs above 0.8: exact ", want.size(), ", index ", got.size(), ", recall ", recall);
+    CHECK(recall >= 0.99);
+
+    // Each pair once, a before b by path, scores the cosine of the file vectors, highest first.
+    FileVectorTable table = file_vector_table(catalog, embeddings);
+    std::map<uint64_t, size_t> row;
+    for (size_t i = 0; i < table.ids.size(); i++) row[table.ids[i]] = i;
+    CHECK(want.size() == exact.pairs.size());
+    for (size_t i = 0; i < exact.pairs.size(); i++) {
+        const FilePair& pair = exact.pairs[i];
+        CHECK(row.at(pair.a) < row.at(pair.b));
+        CHECK(pair.score >= 0.8f);
+        CHECK(pair.score == doctest::Approx(dot(table.vectors, table.dim, row.at(pair.a), row.at(pair.b))).epsilon(1e-6));
+        if (i > 0) CHECK(exact.pairs[i - 1].score >= pair.score);
+    }
+}
+
+TEST_CASE("groups: pairs only within a group, a file in every group of its tags, summaries") {
+    SyntheticStore store(32, 6);
+    store.add(files_in_clusters(120, 6));
+    Catalog catalog = store.writer().catalog();
+    EmbeddingTable embeddings = store.writer().load_embeddings(store.key());
+    PairOptions options;
+    options.min_score = -1;
+    options.group_by = "content_type";
+    options.exact = true;
+    PairsResult result = find_pairs(catalog, embeddings, options);
+    REQUIRE(result.groups.size() == 2);
+    CHECK(result.groups.at("even").files == 60);
+    for (const FilePair& pair : result.pairs) {
+        std::string a, b;
+        catalog.for_each([&](const FileRecord& f) {
+            if (f.file_id == pair.a) a = *f.metadata_value("content_type");
+            if (f.file_id == pair.b) b = *f.metadata_value("content_type");
+        });
+        CHECK(a == pair.group);
+        CHECK(b == pair.group);
+    }
+    size_t counted = 0;
+    for (const auto& [name, summary] : result.groups) counted += summary.pairs;
+    CHECK(counted == result.pairs.size());
+
+    options.group_by = "tags";
+    PairsResult tagged = find_pairs(catalog, embeddings, options);
+    CHECK(tagged.groups.count("all"));
+    CHECK(tagged.groups.at("all").files == 120);
+    CHECK(tagged.groups.at("t0").files == 40);
+}
+
+TEST_CASE("file_groups: folder, tags split and trimmed, metadata values, missing values") {
+    FileRecord file;
+    file.path = "drums/kicks/k1.wav";
+    file.set_metadata("tags", " kick ;drum, kick,");
+    file.set_metadata("content_type", "drum");
+    file.set_metadata("empty", " ");
+    CHECK(file_groups(file, "folder") == std::vector<std::string>{"drums/kicks"});
+    CHECK(file_groups(file, "tags") == std::vector<std::string>{"drum", "kick"});
+    CHECK(file_groups(file, "content_type") == std::vector<std::string>{"drum"});
+    CHECK(file_groups(file, "empty").empty());
+    CHECK(file_groups(file, "missing").empty());
+    file.path = "top.wav";
+    CHECK(file_groups(file, "folder") == std::vector<std::string>{"."});
+}
+
+TEST_CASE("duplicate clusters: same bytes or near scores join; the keeper is lossless, then rate, depth, channels, length") {
+    Catalog catalog;
+    CatalogDelta delta;
+    auto record = [](uint64_t id, std::string path, uint64_t hash, std::string codec, uint32_t rate, double duration) {
+        FileRecord r;
+        r.file_id = id;
+        r.path = std::move(path);
+        r.hash = hash;
+        r.audio.codec = std::move(codec);
+        r.audio.sample_rate = rate;
+        r.audio.channels = 1;
+        r.audio.duration = duration;
+        return r;
+    };
+    delta.records = {record(1, "a/snare.mp3", 11, "MPEG_LAYER_III", 48000, 1.0),
+                     record(2, "b/snare.wav", 12, "PCM_16", 44100, 1.0),
+                     record(3, "c/snare-24.wav", 13, "PCM_24", 44100, 1.0),
+                     record(4, "d/kick.wav", 14, "PCM_16", 44100, 1.0),
+                     record(5, "e/kick-copy.wav", 14, "PCM_16", 44100, 1.0),
+                     record(6, "f/hat.wav", 15, "PCM_16", 44100, 1.0),
+                     record(7, "g/hat-trim.wav", 16, "PCM_16", 44100, 0.9)};
+    catalog.apply(delta);
+    std::vector<FilePair> pairs = {{1, 2, 0.995f, ""}, {2, 3, 0.992f, ""}, {6, 7, 0.991f, ""}, {2, 6, 0.95f, ""}};
+    auto clusters = duplicate_clusters(catalog, pairs, 0.99);
+    REQUIRE(clusters.size() == 3);
+    // Ordered by the keeper's path.
+    CHECK(clusters[0].keeper == 3);  // PCM_24 beats PCM_16 beats MP3
+    CHECK(clusters[0].files == std::vector<uint64_t>{3, 1, 2});
+    CHECK(clusters[0].min_score == doctest::Approx(0.992));
+    CHECK_FALSE(clusters[0].exact_only);
+    CHECK(clusters[1].keeper == 4);  // same bytes: the path that sorts first
+    CHECK(clusters[1].exact_only);
+    CHECK(clusters[1].min_score == 1.0f);
+    CHECK(clusters[2].keeper == 6);  // the longer one
+    // The 0.95 pair joins nothing at 0.99 but joins everything at 0.9.
+    CHECK(duplicate_clusters(catalog, pairs, 0.9).size() == 2);
+    auto components = pair_components(catalog, pairs, 0.99);
+    REQUIRE(components.size() == 2);
+    CHECK(components[0].size() == 3);
+    CHECK(components[1] == std::vector<uint64_t>{6, 7});
+    CHECK(pair_components(catalog, pairs, 0.999).empty());
+}
+
+TEST_SUITE_END();
