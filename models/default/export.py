@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export audiosim-dsp v1 to TorchScript: models/default/audiosim-dsp-v1.pt and .json.
+"""Export audiosim-dsp v2 to TorchScript: models/default/audiosim-dsp-v2.pt and .json.
 
     .venv/bin/python models/default/export.py [--out-dir models/default]
 
@@ -40,7 +40,7 @@ def _load_model_module() -> types.ModuleType:
 M = _load_model_module()
 
 NAME = "audiosim-dsp"
-VERSION = "1"
+VERSION = "2"
 
 
 def build(params: dict) -> torch.jit.ScriptModule:
@@ -70,7 +70,9 @@ def sidecar(params: dict, dim: int) -> dict:
         },
         "features": {"groups": params["groups"], "weights": params["weights"], "clip": params["clip"],
                      "n_fft": M.N_FFT, "hop": M.HOP, "n_mels": M.N_MELS, "floor_db": M.FLOOR_DB,
-                     "active_db": M.ACTIVE_DB},
+                     "active_db": M.ACTIVE_DB, "w_pow": M.W_POW, "spec_floor_db": M.SPEC_FLOOR_DB,
+                     "onset_db": M.ONSET_DB, "env_floor_db": M.ENV_FLOOR_DB, "n_fine": M.N_FINE,
+                     "fine_floor_db": M.FINE_FLOOR_DB},
     }
 
 

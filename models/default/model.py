@@ -39,6 +39,13 @@ N_SUB = 4              # sub-bands of the sub-band envelopes
 N_FLUX = 16            # coarse bands of the spectral flux
 # envelope sample points, in frames from the start of the clip (hop 256 at 22050 Hz = 11.6 ms)
 ENV_FRAMES = [0, 1, 2, 3, 4, 6, 8, 11, 15, 20, 27, 36, 48, 64, 86, 115, 150]
+# v2 candidates: robust to added noise, trims and codecs
+W_POW = 0.5            # frame weight of the energy-weighted statistics: (frame power re peak) ** W_POW
+SPEC_FLOOR_DB = -50.0  # floor of the energy-weighted spectra (dB re the loudest frame)
+ONSET_DB = -20.0       # onset = first frame within this many dB of the loudest; onset envelope starts there
+ENV_FLOOR_DB = -40.0   # floor of the onset envelope (a noise floor below it is not seen)
+N_FINE = 40            # fine low spectrum: FFT bins 1..N_FINE (21.5 Hz each: 21 to 861 Hz)
+FINE_FLOOR_DB = -40.0  # its floor, dB re its loudest bin
 
 # (name, dimension) of every group of the feature bank, in output order of AudiosimDSP.bank()
 BANK_GROUPS: List[Tuple[str, int]] = [
@@ -54,6 +61,12 @@ BANK_GROUPS: List[Tuple[str, int]] = [
     ("sub_env", N_SUB * len(ENV_FRAMES)),  # the same for 4 sub-bands
     ("shape", 8),                # centroid, spread, flatness, rolloff: mean and std over active frames
     ("temporal", 6),             # log times: active duration, attack, decay to -20/-40 dB, energy centroid, clip length
+    ("mel_wmean", N_MELS),       # energy-weighted mean dB mel spectrum (quiet frames and noise tails weigh little), floored
+    ("cep_wmean", N_CEP),        # DCT of mel_wmean
+    ("flux_w", N_FLUX),          # flux weighted by frame energy
+    ("env_on", len(ENV_FRAMES)), # envelope from the onset (first frame within ONSET_DB of the peak), floored at ENV_FLOOR_DB
+    ("fine_low", N_FINE),        # energy-weighted mean power in FFT bins 1..N_FINE, dB re the loudest of them, floored
+    ("fine_cep", N_CEP),         # DCT of fine_low (its shape, not its bins)
 ]
 
 
@@ -137,6 +150,12 @@ class AudiosimDSP(nn.Module):
         self.floor_db = FLOOR_DB
         self.active_db = ACTIVE_DB
         self.env_max = max(ENV_FRAMES) + 1
+        self.w_pow = W_POW
+        self.spec_floor_db = SPEC_FLOOR_DB
+        self.onset_db = ONSET_DB
+        self.env_floor_db = ENV_FLOOR_DB
+        self.n_fine = N_FINE
+        self.fine_floor_db = FINE_FLOOR_DB
         f64 = torch.float64
         self.register_buffer("window", torch.hann_window(N_FFT, periodic=True, dtype=f64).float())
         self.register_buffer("melfb", torch.from_numpy(mel_filterbank()).float())
@@ -144,6 +163,7 @@ class AudiosimDSP(nn.Module):
         self.register_buffer("flux_pool", torch.from_numpy(_pool_matrix(N_MELS, N_FLUX)).float())
         self.register_buffer("sub_pool", torch.from_numpy(_pool_matrix(N_MELS, N_SUB) * (N_MELS // N_SUB)).float())
         self.register_buffer("env_idx", torch.tensor(ENV_FRAMES, dtype=torch.long))
+        self.register_buffer("fine_dct", torch.from_numpy(dct_matrix(N_FINE, N_CEP)).float())
         self.register_buffer("band_pos", (torch.arange(N_MELS, dtype=f64) / (N_MELS - 1)).float())
         if params is None:
             # raw bank: identity standardization, every dimension kept
@@ -289,8 +309,39 @@ class AudiosimDSP(nn.Module):
                 torch.log(lengths.to(x.dtype) / 22050.0 + eps_t),
             ], dim=1)
 
+        # ---- v2 candidates: energy-weighted statistics, onset-aligned envelope, fine low spectrum
+        wt = erel.clamp(min=0.0) ** self.w_pow * v                      # [B, T] frame weights (0 outside the row)
+        wsum = wt.sum(dim=1).clamp(min=1e-12).unsqueeze(1)
+        w3 = wt.unsqueeze(2)
+        mel_wmean = (L.clamp(min=self.spec_floor_db) * w3).sum(dim=1) / wsum
+        cep_wmean = torch.matmul(mel_wmean, self.dct)
+        flux_w = torch.zeros(B, self.flux_pool.shape[1], device=dev)
+        if use[14]:
+            Lf = L.clamp(min=self.spec_floor_db)
+            d = torch.relu(Lf[:, 1:, :] - Lf[:, :-1, :])
+            pw = torch.maximum(wt[:, 1:], wt[:, :-1]) * v[:, 1:] * v[:, :-1]
+            flux_w = torch.matmul((d * pw.unsqueeze(2)).sum(dim=1) / pw.sum(dim=1).clamp(min=1e-12).unsqueeze(1),
+                                  self.flux_pool)
+        # onset: first frame within onset_db of the loudest (exists: the loudest frame itself)
+        on = torch.where((fdb >= self.onset_db) & (v > 0), tpos.unsqueeze(0).expand(B, T),
+                         torch.full((B, T), T, dtype=torch.long, device=dev)).min(dim=1).values.clamp(max=T - 1)
+        eidx = (on.unsqueeze(1) + self.env_idx.unsqueeze(0)).clamp(max=T - 1)  # past the end: last frame
+        past = (on.unsqueeze(1) + self.env_idx.unsqueeze(0)) >= nvalid.unsqueeze(1)
+        env_on = fdb.gather(1, eidx)
+        env_on = torch.where(past, torch.full_like(env_on, self.floor_db), env_on).clamp(min=self.env_floor_db)
+        fine = torch.zeros(B, self.n_fine, device=dev)
+        fine_cep = torch.zeros(B, self.fine_dct.shape[1], device=dev)
+        if use[16] or use[17]:
+            pf = power[:, :, 1:1 + self.n_fine]
+            Tp = pf.shape[1]
+            pm = (pf * wt[:, :Tp].unsqueeze(2)).sum(dim=1)               # weighted mean power per bin
+            pref = pm.max(dim=1).values.unsqueeze(1)
+            fine = 10.0 * torch.log10(pm / (pref + 1e-30) + 1e-12).clamp(min=self.fine_floor_db)
+            fine_cep = torch.matmul(fine, self.fine_dct)
+
         return torch.cat([mel_mean, mel_mean_act, mel_std_act, mel_peak, cep_mean, cep_std, cep_peak,
-                          flux, env, sub_env, shape, temporal], dim=1)
+                          flux, env, sub_env, shape, temporal,
+                          mel_wmean, cep_wmean, flux_w, env_on, fine, fine_cep], dim=1)
 
     def forward(self, waveforms: Tensor, lengths: Tensor) -> Tensor:
         feats = self.bank(waveforms, lengths).index_select(1, self.keep)

@@ -384,6 +384,8 @@ def main():
     ap.add_argument("--devset", default=str(HERE.parent.parent.parent / "shared" / "devset"))
     ap.add_argument("--demo", default=str(HERE.parent.parent / "data" / "demo"))
     ap.add_argument("--write-params", action="store_true", help="write models/default/params.json")
+    ap.add_argument("--choice", help="JSON {groups: [...], weights: {...}, clip: C}: skip the selection, use this "
+                    "choice (fit mean/std, report, write params); v2's choice is models/default/choice.json")
     ap.add_argument("--sweep-frontend", action="store_true",
                     help="also tune with other floor / active-frame thresholds (drum-machines objective only)")
     args = ap.parse_args()
@@ -410,7 +412,13 @@ def main():
     if args.sweep_frontend:
         sweep_frontend(dm, demo, log)
     stats_sets = [dm.feats["bank"]] + ([demo.feats["bank"]] if demo else [])
-    chosen, weights, clip = tune(dm, stats_sets, log)
+    if args.choice:
+        fixed = json.loads(Path(args.choice).read_text())
+        chosen = [g for g in GROUPS if g in fixed["groups"]]
+        weights, clip = {g: float(fixed["weights"][g]) for g in chosen}, float(fixed.get("clip", 0.0))
+        log(f"\nchoice from {args.choice}: {chosen} {weights} clip {clip}")
+    else:
+        chosen, weights, clip = tune(dm, stats_sets, log)
     mean, std = fit_stats(stats_sets, chosen)
     params = {"groups": chosen, "weights": weights, "clip": clip,
               "window_seconds": WINDOW, "mean": [round(float(x), 6) for x in mean],
@@ -431,7 +439,7 @@ def main():
 
     systems = [("(a) mean log-mel, standardized", M.N_MELS, lambda ds: base_emb(ds, "logmel_mean")),
                ("(b) MFCC-20 mean+std, standardized", 40, lambda ds: base_emb(ds, "mfcc_mean_std")),
-               ("(c) audiosim-dsp v1", int(sum(SLICES[g][1] - SLICES[g][0] for g in chosen)), final_emb)]
+               ("(c) audiosim-dsp", int(sum(SLICES[g][1] - SLICES[g][0] for g in chosen)), final_emb)]
 
     log("\n## Results (first 2 s of each file, cosine, each labeled file queries all others)\n")
     log("Tuning set (drum-machines; 'other machine' = only matches from another machine count):\n")
@@ -457,11 +465,11 @@ def main():
             log(table_row(name, dim, [evaluate(fn(demo), demo)]))
 
     fname = systems[-1][0]
-    per_label(evaluate(embs[(fname, "dm")], dm), log, "drum-machines, audiosim-dsp v1")
+    per_label(evaluate(embs[(fname, "dm")], dm), log, "drum-machines, audiosim-dsp")
     per_label(evaluate(embs[(fname, "dm")], dm, exclude_same=True), log,
-              "drum-machines other machine only, audiosim-dsp v1")
-    per_label(evaluate(embs[(fname, "sp")], sp), log, "sonicpi, audiosim-dsp v1")
-    per_label(evaluate(embs[(fname, "sp")][keep], sp_drum), log, "sonicpi drum classes, audiosim-dsp v1")
+              "drum-machines other machine only, audiosim-dsp")
+    per_label(evaluate(embs[(fname, "sp")], sp), log, "sonicpi, audiosim-dsp")
+    per_label(evaluate(embs[(fname, "sp")][keep], sp_drum), log, "sonicpi drum classes, audiosim-dsp")
 
     if args.write_params:
         out = HERE / "params.json"
