@@ -78,7 +78,8 @@ std::vector<float> read_floats(const std::string& path, size_t dim) {
     if (!in) throw Error(ErrorKind::input, fmt::format("cannot read {}", path));
     auto bytes = static_cast<size_t>(in.tellg());
     if (bytes % (dim * sizeof(float)) != 0)
-        throw Error(ErrorKind::input, fmt::format("{}: {} bytes is not a whole number of {}-d float32 rows", path, bytes, dim));
+        throw Error(ErrorKind::input,
+                    fmt::format("{}: {} bytes is not a whole number of {}-d float32 rows", path, bytes, dim));
     std::vector<float> values(bytes / sizeof(float));
     in.seekg(0);
     in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(bytes));
@@ -207,13 +208,14 @@ int run(const Options& options) {
         result["exact"].push_back(row);
     }
 
-    std::printf("\n| ef | recall@10 | q/s (1 thread) | q/s per CPU-s | p50 ms | p95 ms | 5-s query p50 ms | 5-s query p95 ms |\n");
-    std::printf("|---|---|---|---|---|---|---|---|\n");
+    std::printf("\n| ef | recall@10 | q/s (1 thread) | q/s per CPU-s | p50 ms | p95 ms | 5-s query p50 ms "
+                "| 5-s query p95 ms |\n|---|---|---|---|---|---|---|---|\n");
     for (size_t ef : options.efs) {
         auto row = measure_search(*index, ef, queries, count, exact);
-        std::printf("| %zu | %.4f | %.0f | %.0f | %.3f | %.3f | %.3f | %.3f |\n", ef, row["recall_at_10"].get<double>(),
-                    row["qps"].get<double>(), row["qps_per_cpu_s"].get<double>(), row["p50_ms"].get<double>(), row["p95_ms"].get<double>(),
-                    row["five_second_p50_ms"].get<double>(), row["five_second_p95_ms"].get<double>());
+        auto number = [&](const char* name) { return row[name].get<double>(); };
+        std::printf("| %zu | %.4f | %.0f | %.0f | %.3f | %.3f | %.3f | %.3f |\n", ef, number("recall_at_10"),
+                    number("qps"), number("qps_per_cpu_s"), number("p50_ms"), number("p95_ms"),
+                    number("five_second_p50_ms"), number("five_second_p95_ms"));
         result["search"].push_back(row);
     }
     std::printf("\nsave %.2f s, load %.2f s (checks the payload's XXH3 and every link), files %.1f MiB\n", save_seconds,
@@ -242,14 +244,14 @@ int run(const Options& options) {
     }
     std::printf("\n| exact search | threads | batch 1 q/s | batch 64 q/s | same ids as ours | max similarity diff |\n");
     std::printf("|---|---|---|---|---|---|\n");
-    for (const auto& row : result["exact"])
+    for (const auto& row : result["exact"]) {
+        auto optional = [&](const char* name, const char* format) {
+            return row.contains(name) ? fmt::format(fmt::runtime(format), row[name].get<double>()) : std::string("-");
+        };
         std::printf("| %s | %u | %.1f | %.1f | %s | %s |\n", row["device"].get<std::string>().c_str(),
-                    row["threads"].get<unsigned>(),
-                    row["batch_1_qps"].get<double>(), row["batch_64_qps"].get<double>(),
-                    row.contains("same_ids_as_ours") ? fmt::format("{:.4f}", row["same_ids_as_ours"].get<double>()).c_str() : "-",
-                    row.contains("max_similarity_difference")
-                        ? fmt::format("{:.1e}", row["max_similarity_difference"].get<double>()).c_str()
-                        : "-");
+                    row["threads"].get<unsigned>(), row["batch_1_qps"].get<double>(), row["batch_64_qps"].get<double>(),
+                    optional("same_ids_as_ours", "{:.4f}").c_str(), optional("max_similarity_difference", "{:.1e}").c_str());
+    }
     result["peak_rss_mib"] = mib(peak_rss_bytes());
     std::printf("\npeak RSS %.0f MiB\n", mib(peak_rss_bytes()));
     if (!options.json_path.empty()) {
