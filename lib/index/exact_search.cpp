@@ -13,10 +13,11 @@ namespace {
 
 // Rows are packed in panels of `panel_rows` rows stored dimension-major (dim x panel_rows), so the
 // inner loop runs over independent rows: each similarity is summed in dimension order whatever the
-// blocking or thread split, and GCC vectorizes the loop without -ffast-math.
-constexpr size_t panel_rows = 8;
-constexpr size_t queries_per_tile = 4;  // 4 queries x 8 rows of accumulators fit SSE's 16 registers
-constexpr size_t panels_per_block = 32;  // 256 rows x 117 dims: ~120 KB, stays in L2 for a query block
+// blocking or thread split, and GCC vectorizes the loop without -ffast-math. 32 rows keep 8 SSE
+// accumulators in flight; tiles of several queries or 8- and 16-row panels measured slower (GCC
+// then spills or shuffles).
+constexpr size_t panel_rows = 32;
+constexpr size_t panels_per_block = 16;  // 512 rows x 117 dims: ~240 KB, stays in L2 for a query block
 constexpr size_t queries_per_block = 64;
 
 // The best `k` candidates seen so far for one query, as a heap whose front is the worst kept.
@@ -136,43 +137,33 @@ private:
         if (failure) std::rethrow_exception(failure);
     }
 
-    // Similarities of `tile` queries (row-major, dim_ each) with the rows of one panel.
-    template <size_t tile>
-    void score_panel(const float* queries, const float* panel, float (&scores)[tile][panel_rows]) const {
-        float sums[tile][panel_rows] = {};
+    // Similarities of one query with the rows of one panel.
+    void score_panel(const float* query, const float* panel, float (&scores)[panel_rows]) const {
+        float sums[panel_rows] = {};
         for (size_t d = 0; d < dim_; d++) {
             const float* column = panel + d * panel_rows;
-            for (size_t q = 0; q < tile; q++) {
-                const float value = queries[q * dim_ + d];
-                for (size_t r = 0; r < panel_rows; r++) sums[q][r] += value * column[r];
-            }
+            for (size_t r = 0; r < panel_rows; r++) sums[r] += query[d] * column[r];
         }
-        for (size_t q = 0; q < tile; q++)
-            for (size_t r = 0; r < panel_rows; r++) scores[q][r] = sums[q][r];
-    }
-
-    template <size_t tile>
-    void scan_tile(const float* queries, size_t first_panel, size_t last_panel, TopK* best) const {
-        const size_t n = ids_.size();
-        for (size_t p = first_panel; p < last_panel; p++) {
-            float scores[tile][panel_rows];
-            score_panel<tile>(queries, &panels_[p * dim_ * panel_rows], scores);
-            const size_t rows = std::min(panel_rows, n - p * panel_rows);
-            for (size_t q = 0; q < tile; q++)
-                for (size_t r = 0; r < rows; r++)
-                    if (scores[q][r] >= best[q].floor()) best[q].offer(ids_[p * panel_rows + r], scores[q][r]);
-        }
+        std::copy(std::begin(sums), std::end(sums), std::begin(scores));
     }
 
     // Queries [first, last) against panels [first_panel, last_panel); best[i] is query first + i.
+    // Row blocks outside, queries inside: a block is read from memory once per query block.
     void scan(const float* queries, size_t first, size_t last, size_t first_panel, size_t last_panel,
               std::vector<TopK>& best) const {
+        const size_t n = ids_.size();
+        float scores[panel_rows];
         for (size_t block = first_panel; block < last_panel; block += panels_per_block) {
             const size_t block_end = std::min(last_panel, block + panels_per_block);
-            size_t q = first;
-            for (; q + queries_per_tile <= last; q += queries_per_tile)
-                scan_tile<queries_per_tile>(queries + q * dim_, block, block_end, &best[q - first]);
-            for (; q < last; q++) scan_tile<1>(queries + q * dim_, block, block_end, &best[q - first]);
+            for (size_t q = first; q < last; q++) {
+                TopK& top = best[q - first];
+                for (size_t p = block; p < block_end; p++) {
+                    score_panel(queries + q * dim_, &panels_[p * dim_ * panel_rows], scores);
+                    const size_t rows = std::min(panel_rows, n - p * panel_rows);
+                    for (size_t r = 0; r < rows; r++)
+                        if (scores[r] >= top.floor()) top.offer(ids_[p * panel_rows + r], scores[r]);
+                }
+            }
         }
     }
 
