@@ -34,6 +34,7 @@
 #include <hnswlib/hnswlib.h>
 #pragma GCC diagnostic pop
 
+#include "index/cpu_check.hpp"
 #include "index/exact_search.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -300,6 +301,7 @@ void change_graph(const char* what, size_t n, size_t dim, Change change) {
 
 HnswIndex HnswIndex::build(const IndexHeader& header, const std::vector<uint64_t>& ids,
                            const std::vector<float>& vectors, unsigned threads) {
+    check_hnsw_cpu_support();
     if (header.dim == 0) throw Error(ErrorKind::internal, "index dim is 0");
     if (header.metric != "cosine")
         throw Error(ErrorKind::internal, fmt::format("unknown index metric \"{}\"", header.metric));
@@ -420,6 +422,7 @@ void HnswIndex::save(const std::string& path) const {
 }
 
 HnswIndex HnswIndex::load(const std::string& path) {
+    check_hnsw_cpu_support();
     const std::string header_path = index_header_path(path);
     IndexHeader header = read_index_header(path);
     auto bad = [&](const std::string& why) { return Error(ErrorKind::format, fmt::format("{}: {}", path, why)); };
