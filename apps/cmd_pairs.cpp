@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "model/backend.hpp"
 #include "pairs/pairs.hpp"
+#include "pairs/verify.hpp"
 #include "report/table.hpp"
 #include "store/pairs_file.hpp"
 #include "store/store.hpp"
@@ -21,7 +22,8 @@ struct PairsCommandOptions {
     SetOptions set;
     PairOptions pairs;
     bool duplicates = false;
-    double near_threshold = 0.99;
+    double near_threshold = 0.75;
+    double waveform_threshold = 0.9;
     bool clusters = false;
     std::string device = "auto";
 };
@@ -63,7 +65,22 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
     catalog.for_each([&](const FileRecord& file) { files[file.file_id] = &file; });
     size_t clusters_found = 0;
     if (options.duplicates) {
-        std::vector<DuplicateCluster> clusters = duplicate_clusters(catalog, result.pairs, options.near_threshold);
+        WaveformComparer comparer(store.manifest().library_root);
+        auto waveform_match = [&](const FileRecord& a, const FileRecord& b) -> nlohmann::json {
+            try {
+                return rounded(comparer.compare(a, b).correlation);
+            } catch (const Error& error) {
+                if (error.kind() != ErrorKind::input) throw;
+                item_error(global, "{}", error.what());
+                return nullptr;
+            }
+        };
+        auto same_sound = [&](const FileRecord& a, const FileRecord& b) {
+            nlohmann::json match = waveform_match(a, b);
+            return !match.is_null() && match.get<double>() >= options.waveform_threshold;
+        };
+        std::vector<DuplicateCluster> clusters =
+            duplicate_clusters(catalog, result.pairs, options.near_threshold, same_sound);
         clusters_found = clusters.size();
         std::unordered_map<uint64_t, size_t> row_of;  // file vectors, to score each member against its keeper
         FileVectorTable vectors = file_vector_table(catalog, embeddings);
@@ -77,14 +94,15 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
             return rounded(sum);
         };
         TableWriter table(std::cout, format,
-                          {"cluster", "role", "path", "same_bytes_as_keeper", "similarity_to_keeper", "codec",
-                           "sample_rate", "channels", "duration"});
+                          {"cluster", "role", "path", "same_bytes_as_keeper", "similarity_to_keeper",
+                           "waveform_match_to_keeper", "codec", "sample_rate", "channels", "duration"});
         for (size_t c = 0; c < clusters.size(); ++c) {
             const FileRecord& keeper = *files.at(clusters[c].keeper);
             for (uint64_t id : clusters[c].files) {
                 const FileRecord& file = *files.at(id);
                 table.row({c + 1, id == keeper.file_id ? "keep" : "duplicate", file.path, file.hash == keeper.hash,
-                           similarity(id, keeper.file_id), file.audio.codec, file.audio.sample_rate, file.audio.channels,
+                           similarity(id, keeper.file_id),
+                           file.hash == keeper.hash ? nlohmann::json(1.0) : waveform_match(file, keeper), file.audio.codec, file.audio.sample_rate, file.audio.channels,
                            rounded(file.audio.duration)});
             }
         }
@@ -108,8 +126,10 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
     summary["seconds"] = result.seconds;
     store.finish_run("pairs", summary);
     if (global.verbosity >= 1) {
-        std::string found = options.duplicates ? fmt::format("; {} duplicate clusters (exact copies, or scores >= {})",
-                                                             clusters_found, options.near_threshold)
+        std::string found = options.duplicates
+                                ? fmt::format("; {} duplicate clusters (same bytes, or scores >= {} with waveforms "
+                                              "matching >= {})",
+                                              clusters_found, options.near_threshold, options.waveform_threshold)
                            : options.clusters ? fmt::format("; {} connected components", clusters_found)
                                               : "";
         fmt::print(stderr,
@@ -138,9 +158,13 @@ Runner setup_pairs(CLI::App& app) {
     app.add_flag("--exact", options->pairs.exact, "Exact neighbours (libtorch matrix products, CUDA when present)");
     app.add_option("--device", options->device, "For --exact: auto (CUDA if present), cpu, cuda, cuda:N");
     app.add_flag("--duplicates", options->duplicates,
-                 "Print duplicate clusters: same bytes, or file similarity >= --near-threshold; a suggested keeper each");
+                 "Print duplicate clusters: same bytes, or near-duplicates (file similarity >= --near-threshold and "
+                 "waveforms matching >= --waveform-threshold); a suggested keeper each");
     app.add_option("--near-threshold", options->near_threshold,
-                   "File similarity at which two files count as near-duplicates (default 0.99)");
+                   "File similarity from which a pair is checked as a near-duplicate (default 0.75)");
+    app.add_option("--waveform-threshold", options->waveform_threshold,
+                   "Waveform correlation (4 kHz, best lag within 0.25 s) from which a checked pair is the same sound "
+                   "(default 0.9)");
     app.add_flag("--clusters", options->clusters, "Print the connected components of the kept pairs");
     app.footer("File similarity: the cosine of the files' L2-normalized mean chunk vectors. Pairs are stored in the "
                "store (audiosim report reads them) and printed as TSV (--format csv|json|jsonl): a, b, score, group. "

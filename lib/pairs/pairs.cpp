@@ -216,8 +216,9 @@ struct FileIndex {
 
 }  // namespace
 
-std::vector<DuplicateCluster> duplicate_clusters(const Catalog& catalog, const std::vector<FilePair>& pairs,
-                                                 double near_threshold) {
+std::vector<DuplicateCluster> duplicate_clusters(
+    const Catalog& catalog, const std::vector<FilePair>& pairs, double near_threshold,
+    const std::function<bool(const FileRecord&, const FileRecord&)>& same_sound) {
     FileIndex index(catalog);
     Components components(index.files.size());
     std::unordered_map<uint64_t, size_t> first_with_hash;
@@ -229,6 +230,8 @@ std::vector<DuplicateCluster> duplicate_clusters(const Catalog& catalog, const s
     for (const FilePair& pair : pairs) {
         auto a = index.of_id.find(pair.a), b = index.of_id.find(pair.b);
         if (pair.score < near_threshold || a == index.of_id.end() || b == index.of_id.end()) continue;
+        if (components.find(a->second) == components.find(b->second)) continue;  // joined already: no need to check
+        if (same_sound && !same_sound(*index.files[a->second], *index.files[b->second])) continue;
         components.join(a->second, b->second);
         joining.push_back(&pair);
     }

@@ -72,7 +72,8 @@ FileVectorTable file_vector_table(const Catalog& catalog, const EmbeddingTable& 
 PairsResult find_pairs(const Catalog& catalog, const EmbeddingTable& embeddings, const PairOptions& options);
 
 // Duplicate clusters: files joined (union-find) when they have the same content hash, or when a
-// pair scores at least `near_threshold`. Each cluster has two files or more.
+// pair scores at least `near_threshold` and `same_sound` confirms it (unset: every such pair; the
+// pairs command passes the waveform check of pairs/verify.hpp). Each cluster has two files or more.
 struct DuplicateCluster {
     std::vector<uint64_t> files;  // keeper first, then by path
     uint64_t keeper = 0;
@@ -84,8 +85,9 @@ struct DuplicateCluster {
 // channels, the longer duration, and finally the path that sorts first.
 bool better_keeper(const FileRecord& a, const FileRecord& b);
 
-std::vector<DuplicateCluster> duplicate_clusters(const Catalog& catalog, const std::vector<FilePair>& pairs,
-                                                 double near_threshold);
+std::vector<DuplicateCluster> duplicate_clusters(
+    const Catalog& catalog, const std::vector<FilePair>& pairs, double near_threshold,
+    const std::function<bool(const FileRecord&, const FileRecord&)>& same_sound = nullptr);
 
 // Connected components of the pairs (score >= min_score), largest first: --clusters.
 std::vector<std::vector<uint64_t>> pair_components(const Catalog& catalog, const std::vector<FilePair>& pairs,
