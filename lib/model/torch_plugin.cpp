@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <algorithm>
-#include <cmath>
 #include <malloc.h>
 #include <mutex>
 #include <optional>
