@@ -257,9 +257,12 @@ int run_report(const ReportCommandOptions& options, const GlobalOptions& global)
             warn(global, "the stored pairs were found grouped by {}; each is counted in every {} group holding both files",
                  kept->group_by.empty() ? "nothing" : kept->group_by, group_by.empty() ? "(all files)" : group_by);
         kept->histograms = kept_pairs_histograms(table, groups, kept->stored.pairs, regroup);
-        if (kept->histograms.left_out)
-            warn(global, "{} stored pairs left out: a file without a vector now, or no group holding both (run audiosim "
-                         "pairs again)",
+        if (kept->histograms.left_out && regroup)
+            warn(global, "{} stored pairs left out: no group holds both files, or a file has no vector now",
+                 kept->histograms.left_out);
+        else if (kept->histograms.left_out)
+            warn(global, "{} stored pairs left out: a file has no vector now, or its group no longer holds both (run "
+                         "audiosim pairs again)",
                  kept->histograms.left_out);
     }
 

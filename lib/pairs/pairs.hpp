@@ -69,7 +69,8 @@ struct FileVectorTable {
 };
 FileVectorTable file_vector_table(const Catalog& catalog, const EmbeddingTable& embeddings);
 
-// The score of two file vectors: their dot product summed in double precision (both are unit vectors).
+// The score of two file vectors: their dot product summed in double precision in a fixed order
+// (both are unit vectors), the same wherever it is computed.
 float pair_score(const float* a, const float* b, size_t dim);
 
 // The rows of `table` in each group of --group-by FIELD (file_groups), in path order; with an empty
