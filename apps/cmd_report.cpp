@@ -336,8 +336,7 @@ Runner setup_report(CLI::App& app) {
                                    "Groups: folder, tags or a metadata column (default: the stored pairs' grouping)");
     app.add_option("--exact-limit", options->all.exact_limit,
                    "Score every pair of a group with at most this many pairs (default 20000000), else sample");
-    app.add_option("--sample", options->all.sample, "Pairs sampled in a larger group (default 1000000)")
-        ->check(CLI::PositiveNumber);
+    app.add_option("--sample", options->all.sample, "Pairs sampled in a larger group (default 1000000)");
     app.add_option("--seed", options->all.seed, "Seed of the pair sample (default 1)");
     app.add_option("--topic", options->topics,
                    "Text topic (models with a text tower): per group, the mean cosine of its files with the topic; repeatable")
