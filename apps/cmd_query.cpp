@@ -211,9 +211,7 @@ public:
     // One "chunk" at 0 s: the text tower's vector.
     QueryInput embed_text(const std::string& text) {
         prepare();
-        std::string cut = text.substr(0, std::min(text.size(), spec_.text_max_bytes));
-        while (cut.size() < text.size() && !cut.empty() && (static_cast<unsigned char>(text[cut.size()]) & 0xC0) == 0x80)
-            cut.pop_back();  // never split a UTF-8 character
+        std::string cut = text_for_tower(spec_, text);
         QueryInput query;
         query.name = text;
         query.starts = {0.0};
@@ -255,13 +253,6 @@ private:
     std::unique_ptr<EmbeddingModel> model_;
     size_t batch_size_ = 8;
 };
-
-std::string text_tower_models() {
-    std::string names;
-    for (const ModelSpec& spec : list_models())
-        if (spec.has_text_tower) names += (names.empty() ? "" : ", ") + spec.name;
-    return names.empty() ? "none is installed (models/README.md: the text tower contract)" : "models with one: " + names;
-}
 
 int run_query(QueryCommandOptions options, const GlobalOptions& global) {
     std::string format = !global.format.empty() ? global.format : ::isatty(STDOUT_FILENO) ? "text" : "tsv";

@@ -12,6 +12,7 @@ Runner setup_eval(CLI::App& app);
 Runner setup_index(CLI::App& app);
 Runner setup_query(CLI::App& app);
 Runner setup_pairs(CLI::App& app);
+Runner setup_report(CLI::App& app);
 Runner setup_models(CLI::App& app);
 Runner setup_status(CLI::App& app);
 Runner setup_version(CLI::App& app);
@@ -25,6 +26,8 @@ inline const Command commands[] = {
     {"query", "Find stored files similar to audio files, stored items or text, chunk votes fused per file", setup_query},
     {"pairs", "Similar file pairs above a score (k nearest per file), within groups; duplicate clusters with a keeper", setup_pairs},
     {"eval", "Measure retrieval quality of stored embeddings on labeled files (precision@k, mAP@10)", setup_eval},
+    {"report", "Histogram of pair scores: named buckets and fine bins, for all pairs and the kept ones, per group; SVG "
+               "plot; topic relevance", setup_report},
     {"models", "List models, show their sidecars, check them against the model contract", setup_models},
     {"status", "Show what the store holds, per stage and per model, and the errors", setup_status},
     {"version", "Print the versions of audiosim and its libraries (also: --version)", setup_version},

@@ -134,4 +134,18 @@ ModelSpec find_model(const std::string& name_or_path) {
                                               name, known.empty() ? "none" : known));
 }
 
+std::string text_for_tower(const ModelSpec& spec, const std::string& text) {
+    std::string cut = text.substr(0, std::min(text.size(), spec.text_max_bytes));
+    while (cut.size() < text.size() && !cut.empty() && (static_cast<unsigned char>(text[cut.size()]) & 0xC0) == 0x80)
+        cut.pop_back();  // never split a UTF-8 character
+    return cut;
+}
+
+std::string text_tower_models() {
+    std::string names;
+    for (const ModelSpec& spec : list_models())
+        if (spec.has_text_tower) names += (names.empty() ? "" : ", ") + spec.name;
+    return names.empty() ? "none is installed (models/README.md: the text tower contract)" : "models with one: " + names;
+}
+
 }  // namespace audiosim

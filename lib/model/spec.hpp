@@ -40,6 +40,12 @@ std::vector<ModelSpec> list_models();
 // listing the models there are when nothing matches.
 ModelSpec find_model(const std::string& name_or_path);
 
+// The text a model's text tower reads: at most spec.text_max_bytes, never splitting a UTF-8 character.
+std::string text_for_tower(const ModelSpec& spec, const std::string& text);
+
+// For messages: "models with one: A, B", or that none is installed.
+std::string text_tower_models();
+
 inline constexpr const char* default_model_name = "audiosim-dsp";
 
 }  // namespace audiosim

@@ -69,6 +69,15 @@ struct FileVectorTable {
 };
 FileVectorTable file_vector_table(const Catalog& catalog, const EmbeddingTable& embeddings);
 
+// The score of two file vectors: their dot product summed in double precision in a fixed order
+// (both are unit vectors), the same wherever it is computed.
+float pair_score(const float* a, const float* b, size_t dim);
+
+// The rows of `table` in each group of --group-by FIELD (file_groups), in path order; with an empty
+// field one group, "", of every row. A file in no group is in none.
+std::map<std::string, std::vector<size_t>> group_rows(const Catalog& catalog, const FileVectorTable& table,
+                                                      const std::string& field);
+
 PairsResult find_pairs(const Catalog& catalog, const EmbeddingTable& embeddings, const PairOptions& options);
 
 // Duplicate clusters: files joined (union-find) when they have the same content hash, or when a
