@@ -59,7 +59,9 @@ void panel_svg(std::string& out, const PlotPanel& panel, double top) {
     out += fmt::format("<g class=\"panel\">\n<text x=\"{}\" y=\"{}\" font-size=\"14\" font-weight=\"bold\">{}</text>\n",
                        number(left), number(top + 18), xml_text(panel.title));
     // The buckets, shaded behind the bars and named above the plot area.
+    size_t bucket_index = 0;
     for (const ScoreBucketInfo& bucket : score_buckets()) {
+        const double label_y = plot_top - 6 - 13 * static_cast<double>(bucket_index++ % 2);  // neighbours on two rows: narrow buckets
         const double x0 = x_of(bucket.low), x1 = x_of(bucket.high);
         out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>\n", number(x0),
                            number(plot_top), number(x1 - x0), number(plot_height),
@@ -68,7 +70,7 @@ void panel_svg(std::string& out, const PlotPanel& panel, double top) {
                                   : bucket.bucket == ScoreBucket::very_similar ? fmt::format("\u2265 {:.1f}", bucket.low)
                                                                                : fmt::format("{:.1f}\u2013{:.1f}", bucket.low, bucket.high);
         out += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#444444\">{} ({})</text>\n",
-                           number((x0 + x1) / 2), number(plot_top - 6), xml_text(bucket.name), xml_text(range));
+                           number((x0 + x1) / 2), number(label_y), xml_text(bucket.name), xml_text(range));
     }
     // Share grid and ticks.
     for (int tick = 0; tick <= ticks; ++tick) {
