@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vectors=$1 work=${2:-/tmp/audiosim-pairs-bench}
-dim=117
+dim=${DIM:-163}
 mkdir -p "$work"
 run() {  # STORE FILES ARGS...: a store of the first FILES vectors, then pairs ARGS
   local store=$work/$1 files=$2; shift 2
