@@ -110,3 +110,21 @@ def test_usage_errors(paired):
     paired.run("pairs", "--duplicates", "--clusters", check_code=EXIT_USAGE)
     paired.run("pairs", "--format", "xml", check_code=EXIT_USAGE)
     paired.run("pairs", "-k", "0", check_code=EXIT_USAGE)
+
+
+def test_report_reads_the_stored_pairs_per_group(paired, tmp_path):
+    """pairs then report: the kept histogram counts exactly the stored pairs, per group, and the
+    all-pairs histogram every pair of files within each group."""
+    kept = parse_rows(paired.run("pairs", "--group-by", "content_type", "--min-score", "0.6", check_code=EXIT_OK).stdout, "tsv")
+    plot = tmp_path / "scores.svg"
+    report = json.loads(paired.run("report", "--format", "json", "--plot", plot, check_code=EXIT_OK).stdout)
+    assert report["kept_pairs"]["pairs"] == len(kept) and report["kept_pairs"]["left_out"] == 0
+    assert report["kept_pairs"]["parameters"]["group_by"] == "content_type"
+    for group in report["groups"]:
+        expected = sum(1 for row in kept if row["group"] == group["group"])
+        assert sum(b["count"] for b in group["kept"]["buckets"]) == expected
+        assert sum(b["count"] for b in group["kept"]["bins"]) == expected
+        n = group["files"]
+        assert group["all"]["pairs"] == n * (n - 1) // 2 and not group["all"]["sampled"]
+        assert sum(b["count"] for b in group["all"]["buckets"]) == group["all"]["pairs"]
+    assert plot.read_text().startswith("<?xml") or "<svg" in plot.read_text()
