@@ -124,6 +124,12 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
     summary["pairs"] = result.pairs.size();
     summary["groups"] = options.pairs.group_by.empty() ? 0 : result.groups.size();
     summary["seconds"] = result.seconds;
+    if (!options.pairs.group_by.empty()) {
+        nlohmann::json groups = nlohmann::json::object();
+        for (const auto& [name, group] : result.groups)
+            groups[name] = {{"files", group.files}, {"pairs", group.pairs}, {"mean_score", rounded(group.mean_score)}};
+        summary["per_group"] = groups;
+    }
     store.finish_run("pairs", summary);
     if (global.verbosity >= 1) {
         std::string found = options.duplicates
@@ -141,6 +147,10 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
                                                   : fmt::format(" within {} groups of {}", result.groups.size(),
                                                                 options.pairs.group_by),
                    found, result.method, human_duration(result.seconds), human_bytes(static_cast<double>(peak_rss_bytes())));
+        for (const auto& [name, group] : result.groups)
+            if (!options.pairs.group_by.empty())
+                fmt::print(stderr, "audiosim pairs:   {}={}: {} files, {} pairs, mean score {:.3f}\n", options.pairs.group_by,
+                           name, group.files, group.pairs, group.mean_score);
     }
     return exit_ok;
 }

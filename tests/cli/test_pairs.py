@@ -84,8 +84,14 @@ def test_index_pairs_match_exact_pairs(paired):
 def test_group_by_keeps_pairs_within_a_group(paired, demo):
     with open(demo / "metadata.csv", newline="") as f:
         content_type = {row["path"]: row["content_type"] for row in csv.DictReader(f)}
-    rows = parse_rows(paired.run("pairs", "--group-by", "content_type", "--min-score", "0", check_code=EXIT_OK).stdout, "tsv")
+    result = paired.run("pairs", "--group-by", "content_type", "--min-score", "0", check_code=EXIT_OK)
+    rows = parse_rows(result.stdout, "tsv")
     assert {row["group"] for row in rows} >= {"drum", "tonal"}
+    # Per group summaries: in the run's record and on stderr.
+    per_group = json.loads(paired.run("status", "--format", "json", check_code=EXIT_OK).stdout)["last_run"]["summary"]["per_group"]
+    for name, group in per_group.items():
+        assert group["pairs"] == sum(1 for row in rows if row["group"] == name)
+        assert f"content_type={name}: {group['files']} files, {group['pairs']} pairs" in result.stderr.decode()
     for row in rows:
         assert content_type[row["a"]] == content_type[row["b"]] == row["group"]
     folders = parse_rows(paired.run("pairs", "--group-by", "folder", "--min-score", "0", check_code=EXIT_OK).stdout, "tsv")
