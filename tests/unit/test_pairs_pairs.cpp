@@ -27,6 +27,18 @@ std::vector<SyntheticStore::File> files_in_clusters(size_t n, size_t clusters) {
     return files;
 }
 
+// A synthetic store of files_in_clusters, with its catalog and embeddings loaded.
+struct Library {
+    SyntheticStore store;
+    Catalog catalog;
+    EmbeddingTable embeddings;
+    Library(size_t files, size_t clusters) : store(32, clusters) {
+        store.add(files_in_clusters(files, clusters));
+        catalog = store.writer().catalog();
+        embeddings = store.writer().load_embeddings(store.key());
+    }
+};
+
 std::set<std::tuple<uint64_t, uint64_t, std::string>> keys(const PairsResult& result) {
     std::set<std::tuple<uint64_t, uint64_t, std::string>> out;
     for (const FilePair& pair : result.pairs) out.insert({pair.a, pair.b, pair.group});
@@ -44,10 +56,9 @@ double dot(const std::vector<float>& table, size_t dim, size_t a, size_t b) {
 TEST_SUITE_BEGIN("pairs/pairs");
 
 TEST_CASE("index pairs match exact pairs above the threshold; every pair once, in order, scored exactly") {
-    SyntheticStore store(32, 40);
-    store.add(files_in_clusters(3000, 40));
-    Catalog catalog = store.writer().catalog();
-    EmbeddingTable embeddings = store.writer().load_embeddings(store.key());
+    Library library(3000, 40);
+    const Catalog& catalog = library.catalog;
+    const EmbeddingTable& embeddings = library.embeddings;
     PairOptions options;
     options.k = 10;
     options.min_score = 0.8;
@@ -82,10 +93,9 @@ TEST_CASE("index pairs match exact pairs above the threshold; every pair once, i
 }
 
 TEST_CASE("groups: pairs only within a group, a file in every group of its tags, summaries") {
-    SyntheticStore store(32, 6);
-    store.add(files_in_clusters(120, 6));
-    Catalog catalog = store.writer().catalog();
-    EmbeddingTable embeddings = store.writer().load_embeddings(store.key());
+    Library library(120, 6);
+    const Catalog& catalog = library.catalog;
+    const EmbeddingTable& embeddings = library.embeddings;
     PairOptions options;
     options.min_score = -1;
     options.group_by = "content_type";
