@@ -2,7 +2,8 @@
 # The main job on the bundled demo library: installs what is missing, builds, synthesizes the demo
 # library (data/demo), ingests it with its metadata into build/demo.audiosim, cuts it into chunks
 # and embeds them with the default model, indexes them, shows the store, queries with a re-encoded
-# copy of a sample and scores retrieval against the labels.
+# copy of a sample, lists duplicate clusters, reports the score distribution (build/demo-scores.svg)
+# and scores retrieval against the labels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -21,4 +22,8 @@ step index --verify
 "$audiosim" status
 # A re-encoded copy of snare-01 queries the library: the original comes first.
 "$audiosim" query --item dupes/snare-01-reencode.mp3 --limit 5 --format tsv
+# The planted duplicates (data/demo/duplicates.tsv) as clusters, each with a suggested keeper.
+"$audiosim" pairs --duplicates --format tsv
+# How the scores of all pairs and of the kept ones are distributed; the plot is an SVG file.
+"$audiosim" report --plot build/demo-scores.svg
 "$audiosim" eval --profile oneshot --labels data/demo/labels.tsv
