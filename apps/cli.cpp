@@ -37,8 +37,10 @@ void add_commit_options(CLI::App& app, CommitOptions& options) {
 }
 
 void add_set_options(CLI::App& app, SetOptions& options) {
-    app.add_option("--model", options.model, "Model name, id or sidecar/.pt path (default: audiosim-dsp)");
-    app.add_option("--profile", options.profile, "Chunk profile the embeddings were made with (default: sample)");
+    app.add_option("--model", options.model,
+                   "Model name, id or sidecar/.pt path (default: the store's only embedding set, else audiosim-dsp)");
+    app.add_option("--profile", options.profile,
+                   "Chunk profile the embeddings were made with (default: the store's only set, else sample)");
     app.add_option("--embeddings", options.embeddings, "The embedding set by key PROFILE/MODEL_ID (instead of --model)")
         ->excludes(app.get_option("--model"));
 }
