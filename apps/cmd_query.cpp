@@ -1,11 +1,8 @@
 // audiosim query: stored files similar to audio files, stored items or text; chunk neighbours are
 // fused per file (lib/query/fusion.hpp defines every score).
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 
 #include <algorithm>
 #include <chrono>
@@ -204,7 +201,7 @@ public:
             query.durations.push_back(chunk.duration);
         }
         query.vectors = std::move(audio.vectors);
-        query.content_hash = content_hash(path);
+        query.content_hash = hash_file(path).hash;
         return query;
     }
 
@@ -234,16 +231,6 @@ private:
         model_ = torch_backend().load(spec_.weights_path, options_.device, static_cast<int>(resolve_threads(global_.threads)),
                                       "fp32");
         batch_size_ = options_.batch_size > 0 ? options_.batch_size : model_->device() == "cpu" ? 8 : 64;
-    }
-
-    static uint64_t content_hash(const std::string& path) {
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(errno)));
-        uint64_t hash = 0, bytes = 0;
-        bool ok = hash_stream(fd, hash, bytes);
-        ::close(fd);
-        if (!ok) throw Error(ErrorKind::input, fmt::format("{}: cannot read", path));
-        return hash;
     }
 
     const QueryEngine& engine_;

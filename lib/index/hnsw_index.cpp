@@ -1,14 +1,10 @@
 // The one translation unit that includes hnswlib (it defines non-inline functions).
 #include "index/hnsw_index.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <exception>
 #include <fstream>
 #include <limits>
@@ -47,19 +43,6 @@ namespace {
 using Graph = hnswlib::HierarchicalNSW<float>;
 
 constexpr size_t max_M = 10000;  // hnswlib caps M here and prints a warning: refuse instead
-
-// XXH3 and size of a whole file; Error(input) when it cannot be read.
-std::pair<uint64_t, uint64_t> hash_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(errno)));
-    uint64_t hash = 0;
-    uint64_t bytes = 0;
-    bool ok = hash_stream(fd, hash, bytes);
-    int saved = errno;
-    ::close(fd);
-    if (!ok) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(saved)));
-    return {hash, bytes};
-}
 
 // The bytes saveIndex writes for `graph` (hnswlib does not check its stream: we compare sizes).
 uint64_t expected_payload_size(const Graph& g) {

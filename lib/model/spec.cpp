@@ -1,9 +1,7 @@
 #include "model/spec.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <unistd.h>
 
@@ -27,13 +25,11 @@ bool safe_name(const std::string& text) {
 }
 
 uint64_t hash_weights(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(ErrorKind::model, fmt::format("{}: {}", path, std::strerror(errno)));
-    uint64_t hash = 0, bytes = 0;
-    bool ok = hash_stream(fd, hash, bytes);
-    ::close(fd);
-    if (!ok) throw Error(ErrorKind::model, fmt::format("{}: read failed", path));
-    return hash;
+    try {
+        return hash_file(path).hash;
+    } catch (const Error& error) {
+        throw Error(ErrorKind::model, error.what());  // a model that cannot be read is a model error
+    }
 }
 
 }  // namespace

@@ -1,11 +1,16 @@
 #include "util/hash.hpp"
 
+#include <fcntl.h>
+
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <xxhash.h>
+
+#include "util/error.hpp"
 
 namespace audiosim {
 
@@ -25,6 +30,17 @@ bool hash_stream(int fd, uint64_t& hash, uint64_t& bytes_read) {
     }
     hash = XXH3_64bits_digest(state.get());
     return true;
+}
+
+FileHash hash_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(errno)));
+    FileHash result;
+    bool ok = hash_stream(fd, result.hash, result.bytes);
+    int saved = errno;
+    ::close(fd);
+    if (!ok) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(saved)));
+    return result;
 }
 
 uint64_t hash_bytes(const void* data, size_t size) { return XXH3_64bits(data, size); }

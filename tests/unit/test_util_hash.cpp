@@ -122,4 +122,17 @@ TEST_CASE("hash_from_hex rejects bad input and leaves the hash alone") {
     }
 }
 
+TEST_CASE("hash_file: a whole file's XXH3 and size, or Error(input) naming it") {
+    TempFolder folder;
+    const std::string content = "not audio, just bytes\n";
+    write_bytes(folder.file("a.bin"), content);
+    audiosim::FileHash hashed = audiosim::hash_file(folder.file("a.bin"));
+    CHECK(hashed.bytes == content.size());
+    CHECK(hashed.hash == audiosim::hash_bytes(content.data(), content.size()));
+    CHECK(hashed.hash == XXH3_64bits(content.data(), content.size()));
+    auto [kind, message] = audiosim::test::error_of([&] { audiosim::hash_file(folder.file("missing.bin")); });
+    CHECK(kind == audiosim::ErrorKind::input);
+    CHECK(audiosim::test::contains(message, "missing.bin"));
+}
+
 TEST_SUITE_END();
