@@ -94,16 +94,7 @@ std::vector<std::string> file_groups(const FileRecord& file, const std::string& 
     const std::string* value = file.metadata_value(field);
     if (!value || trimmed(*value).empty()) return {};
     if (field != "tags") return {*value};
-    std::set<std::string> tags;
-    size_t begin = 0;
-    while (begin <= value->size()) {
-        size_t end = value->find_first_of(",;", begin);
-        if (end == std::string::npos) end = value->size();
-        std::string tag = trimmed(value->substr(begin, end - begin));
-        if (!tag.empty()) tags.insert(tag);
-        begin = end + 1;
-    }
-    return {tags.begin(), tags.end()};
+    return split_tags(*value);
 }
 
 FileVectorTable file_vector_table(const Catalog& catalog, const EmbeddingTable& embeddings) {

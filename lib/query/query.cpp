@@ -23,20 +23,6 @@ bool is_number(const std::string& text) {
     return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-bool has_tag(const std::string& tags, const std::string& wanted) {
-    size_t begin = 0;
-    while (begin <= tags.size()) {
-        size_t end = tags.find_first_of(",;", begin);
-        if (end == std::string::npos) end = tags.size();
-        std::string tag = tags.substr(begin, end - begin);
-        auto first = tag.find_first_not_of(" \t");
-        auto last = tag.find_last_not_of(" \t");
-        if (first != std::string::npos && tag.substr(first, last - first + 1) == wanted) return true;
-        begin = end + 1;
-    }
-    return false;
-}
-
 bool passes_filter(const FileRecord& file, const MetadataFilter& filter) {
     if (filter.field == "path") return file.path == filter.value;
     if (filter.field == "folder") {
@@ -48,7 +34,10 @@ bool passes_filter(const FileRecord& file, const MetadataFilter& filter) {
     }
     const std::string* value = file.metadata_value(filter.field);
     if (!value) return false;
-    if (filter.field == "tags") return has_tag(*value, filter.value);
+    if (filter.field == "tags") {
+        std::vector<std::string> tags = split_tags(*value);
+        return std::binary_search(tags.begin(), tags.end(), filter.value);
+    }
     return *value == filter.value;
 }
 

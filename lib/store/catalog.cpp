@@ -28,6 +28,17 @@ void FileRecord::set_metadata(const std::string& column, std::string value) {
         metadata.emplace(it, column, std::move(value));
 }
 
+std::vector<std::string> split_tags(const std::string& value) {
+    std::set<std::string> tags;
+    for (size_t begin = 0; begin <= value.size();) {
+        size_t end = std::min(value.find_first_of(",;", begin), value.size());
+        size_t first = value.find_first_not_of(" \t", begin);
+        if (first < end) tags.insert(value.substr(first, value.find_last_not_of(" \t", end - 1) - first + 1));
+        begin = end + 1;
+    }
+    return {tags.begin(), tags.end()};
+}
+
 std::string catalog_path_of(const std::string& path, const std::string& library_root) {
     if (path.empty() || path[0] != '/') return path;
     std::string absolute = absolute_path(path);

@@ -30,6 +30,10 @@ struct FileRecord {
     void set_metadata(const std::string& column, std::string value);
 };
 
+// The tags of a `tags` metadata value: separated by commas or semicolons, trimmed of spaces and
+// tabs, empty ones dropped; sorted, each once.
+std::vector<std::string> split_tags(const std::string& value);
+
 // How the catalog names `path`: an absolute path inside the library root becomes relative to it;
 // other paths stay as they are (lexically normalized when absolute).
 std::string catalog_path_of(const std::string& path, const std::string& library_root);

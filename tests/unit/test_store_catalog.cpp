@@ -290,4 +290,13 @@ TEST_CASE("Catalog::ok_paths_with_hash") {
         CHECK(catalog.ok_paths_with_hash(8).empty());
     }
 }
+TEST_CASE("split_tags: commas or semicolons, trimmed, empty ones dropped, sorted and unique") {
+    using V = std::vector<std::string>;
+    CHECK(audiosim::split_tags(" kick ;drum, kick,") == V{"drum", "kick"});
+    CHECK(audiosim::split_tags("one") == V{"one"});
+    CHECK(audiosim::split_tags("two words;\tx ") == V{"two words", "x"});
+    CHECK(audiosim::split_tags("").empty());
+    CHECK(audiosim::split_tags(" ,; ,").empty());
+}
+
 TEST_SUITE_END();
