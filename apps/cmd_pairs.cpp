@@ -28,7 +28,6 @@ struct PairsCommandOptions {
     std::string device = "auto";
 };
 
-double rounded(double value) { return std::round(value * 1e6) / 1e6; }
 
 nlohmann::json parameters_json(const PairsCommandOptions& options, const PairsResult& result) {
     return {{"k", options.pairs.k},
@@ -68,7 +67,7 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
         WaveformComparer comparer(store.manifest().library_root);
         auto waveform_match = [&](const FileRecord& a, const FileRecord& b) -> nlohmann::json {
             try {
-                return rounded(comparer.compare(a, b).correlation);
+                return score_cell(comparer.compare(a, b).correlation);
             } catch (const Error& error) {
                 if (error.kind() != ErrorKind::input) throw;
                 item_error(global, "{}", error.what());
@@ -91,7 +90,7 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
             double sum = 0;
             for (size_t d = 0; d < vectors.dim; ++d)
                 sum += double{vectors.vectors[x->second * vectors.dim + d]} * vectors.vectors[y->second * vectors.dim + d];
-            return rounded(sum);
+            return score_cell(sum);
         };
         TableWriter table(std::cout, format,
                           {"cluster", "role", "path", "same_bytes_as_keeper", "similarity_to_keeper",
@@ -103,7 +102,7 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
                 table.row({c + 1, id == keeper.file_id ? "keep" : "duplicate", file.path, file.hash == keeper.hash,
                            similarity(id, keeper.file_id),
                            file.hash == keeper.hash ? nlohmann::json(1.0) : waveform_match(file, keeper), file.audio.codec, file.audio.sample_rate, file.audio.channels,
-                           rounded(file.audio.duration)});
+                           score_cell(file.audio.duration)});
             }
         }
     } else if (options.clusters) {
@@ -115,7 +114,7 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
     } else {
         TableWriter table(std::cout, format, {"a", "b", "score", "group"});
         for (const FilePair& pair : result.pairs)
-            table.row({files.at(pair.a)->path, files.at(pair.b)->path, rounded(pair.score), pair.group});
+            table.row({files.at(pair.a)->path, files.at(pair.b)->path, score_cell(pair.score), pair.group});
     }
 
     nlohmann::json summary = parameters;
@@ -127,7 +126,7 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
     if (!options.pairs.group_by.empty()) {
         nlohmann::json groups = nlohmann::json::object();
         for (const auto& [name, group] : result.groups)
-            groups[name] = {{"files", group.files}, {"pairs", group.pairs}, {"mean_score", rounded(group.mean_score)}};
+            groups[name] = {{"files", group.files}, {"pairs", group.pairs}, {"mean_score", score_cell(group.mean_score)}};
         summary["per_group"] = groups;
     }
     store.finish_run("pairs", summary);

@@ -47,7 +47,6 @@ const std::vector<std::string> explain_columns = {"query", "query_chunk", "query
 
 // Seconds with millisecond precision: chunk starts are exact at that resolution for any rate we read.
 double seconds(double value) { return std::round(value * 1000) / 1000; }
-double rounded(double value) { return std::round(value * 1e6) / 1e6; }
 
 std::string region_text(double start, double duration) { return fmt::format("{:.2f}-{:.2f}", start, start + duration); }
 std::string best_region(const RegionMatch& r) {
@@ -82,8 +81,8 @@ public:
         if (explain_) return print_explain_rows(query, result);
         size_t rank = 0;
         for (const FileMatch& match : result.files)
-            table_->row({query.name, ++rank, path(match.file_id), rounded(match.score), match.votes,
-                         rounded(match.total_similarity), rounded(match.best_similarity), best_region(match.best)});
+            table_->row({query.name, ++rank, path(match.file_id), score_cell(match.score), match.votes,
+                         score_cell(match.total_similarity), score_cell(match.best_similarity), best_region(match.best)});
     }
 
     void finish() {
@@ -99,7 +98,7 @@ private:
     nlohmann::ordered_json region_json(const RegionMatch& r) const {
         return {{"query_start", seconds(r.query_start)}, {"query_end", seconds(r.query_start + r.query_duration)},
                 {"match_start", seconds(r.match_start)}, {"match_end", seconds(r.match_start + r.match_duration)},
-                {"similarity", rounded(r.similarity)}};
+                {"similarity", score_cell(r.similarity)}};
     }
 
     void print_json(const QueryInput& query, const QueryResult& result) {
@@ -111,10 +110,10 @@ private:
             nlohmann::ordered_json row = {{"query", query.name},
                                   {"rank", ++rank},
                                   {"path", path(match.file_id)},
-                                  {"score", rounded(match.score)},
+                                  {"score", score_cell(match.score)},
                                   {"votes", match.votes},
-                                  {"total_similarity", rounded(match.total_similarity)},
-                                  {"best_similarity", rounded(match.best_similarity)},
+                                  {"total_similarity", score_cell(match.total_similarity)},
+                                  {"best_similarity", score_cell(match.best_similarity)},
                                   {"best_region", best_region(match.best)},
                                   {"regions", regions}};
             table_->object(row);
@@ -127,7 +126,7 @@ private:
                 matches.push_back(nlohmann::ordered_json{{"path", path(hit.file_id)},
                                    {"match_start", seconds(hit.start)},
                                    {"match_end", seconds(hit.start + hit.duration)},
-                                   {"similarity", rounded(hit.similarity)}});
+                                   {"similarity", score_cell(hit.similarity)}});
             table_->object(nlohmann::ordered_json{{"query", query.name},
                             {"query_chunk", c},
                             {"query_start", seconds(chunk.start)},
@@ -143,7 +142,7 @@ private:
             for (const ChunkHit& hit : chunk.hits)
                 table_->row({query.name, c, seconds(chunk.start), seconds(chunk.start + chunk.duration), ++rank,
                              path(hit.file_id), seconds(hit.start), seconds(hit.start + hit.duration),
-                             rounded(hit.similarity)});
+                             score_cell(hit.similarity)});
         }
     }
 

@@ -39,7 +39,6 @@ const std::vector<std::string> histogram_columns = {"scope", "group", "row",   "
                                                     "count", "share", "pairs", "population", "sampled"};
 const std::vector<std::string> topic_columns = {"topic", "group", "files", "mean", "min", "max"};
 
-double rounded(double value) { return std::round(value * 1e6) / 1e6; }
 double edge(double value) { return std::round(value * 100) / 100; }
 
 // What the stored pairs say about themselves (the file's `parameters`, written by `audiosim pairs`).
@@ -83,13 +82,13 @@ void histogram_rows(TableWriter& table, const std::string& scope, const std::str
                     uint64_t population, bool sampled) {
     for (const ScoreBucketInfo& b : score_buckets()) {
         const uint64_t count = h.bucket_count(b.bucket);
-        table.row({scope, group, "bucket", edge(b.low), edge(b.high), b.name, count, rounded(h.share(count)), h.total(),
+        table.row({scope, group, "bucket", edge(b.low), edge(b.high), b.name, count, score_cell(h.share(count)), h.total(),
                    population, sampled});
     }
     for (size_t bin = 0; bin < score_bins; ++bin) {
         const uint64_t count = h.bin_count(bin);
         table.row({scope, group, "bin", edge(score_bin_low(bin)), edge(score_bin_high(bin)),
-                   bucket_info(score_bucket(score_bin_low(bin))).name, count, rounded(h.share(count)), h.total(),
+                   bucket_info(score_bucket(score_bin_low(bin))).name, count, score_cell(h.share(count)), h.total(),
                    population, sampled});
     }
 }
@@ -99,13 +98,13 @@ nlohmann::ordered_json histogram_json(const ScoreHistogram& h, uint64_t populati
     for (const ScoreBucketInfo& b : score_buckets()) {
         const uint64_t count = h.bucket_count(b.bucket);
         buckets.push_back({{"bucket", b.name}, {"low", edge(b.low)}, {"high", edge(b.high)}, {"count", count},
-                           {"share", rounded(h.share(count))}});
+                           {"share", score_cell(h.share(count))}});
     }
     for (size_t bin = 0; bin < score_bins; ++bin) {
         const uint64_t count = h.bin_count(bin);
         bins.push_back({{"low", edge(score_bin_low(bin))}, {"high", edge(score_bin_high(bin))},
                         {"bucket", bucket_info(score_bucket(score_bin_low(bin))).name}, {"count", count},
-                        {"share", rounded(h.share(count))}});
+                        {"share", score_cell(h.share(count))}});
     }
     return {{"pairs", h.total()}, {"population", population}, {"sampled", sampled}, {"buckets", buckets}, {"bins", bins}};
 }
@@ -119,8 +118,8 @@ void print_json(const std::string& key, const std::string& group_by, size_t file
     for (const GroupReport& g : groups) {
         nlohmann::ordered_json topics = nlohmann::ordered_json::array();
         for (size_t t = 0; t < g.topics.size(); ++t)
-            topics.push_back({{"topic", options.topics[t]}, {"files", g.topics[t].files}, {"mean", rounded(g.topics[t].mean)},
-                              {"min", rounded(g.topics[t].min)}, {"max", rounded(g.topics[t].max)}});
+            topics.push_back({{"topic", options.topics[t]}, {"files", g.topics[t].files}, {"mean", score_cell(g.topics[t].mean)},
+                              {"min", score_cell(g.topics[t].min)}, {"max", score_cell(g.topics[t].max)}});
         group_array.push_back({{"group", g.name},
                                {"files", g.all.files},
                                {"all", histogram_json(g.all.histogram, g.all.population, g.all.sampled)},
@@ -312,8 +311,8 @@ int run_report(const ReportCommandOptions& options, const GlobalOptions& global)
         TableWriter out(std::cout, parse_table_format(format), topic_columns);
         for (size_t t = 0; t < options.topics.size(); ++t)
             for (const GroupReport& g : reports)
-                out.row({options.topics[t], g.name, g.topics[t].files, rounded(g.topics[t].mean), rounded(g.topics[t].min),
-                         rounded(g.topics[t].max)});
+                out.row({options.topics[t], g.name, g.topics[t].files, score_cell(g.topics[t].mean), score_cell(g.topics[t].min),
+                         score_cell(g.topics[t].max)});
         out.finish();
     } else {
         TableWriter out(std::cout, parse_table_format(format), histogram_columns);

@@ -1,5 +1,7 @@
 #include "report/table.hpp"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "util/error.hpp"
@@ -28,6 +30,8 @@ std::string tsv_escape(const std::string& text) {
     }
     return escaped;
 }
+
+double score_cell(double value) { return std::round(value * 1e6) / 1e6; }
 
 std::string csv_quote(const std::string& text) {
     if (text.find_first_of(",\"\r\n") == std::string::npos) return text;

@@ -33,6 +33,9 @@ private:
 // TSV cells escape backslash, tab, newline and carriage return as \\, \t, \n, \r; other bytes
 // (non-UTF-8 path names included) pass through unchanged.
 std::string tsv_escape(const std::string& text);
+
+// Scores and similarities as printed: 6 decimals, so outputs diff cleanly across runs and machines.
+double score_cell(double value);
 std::string csv_quote(const std::string& text);
 
 }  // namespace audiosim

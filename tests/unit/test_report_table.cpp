@@ -198,4 +198,10 @@ TEST_CASE("parse_table_format") {
     }
 }
 
+TEST_CASE("score_cell rounds to 6 decimals") {
+    CHECK(audiosim::score_cell(0.12345678) == 0.123457);
+    CHECK(audiosim::score_cell(-0.99999949) == -0.999999);
+    CHECK(audiosim::score_cell(1.0) == 1.0);
+}
+
 TEST_SUITE_END();
