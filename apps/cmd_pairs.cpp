@@ -87,10 +87,8 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
         auto similarity = [&](uint64_t a, uint64_t b) -> nlohmann::json {
             auto x = row_of.find(a), y = row_of.find(b);
             if (x == row_of.end() || y == row_of.end()) return nullptr;
-            double sum = 0;
-            for (size_t d = 0; d < vectors.dim; ++d)
-                sum += double{vectors.vectors[x->second * vectors.dim + d]} * vectors.vectors[y->second * vectors.dim + d];
-            return score_cell(sum);
+            return score_cell(pair_score(&vectors.vectors[x->second * vectors.dim], &vectors.vectors[y->second * vectors.dim],
+                                         vectors.dim));
         };
         TableWriter table(std::cout, format,
                           {"cluster", "role", "path", "same_bytes_as_keeper", "similarity_to_keeper",
