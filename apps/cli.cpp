@@ -61,7 +61,7 @@ std::string resolve_set_key(const Manifest& manifest, const SetOptions& options)
                                               keys));
 }
 
-std::string store_path_for_writing(const GlobalOptions& global) {
+std::string store_path_for_creating(const GlobalOptions& global) {
     if (auto found = find_store(global.store)) return *found;
     return absolute_path(".audiosim");
 }

@@ -74,7 +74,7 @@ void add_set_options(CLI::App& app, SetOptions& options);
 // listing the sets when that leaves a choice.
 std::string resolve_set_key(const Manifest& manifest, const SetOptions& options);
 
-std::string store_path_for_writing(const GlobalOptions& global);  // creates ./.audiosim if none found
+std::string store_path_for_creating(const GlobalOptions& global);  // ingest: ./.audiosim if none is found
 std::string store_path_for_reading(const GlobalOptions& global);  // Error(input) if none found
 
 template <typename... Args>

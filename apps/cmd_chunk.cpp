@@ -71,7 +71,7 @@ int run_chunk(const ChunkCommandOptions& options, const GlobalOptions& global) {
     std::optional<TableFormat> format;
     if (!global.format.empty()) format = parse_table_format(global.format);
 
-    StoreWriter store(store_path_for_writing(global), {global.command_line, "", global.wait});
+    StoreWriter store(store_path_for_reading(global), {global.command_line, "", global.wait});
     std::unique_ptr<TableWriter> listing;
     if (format) listing = std::make_unique<TableWriter>(std::cout, *format, chunk_columns);
     install_interrupt_handlers();

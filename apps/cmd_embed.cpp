@@ -51,7 +51,7 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     validate_embed_options(run);
     ModelSpec model = find_model(options.model);
 
-    StoreWriter store(store_path_for_writing(global), {global.command_line, "", global.wait});
+    StoreWriter store(store_path_for_reading(global), {global.command_line, "", global.wait});
     install_interrupt_handlers();
     ProgressLine progress(global);
     size_t chunks_done = 0;

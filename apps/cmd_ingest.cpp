@@ -89,7 +89,7 @@ int run_ingest(const IngestCommandOptions& options, const GlobalOptions& global)
     std::optional<TableFormat> format;
     if (!global.format.empty()) format = parse_table_format(global.format);
 
-    StoreWriter store(store_path_for_writing(global), {global.command_line, options.root, global.wait});
+    StoreWriter store(store_path_for_creating(global), {global.command_line, options.root, global.wait, StoreOpen::create});
     std::unique_ptr<TableWriter> listing;
     if (format) listing = std::make_unique<TableWriter>(std::cout, *format, listing_columns);
     install_interrupt_handlers();

@@ -48,7 +48,7 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
                                                 static_cast<int>(options.pairs.threads));
         };
 
-    StoreWriter store(store_path_for_writing(global), {global.command_line, "", global.wait});
+    StoreWriter store(store_path_for_reading(global), {global.command_line, "", global.wait});
     std::string key = resolve_set_key(store.manifest(), options.set);
     EmbeddingTable embeddings = store.load_embeddings(key);
     if (embeddings.dim() == 0 && !store.manifest().embedding_sets.count(key))

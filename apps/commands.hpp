@@ -15,6 +15,7 @@ Runner setup_pairs(CLI::App& app);
 Runner setup_report(CLI::App& app);
 Runner setup_models(CLI::App& app);
 Runner setup_status(CLI::App& app);
+Runner setup_check(CLI::App& app);
 Runner setup_version(CLI::App& app);
 int print_versions();  // for --version, the same as `audiosim version`
 
@@ -30,6 +31,8 @@ inline const Command commands[] = {
                "plot; topic relevance", setup_report},
     {"models", "List models, show their sidecars, check them against the model contract", setup_models},
     {"status", "Show what the store holds, per stage and per model, and the errors", setup_status},
+    {"check", "Verify every store file against its checksum and the store as a whole; --repair makes it whole again",
+     setup_check},
     {"version", "Print the versions of audiosim and its libraries (also: --version)", setup_version},
 };
 

@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
         in.read(reinterpret_cast<char*>(vectors.data()), static_cast<std::streamsize>(vectors.size() * sizeof(float)));
         const size_t files = (count + per_file - 1) / per_file;
 
-        StoreWriter store(store_path, {"make_bench_store " + vectors_path, parent_path(absolute_path(store_path)), 0});
+        StoreWriter store(store_path, {"make_bench_store " + vectors_path, parent_path(absolute_path(store_path)), 0,
+                                       StoreOpen::create});
         CatalogDelta catalog;
         for (size_t f = 0; f < files; ++f) {
             FileRecord record;

@@ -383,7 +383,7 @@ std::vector<std::pair<uint64_t, float>> HnswIndex::search(const float* query, si
     return result;
 }
 
-void HnswIndex::save(const std::string& path) const {
+std::vector<std::string> HnswIndex::save(const std::string& path) const {
     Graph& graph = *impl_->graph;
     uint64_t expected = expected_payload_size(graph);
     AtomicFile payload(path);
@@ -402,6 +402,7 @@ void HnswIndex::save(const std::string& path) const {
     AtomicFile header_file(index_header_path(path));
     header_file.write(header_to_json(impl_->header).dump(2) + "\n");
     header_file.commit();
+    return {path, index_header_path(path)};
 }
 
 HnswIndex HnswIndex::load(const std::string& path) {

@@ -65,8 +65,9 @@ public:
     std::vector<std::pair<uint64_t, float>> search(const float* query, size_t k) const;
 
     // Writes the payload to `path`, then the header to `path + ".json"`, each atomically, so a
-    // header always describes a complete payload. Throws Error(io) when writing fails.
-    void save(const std::string& path) const;
+    // header always describes a complete payload. Returns both paths (the store records each file's
+    // checksum). Throws Error(io) when writing fails.
+    std::vector<std::string> save(const std::string& path) const;
 
     // Reads `path + ".json"` and `path`. Throws Error(format) naming the file for a missing or
     // invalid field, another format, a newer version, a payload whose size or XXH3 does not match

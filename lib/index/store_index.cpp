@@ -128,7 +128,7 @@ IndexBuildResult update_index(StoreWriter& store, const std::string& key, const 
         result.added = add_ids.size();
         result.removed = to_remove.size();
     }
-    if (result.action != "up to date") store.commit_index(key, [&](const std::string& path) { index->save(path); });
+    if (result.action != "up to date") store.commit_index(key, [&](const std::string& path) { return index->save(path); });
 
     result.count = index->size();
     result.deleted = index->header().deleted;

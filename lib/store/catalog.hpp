@@ -48,7 +48,8 @@ struct CatalogDelta {
 // Facts stamped into every file audiosim writes (docs/FORMAT.md, "Common attributes").
 struct WriterStamp {
     std::string command_line;
-    int64_t generation = 0;  // the store generation this file was written for
+    int64_t generation = 0;     // the store generation this file was written for
+    std::string library_root;   // the store's, so that check --repair can rebuild a lost manifest
 };
 
 class Catalog {

@@ -71,6 +71,23 @@ bool mean_file_vector(const FileVectors& file, size_t dim, float* out) {
     return true;
 }
 
+void check_vectors_normalized(const std::string& path, const EmbeddingDelta& delta) {
+    // Stored vectors are L2-normalized (or zero, for a model output of zero length). Anything else
+    // is damage that a checksum could not see (a store from before checksums) or a writer's bug;
+    // served, it would give scores above 1.
+    constexpr double tolerance = 1e-3;
+    for (size_t row = 0; row < delta.chunk_ids.size(); ++row) {
+        const float* v = delta.vectors.data() + row * delta.dim;
+        double norm = 0;
+        for (size_t i = 0; i < delta.dim; ++i) norm += static_cast<double>(v[i]) * v[i];
+        norm = std::sqrt(norm);
+        if (!std::isfinite(norm) || (norm != 0 && std::abs(norm - 1) > tolerance))
+            throw Error(ErrorKind::format,
+                        fmt::format("{}: damaged: the vector of chunk {} has norm {:.6g}, not 1; run `audiosim check --repair`",
+                                    path, delta.chunk_ids[row], norm));
+    }
+}
+
 void write_embedding_segment(const std::string& path, const EmbeddingSetInfo& info, const EmbeddingDelta& delta,
                              const WriterStamp& stamp) {
     h5::File file = h5::File::create(path);
@@ -101,7 +118,10 @@ EmbeddingDelta read_embedding_segment(const std::string& path, bool with_vectors
     delta.dim = static_cast<size_t>(dim);
     delta.chunk_ids = h5::read_column<uint64_t>(file, group.get(), "chunk_id", rows);
     delta.file_ids = h5::read_column<uint64_t>(file, group.get(), "file_id", rows);
-    if (with_vectors) delta.vectors = h5::read_matrix(file, group.get(), "vector", rows, delta.dim);
+    if (with_vectors) {
+        delta.vectors = h5::read_matrix(file, group.get(), "vector", rows, delta.dim);
+        check_vectors_normalized(path, delta);
+    }
     h5::Handle dropped = file.open_group("dropped");
     delta.dropped_file_ids = h5::read_column<uint64_t>(file, dropped.get(), "file_id", h5::read_row_count(file, dropped.get()));
     return delta;

@@ -49,6 +49,10 @@ private:
 // non-finite one) stays zero: it scores 0 against all. Error(format) for a table of the wrong size.
 bool mean_file_vector(const FileVectors& file, size_t dim, float* out);
 
+// Error(format) naming the file and the chunk when a vector is not finite or not of unit length
+// (zero-length vectors are allowed: they score 0 against all).
+void check_vectors_normalized(const std::string& path, const EmbeddingDelta& delta);
+
 inline constexpr const char* embeddings_format_name = "audiosim-embeddings";
 inline constexpr int64_t embeddings_format_version = 1;
 

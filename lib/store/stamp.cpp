@@ -18,6 +18,17 @@ void write_stamp(const h5::File& file, const std::string& format, int64_t versio
     h5::write_string_attribute(file, root, "command_line", stamp.command_line);
     h5::write_string_attribute(file, root, "created", utc_timestamp(now_unix_ns()));
     h5::write_int_attribute(file, root, "store_generation", stamp.generation);
+    if (!stamp.library_root.empty()) h5::write_string_attribute(file, root, "library_root", stamp.library_root);
+}
+
+StampInfo read_stamp(const h5::File& file) {
+    hid_t root = file.id();
+    auto text = [&](const char* name) {
+        return h5::has_attribute(root, name) ? h5::read_string_attribute(file, root, name) : std::string();
+    };
+    auto number = [&](const char* name) { return h5::has_attribute(root, name) ? h5::read_int_attribute(file, root, name) : 0; };
+    return {text("format"), number("format_version"), text("writer"), text("command_line"),
+            text("created"), number("store_generation"), text("library_root")};
 }
 
 void check_stamp(const h5::File& file, const std::string& format, int64_t supported_version) {

@@ -1,15 +1,16 @@
 #include "store/store.hpp"
 
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
-#include "index/hnsw_index.hpp"
 #include "store/stamp.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/hash.hpp"
 #include "util/lock.hpp"
 #include "util/system.hpp"
 
@@ -17,8 +18,9 @@ namespace audiosim {
 
 namespace {
 
-constexpr const char* manifest_name = "manifest.json";
+constexpr const char* manifest_name = store_manifest_name;
 constexpr const char* catalog_folder = "catalog";
+constexpr const char* data_folders[] = {"catalog", "chunks", "embeddings", "indexes", "pairs"};
 constexpr const char* lock_name = "lock";
 
 std::string chunk_folder(const std::string& profile) { return fmt::format("chunks/{}", profile); }
@@ -27,9 +29,28 @@ std::string embedding_folder(const EmbeddingSet& set) { return fmt::format("embe
 std::string index_file(const std::string& key, int64_t generation) { return fmt::format("indexes/{}/{:08}.hnsw", key, generation); }
 std::string pairs_file(const std::string& key, int64_t generation) { return fmt::format("pairs/{}/{:08}.h5", key, generation); }
 
+nlohmann::json checksum_to_json(const FileChecksum& checksum) {
+    return {{"xxh3", hash_to_hex(checksum.xxh3)}, {"bytes", checksum.bytes}};
+}
+
+// Absent in manifests written before checksums: the file is then read unverified.
+FileChecksum checksum_from_json(const nlohmann::json& json, const std::string& source) {
+    FileChecksum checksum;
+    if (!json.contains("xxh3")) return checksum;
+    if (!hash_from_hex(json.at("xxh3").get<std::string>(), checksum.xxh3))
+        throw Error(ErrorKind::format, fmt::format("{}: malformed checksum '{}'", source, json.at("xxh3").dump()));
+    checksum.bytes = json.at("bytes").get<uint64_t>();
+    checksum.recorded = true;
+    return checksum;
+}
+
 nlohmann::json derived_to_json(const std::map<std::string, DerivedFile>& files) {
     nlohmann::json json = nlohmann::json::object();
-    for (const auto& [key, entry] : files) json[key] = {{"file", entry.file}, {"generation", entry.generation}};
+    for (const auto& [key, entry] : files) {
+        nlohmann::json parts = nlohmann::json::object();
+        for (const auto& [file, checksum] : entry.files) parts[file] = checksum_to_json(checksum);
+        json[key] = {{"file", entry.file}, {"generation", entry.generation}, {"files", parts}};
+    }
     return json;
 }
 
@@ -37,20 +58,39 @@ std::string dump(const nlohmann::json& json) {
     return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-Manifest read_manifest(const std::string& store_path) {
+const char* const repair_hint = "run `audiosim check --repair`";
+
+// A folder without a manifest is no store, unless it holds data files: then the manifest was lost,
+// and the data must be neither ignored nor garbage-collected.
+[[noreturn]] void throw_no_manifest(const std::string& store_path) {
+    if (std::vector<std::string> data = store_data_files(store_path); !data.empty())
+        throw Error(ErrorKind::format, fmt::format("{}: damaged store: {} is missing but {} data files remain; {}",
+                                                   store_path, manifest_name, data.size(), repair_hint));
+    throw Error(ErrorKind::input, fmt::format("{}: no audiosim store here (run audiosim ingest to make one)", store_path));
+}
+
+}  // namespace
+
+Manifest read_store_manifest(const std::string& store_path) {
     std::string path = join_path(store_path, manifest_name);
-    if (!path_exists(path))
-        throw Error(ErrorKind::input, fmt::format("{}: no audiosim store here (no {})", store_path, manifest_name));
+    if (!path_exists(path)) throw_no_manifest(store_path);
     std::string text = read_text_file(path);
     nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
-    if (json.is_discarded()) throw Error(ErrorKind::format, fmt::format("{}: not valid JSON", path));
+    if (json.is_discarded()) throw Error(ErrorKind::format, fmt::format("{}: not valid JSON; {}", path, repair_hint));
     return manifest_from_json(json, path);
 }
 
+namespace {
+
+Manifest read_manifest(const std::string& store_path) { return read_store_manifest(store_path); }
+
 nlohmann::json segments_to_json(const std::vector<SegmentEntry>& segments) {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& segment : segments)
-        list.push_back({{"file", segment.file}, {"kind", segment.kind}, {"rows", segment.rows}, {"removed", segment.removed}});
+    for (const auto& segment : segments) {
+        nlohmann::json entry = {{"file", segment.file}, {"kind", segment.kind}, {"rows", segment.rows}, {"removed", segment.removed}};
+        if (segment.checksum.recorded) entry.update(checksum_to_json(segment.checksum));
+        list.push_back(entry);
+    }
     return list;
 }
 
@@ -67,15 +107,27 @@ std::vector<SegmentEntry> segments_from_json(const nlohmann::json& list, const s
     std::vector<SegmentEntry> segments;
     for (const auto& segment : list)
         segments.push_back({file_in_store(segment.at("file"), source), segment.at("kind").get<std::string>(),
-                            segment.at("rows").get<int64_t>(), segment.at("removed").get<int64_t>()});
+                            segment.at("rows").get<int64_t>(), segment.at("removed").get<int64_t>(),
+                            checksum_from_json(segment, source)});
     return segments;
 }
 
 template <typename Table, typename Read>
 Table fold_segments(const std::string& store_path, const std::vector<SegmentEntry>& segments, Read read) {
     Table table;
-    for (const auto& segment : segments) table.apply(read(join_path(store_path, segment.file)));
+    for (const auto& segment : segments) {
+        verify_store_file(store_path, segment.file, segment.checksum);
+        table.apply(read(join_path(store_path, segment.file)));
+    }
     return table;
+}
+
+// Index entries written before manifests listed a derived file's parts had a payload and its
+// header `payload.json` (lib/index); pairs were one file.
+std::map<std::string, FileChecksum> legacy_derived_files(const std::string& kind, const std::string& file) {
+    std::map<std::string, FileChecksum> files{{file, {}}};
+    if (kind == "indexes") files[file + ".json"] = {};
+    return files;
 }
 
 bool deltas_outgrew_base(const std::vector<SegmentEntry>& segments) {
@@ -154,8 +206,15 @@ Manifest manifest_from_json(const nlohmann::json& json, const std::string& sourc
                                                 segments_from_json(set.at("segments"), source)};
         for (auto [name, files] : {std::pair{"indexes", &manifest.indexes}, std::pair{"pairs", &manifest.pairs}})
             if (json.contains(name))
-                for (const auto& [key, entry] : json.at(name).items())
-                    (*files)[key] = {file_in_store(entry.at("file"), source), entry.at("generation").get<int64_t>()};
+                for (const auto& [key, entry] : json.at(name).items()) {
+                    DerivedFile derived{file_in_store(entry.at("file"), source), entry.at("generation").get<int64_t>(), {}};
+                    if (entry.contains("files"))
+                        for (const auto& [file, checksum] : entry.at("files").items())
+                            derived.files[file_in_store(file, source)] = checksum_from_json(checksum, source);
+                    else
+                        derived.files = legacy_derived_files(name, derived.file);
+                    (*files)[key] = std::move(derived);
+                }
         for (const auto& run : json.at("runs"))
             manifest.runs.push_back({run.at("generation").get<int64_t>(), run.at("command").get<std::string>(),
                                      run.at("command_line").get<std::string>(), run.at("finished").get<std::string>(),
@@ -166,13 +225,74 @@ Manifest manifest_from_json(const nlohmann::json& json, const std::string& sourc
     }
 }
 
+FileChecksum checksum_of(const std::string& path) {
+    FileHash hash = hash_file(path);
+    return {hash.hash, hash.bytes, true};
+}
+
+void verify_store_file(const std::string& store_path, const std::string& file, const FileChecksum& expected) {
+    // Files are immutable and every write gets a new name, so one good check per process is enough.
+    static std::mutex mutex;
+    static std::set<std::string> verified;
+    std::string path = join_path(store_path, file);
+    std::string key = fmt::format("{}\n{}\n{}", path, expected.xxh3, expected.bytes);
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (verified.count(key)) return;
+    }
+    if (!path_exists(path))
+        throw Error(ErrorKind::format, fmt::format("{}: missing, but the store's manifest names it; {}", path, repair_hint));
+    if (!expected.recorded) return;  // a store from before checksums: nothing to compare with
+    FileChecksum actual;
+    try {
+        actual = checksum_of(path);
+    } catch (const Error& error) {
+        throw Error(ErrorKind::format, fmt::format("{}; {}", error.what(), repair_hint));
+    }
+    if (actual.bytes != expected.bytes || actual.xxh3 != expected.xxh3)
+        throw Error(ErrorKind::format,
+                    fmt::format("{}: damaged: {} bytes with XXH3 {}, but the manifest records {} bytes with XXH3 {}; {}",
+                                path, actual.bytes, hash_to_hex(actual.xxh3), expected.bytes,
+                                hash_to_hex(expected.xxh3), repair_hint));
+    std::lock_guard<std::mutex> lock(mutex);
+    verified.insert(key);
+}
+
+std::vector<std::string> files_named_by(const Manifest& manifest) {
+    std::vector<std::string> files;
+    auto add_segments = [&](const std::vector<SegmentEntry>& segments) {
+        for (const auto& segment : segments) files.push_back(segment.file);
+    };
+    add_segments(manifest.catalog);
+    for (const auto& [name, set] : manifest.chunk_sets) add_segments(set.segments);
+    for (const auto& [key, set] : manifest.embedding_sets) add_segments(set.segments);
+    for (const auto* derived : {&manifest.indexes, &manifest.pairs})
+        for (const auto& [key, entry] : *derived)
+            for (const auto& [file, checksum] : entry.files) files.push_back(file);
+    return files;
+}
+
+std::vector<std::string> store_data_files(const std::string& store_path) {
+    std::vector<std::string> files;
+    for (const char* folder : data_folders) {
+        std::error_code error;
+        for (auto it = std::filesystem::recursive_directory_iterator(join_path(store_path, folder), error);
+             !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+            if (!it->is_regular_file(error) || it->path().filename().string().find(".tmp.") != std::string::npos) continue;
+            files.push_back(relative_to(it->path().string(), store_path));
+        }
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
 std::optional<std::string> find_store(const std::string& option) {
     if (!option.empty()) return absolute_path(option);
     if (const char* env = std::getenv("AUDIOSIM_STORE"); env && *env) return absolute_path(env);
     std::string folder = absolute_path(".");
     for (;;) {
         std::string candidate = join_path(folder, ".audiosim");
-        if (path_exists(join_path(candidate, manifest_name))) return candidate;
+        if (path_exists(join_path(candidate, manifest_name)) || !store_data_files(candidate).empty()) return candidate;
         if (folder == "/") return std::nullopt;
         folder = parent_path(folder);
     }
@@ -180,7 +300,7 @@ std::optional<std::string> find_store(const std::string& option) {
 
 StoreReader::StoreReader(std::string path) : path_(std::move(path)) { load_manifest(); }
 
-void StoreReader::load_manifest() { manifest_ = read_manifest(path_); }
+void StoreReader::load_manifest() { manifests_.push_back(read_manifest(path_)); }
 
 // A writer may compact and delete the segments of the manifest we read, even while HDF5 opens one
 // (it fails then in several ways). When the manifest has moved on, read the new one; when it has
@@ -192,23 +312,23 @@ auto StoreReader::retrying(Load load) {
         try {
             return load();
         } catch (const Error&) {
-            int64_t generation = manifest_.generation;
+            int64_t generation = manifest().generation;
             load_manifest();
-            if (manifest_.generation == generation || attempt == attempts) throw;
+            if (manifest().generation == generation || attempt == attempts) throw;
         }
     }
 }
 
 Catalog StoreReader::load_catalog() {
-    return retrying([this] { return fold_segments<Catalog>(path_, manifest_.catalog, read_catalog_segment); });
+    return retrying([this] { return fold_segments<Catalog>(path_, manifest().catalog, read_catalog_segment); });
 }
 
 EmbeddingTable StoreReader::load_embeddings(const std::string& key, bool with_vectors) {
     return retrying([&] {
-        auto set = manifest_.embedding_sets.find(key);
-        if (set == manifest_.embedding_sets.end()) {
+        auto set = manifest().embedding_sets.find(key);
+        if (set == manifest().embedding_sets.end()) {
             std::string keys;
-            for (const auto& entry : manifest_.embedding_sets) keys += (keys.empty() ? "" : ", ") + entry.first;
+            for (const auto& entry : manifest().embedding_sets) keys += (keys.empty() ? "" : ", ") + entry.first;
             throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store ({})", key,
                                                       keys.empty() ? "run audiosim embed" : "there are: " + keys));
         }
@@ -220,8 +340,9 @@ EmbeddingTable StoreReader::load_embeddings(const std::string& key, bool with_ve
 bool StoreReader::open_derived(const std::map<std::string, DerivedFile> Manifest::*files, const std::string& key,
                                const std::function<void(const std::string& path)>& open) {
     return retrying([&] {
-        auto entry = (manifest_.*files).find(key);
-        if (entry == (manifest_.*files).end()) return false;
+        auto entry = (manifest().*files).find(key);
+        if (entry == (manifest().*files).end()) return false;
+        for (const auto& [file, checksum] : entry->second.files) verify_store_file(path_, file, checksum);
         open(join_path(path_, entry->second.file));
         return true;
     });
@@ -237,10 +358,10 @@ bool StoreReader::open_pairs(const std::string& key, const std::function<void(co
 
 ChunkTable StoreReader::load_chunks(const std::string& profile) {
     return retrying([&] {
-        auto set = manifest_.chunk_sets.find(profile);
-        if (set == manifest_.chunk_sets.end()) {
+        auto set = manifest().chunk_sets.find(profile);
+        if (set == manifest().chunk_sets.end()) {
             std::string names;
-            for (const auto& entry : manifest_.chunk_sets) names += (names.empty() ? "" : ", ") + entry.first;
+            for (const auto& entry : manifest().chunk_sets) names += (names.empty() ? "" : ", ") + entry.first;
             throw Error(ErrorKind::input, fmt::format("no chunks of profile '{}' in the store ({})", profile,
                                                       names.empty() ? "run audiosim chunk" : "there are: " + names));
         }
@@ -250,10 +371,14 @@ ChunkTable StoreReader::load_chunks(const std::string& profile) {
 
 StoreWriter::StoreWriter(const std::string& path, const WriterOptions& options)
     : path_(path), options_(options) {
-    make_directories(join_path(path_, catalog_folder));
+    // Nothing is made before we know there is (or is to be) a store here: a mistyped --store must
+    // not leave a folder behind.
+    if (options.open == StoreOpen::existing && !path_exists(join_path(path_, manifest_name))) throw_no_manifest(path_);
+    make_directories(path_);
     lock_ = std::make_unique<WriterLock>(join_path(path_, lock_name),
                                          fmt::format("pid {}: {}", ::getpid(), options.command_line),
                                          options.wait_seconds);
+    if (options.open == StoreOpen::repair) return;  // check --repair reads the files itself
     std::string requested_root = options.library_root.empty() ? "" : absolute_path(options.library_root);
     if (path_exists(join_path(path_, manifest_name))) {
         manifest_ = read_manifest(path_);
@@ -262,19 +387,26 @@ StoreWriter::StoreWriter(const std::string& path, const WriterOptions& options)
                                                       manifest_.library_root, requested_root));
         catalog_ = fold_segments<Catalog>(path_, manifest_.catalog, read_catalog_segment);
     } else {
+        if (options.open != StoreOpen::create) throw_no_manifest(path_);
+        throw_if_data_without_manifest();
         manifest_.created = utc_timestamp(now_unix_ns());
         manifest_.library_root = requested_root.empty() ? absolute_path(".") : requested_root;
     }
     remove_unreferenced_files();
 }
 
+void StoreWriter::throw_if_data_without_manifest() const {
+    if (!store_data_files(path_).empty()) throw_no_manifest(path_);
+}
+
 SegmentEntry StoreWriter::write_segment(const std::string& folder, const std::string& kind, int64_t rows,
                                         int64_t removed, const SegmentWriter& write) {
     int64_t generation = manifest_.generation + 1;
     make_directories(join_path(path_, folder));
-    SegmentEntry entry{fmt::format("{}/{:08}-{}.h5", folder, generation, kind), kind, rows, removed};
+    SegmentEntry entry{fmt::format("{}/{:08}-{}.h5", folder, generation, kind), kind, rows, removed, {}};
     AtomicFile segment(join_path(path_, entry.file));
-    write(segment.temporary_path(), {options_.command_line, generation});
+    write(segment.temporary_path(), stamp_for(generation));
+    entry.checksum = checksum_of(segment.temporary_path());
     segment.commit();
     return entry;
 }
@@ -340,18 +472,25 @@ ChunkTable StoreWriter::load_chunks(const std::string& profile) const {
     return fold_segments<ChunkTable>(path_, set->second.segments, read_chunk_segment);
 }
 
+WriterStamp StoreWriter::stamp_for(int64_t generation) const {
+    return {options_.command_line, generation, manifest_.library_root};
+}
+
 void StoreWriter::commit_derived(std::map<std::string, DerivedFile>& files, const std::string& key,
-                                 const std::string& file, const std::function<void(const std::string& path)>& write) {
+                                 const std::string& file,
+                                 const std::function<std::vector<std::string>(const std::string& path)>& write) {
     std::string path = join_path(path_, file);
     make_directories(parent_path(path));
-    write(path);
-    files[key] = {file, manifest_.generation + 1};
+    DerivedFile derived{file, manifest_.generation + 1, {}};
+    for (const std::string& written : write(path)) derived.files[relative_to(written, path_)] = checksum_of(written);
+    files[key] = std::move(derived);
     ++manifest_.generation;
     write_manifest();
     remove_unreferenced_files();
 }
 
-void StoreWriter::commit_index(const std::string& key, const std::function<void(const std::string& payload_path)>& save) {
+void StoreWriter::commit_index(const std::string& key,
+                               const std::function<std::vector<std::string>(const std::string& payload_path)>& save) {
     commit_derived(manifest_.indexes, key, index_file(key, manifest_.generation + 1), save);
 }
 
@@ -359,8 +498,9 @@ void StoreWriter::commit_pairs(const std::string& key,
                                const std::function<void(const std::string& path, const WriterStamp& stamp)>& write) {
     commit_derived(manifest_.pairs, key, pairs_file(key, manifest_.generation + 1), [&](const std::string& path) {
         AtomicFile file(path);
-        write(file.temporary_path(), {options_.command_line, manifest_.generation + 1});
+        write(file.temporary_path(), stamp_for(manifest_.generation + 1));
         file.commit();
+        return std::vector<std::string>{path};
     });
 }
 
@@ -420,6 +560,13 @@ void StoreWriter::compact_if_needed() {
     remove_unreferenced_files();
 }
 
+void StoreWriter::install_manifest(Manifest manifest) {
+    manifest_ = std::move(manifest);
+    catalog_ = fold_segments<Catalog>(path_, manifest_.catalog, read_catalog_segment);
+    write_manifest();
+    remove_unreferenced_files();
+}
+
 void StoreWriter::write_manifest() {
     manifest_.writer = writer_name();
     manifest_.command_line = options_.command_line;
@@ -433,20 +580,16 @@ void StoreWriter::remove_unreferenced_files() {
     // Under the writer lock, any file in the store's folders that the manifest does not name is
     // garbage: segments replaced by a compaction, or temporaries of a writer that died before its
     // commit. The top level holds only the manifest, the lock and manifest temporaries.
-    std::set<std::string> referenced;
-    for (const auto& segment : manifest_.catalog) referenced.insert(segment.file);
-    for (const auto& [name, set] : manifest_.chunk_sets)
-        for (const auto& segment : set.segments) referenced.insert(segment.file);
-    for (const auto& [key, set] : manifest_.embedding_sets)
-        for (const auto& segment : set.segments) referenced.insert(segment.file);
-    for (const auto& [key, entry] : manifest_.indexes) {
-        referenced.insert(entry.file);
-        referenced.insert(index_header_path(entry.file));
-    }
-    for (const auto& [key, entry] : manifest_.pairs) referenced.insert(entry.file);
+    // The quarantine folder of check --repair is the user's to delete.
+    std::vector<std::string> named = files_named_by(manifest_);
+    std::set<std::string> referenced(named.begin(), named.end());
     std::error_code error;
     for (auto it = std::filesystem::recursive_directory_iterator(path_, error);
          !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+        if (it->is_directory(error) && it->path().filename() == store_quarantine_folder && it.depth() == 0) {
+            it.disable_recursion_pending();
+            continue;
+        }
         if (!it->is_regular_file(error)) continue;
         std::string relative = relative_to(it->path().string(), path_);
         bool top_level = relative.find('/') == std::string::npos;

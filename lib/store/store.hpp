@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,11 +21,22 @@
 
 namespace audiosim {
 
+// What the manifest records of each file it names, so that a reader tells damage before HDF5 or
+// hnswlib parses the bytes. Files committed before checksums existed have none (`recorded` false).
+struct FileChecksum {
+    uint64_t xxh3 = 0;
+    uint64_t bytes = 0;
+    bool recorded = false;
+};
+
+FileChecksum checksum_of(const std::string& path);  // Error(input) when it cannot be read
+
 struct SegmentEntry {
     std::string file;  // relative to the store folder
     std::string kind;  // "base" or "delta"
     int64_t rows = 0;
     int64_t removed = 0;
+    FileChecksum checksum;
 };
 
 struct RunEntry {
@@ -52,12 +64,13 @@ struct EmbeddingSet {
     std::string key() const { return profile + "/" + model_id; }
 };
 
-// A file derived from one embedding set: its search index (lib/index: a payload and its header
-// `file + ".json"`) or its pairs (lib/pairs). Each write gets new names, so a reader holding an
-// older manifest still finds complete files.
+// A file derived from one embedding set: its search index (lib/index: a payload and its header)
+// or its pairs (lib/pairs). Each write gets new names, so a reader holding an older manifest still
+// finds complete files.
 struct DerivedFile {
-    std::string file;        // relative to the store folder
+    std::string file;        // relative to the store folder: what readers open
     int64_t generation = 0;  // the store generation it was written for
+    std::map<std::string, FileChecksum> files;  // every file it consists of (`file` and companions)
 };
 
 struct Manifest {
@@ -81,17 +94,39 @@ inline constexpr int64_t store_format_version = 1;
 inline constexpr size_t max_runs_kept = 50;
 
 nlohmann::json manifest_to_json(const Manifest& manifest);
+// Error(input) when the folder holds no store; Error(format) when the manifest is missing while data
+// files remain, or is unreadable, malformed or of a newer version.
+Manifest read_store_manifest(const std::string& store_path);
 Manifest manifest_from_json(const nlohmann::json& json, const std::string& source);
 
 // Where the store is: the option, else $AUDIOSIM_STORE, else the nearest `.audiosim` folder in the
-// current folder or its parents, else (std::nullopt) none.
+// current folder or its parents, else (std::nullopt) none. A folder that lost its manifest but
+// holds data is found too: it is a damaged store, not a place for a new one.
 std::optional<std::string> find_store(const std::string& option);
+
+// Every file a manifest names (segments, derived files and their companions), relative to the store.
+std::vector<std::string> files_named_by(const Manifest& manifest);
+
+// Throws Error(format) naming the file and what to do when a file the manifest names is missing or
+// its bytes differ from the recorded checksum. Each file is hashed once per process.
+void verify_store_file(const std::string& store_path, const std::string& file, const FileChecksum& expected);
+
+// The store folder's data files (segments, indexes, pairs), relative to it, whether or not a
+// manifest names them; temporaries and the quarantine folder are left out.
+std::vector<std::string> store_data_files(const std::string& store_path);
+
+inline constexpr const char* store_manifest_name = "manifest.json";
+inline constexpr const char* store_quarantine_folder = "damaged";  // where check --repair moves damaged files
 
 class StoreReader {
 public:
-    explicit StoreReader(std::string path);  // Error(input) when there is no store there
+    // Error(input) when there is no store there; Error(format) when it is damaged (a manifest lost
+    // or unreadable, see audiosim check).
+    explicit StoreReader(std::string path);
     const std::string& path() const { return path_; }
-    const Manifest& manifest() const { return manifest_; }
+    // The newest manifest read. A reload (after a writer compacted under us) adds a newer one;
+    // references to older ones stay valid for the reader's life, so loops over one never dangle.
+    const Manifest& manifest() const { return manifests_.back(); }
     Catalog load_catalog();  // reloads the manifest if a writer compacted under us
     ChunkTable load_chunks(const std::string& profile);  // Error(input) naming the profiles there are
     EmbeddingTable load_embeddings(const std::string& key, bool with_vectors = true);  // Error(input) naming the sets there are
@@ -106,18 +141,25 @@ private:
                       const std::function<void(const std::string& path)>& open);
     void load_manifest();
     std::string path_;
-    Manifest manifest_;
+    std::deque<Manifest> manifests_;  // a deque: push_back keeps references to the older ones
 };
+
+// How a writer opens the store: only ingest creates one; check --repair opens one whose manifest
+// may be lost or damaged, reading nothing until it installs a repaired manifest.
+enum class StoreOpen { existing, create, repair };
 
 struct WriterOptions {
     std::string command_line;
     std::string library_root;  // for a new store; empty = current folder. Checked against an existing one.
     double wait_seconds = 0;   // for the writer lock
+    StoreOpen open = StoreOpen::existing;
 };
 
 class StoreWriter {
 public:
-    StoreWriter(const std::string& path, const WriterOptions& options);  // creates the store if missing
+    // Error(input) when there is no store and options.open is not create; Error(format) when the
+    // store is damaged (the manifest lost while data files remain: never garbage-collected).
+    StoreWriter(const std::string& path, const WriterOptions& options);
     StoreWriter(const StoreWriter&) = delete;
     StoreWriter& operator=(const StoreWriter&) = delete;
 
@@ -137,9 +179,10 @@ public:
     // Commits vectors of a set (created on first use). Error(model) when the dimension changes.
     void commit_embeddings(const EmbeddingSet& set, EmbeddingDelta delta);
     EmbeddingTable load_embeddings(const std::string& key) const;  // empty for a set not stored yet
-    // Writes a new index of set `key` (save(path) writes the payload `path` and its header
-    // `path.json`, each atomically) and commits it in place of the previous one.
-    void commit_index(const std::string& key, const std::function<void(const std::string& payload_path)>& save);
+    // Writes a new index of set `key` (save(path) writes the payload `path` and its companions, each
+    // atomically, and returns every path it wrote) and commits it in place of the previous one.
+    void commit_index(const std::string& key,
+                      const std::function<std::vector<std::string>(const std::string& payload_path)>& save);
     // Writes new pairs of set `key` (write(path, stamp) writes the file) and commits them in place
     // of the previous ones.
     void commit_pairs(const std::string& key, const std::function<void(const std::string& path, const WriterStamp& stamp)>& write);
@@ -147,14 +190,19 @@ public:
     void finish_run(const std::string& command, nlohmann::json summary);
     // Merges base and deltas into one base when the deltas have grown; removes unreferenced files.
     void compact_if_needed();
+    // check --repair: commits `manifest` (checked and rebuilt by the caller) in place of whatever
+    // the store held, then removes files it does not name (the quarantine folder is kept).
+    void install_manifest(Manifest manifest);
 
 private:
     using SegmentWriter = std::function<void(const std::string& temporary_path, const WriterStamp& stamp)>;
     SegmentEntry write_segment(const std::string& folder, const std::string& kind, int64_t rows, int64_t removed,
                                const SegmentWriter& write);
     void write_manifest();
+    void throw_if_data_without_manifest() const;
+    WriterStamp stamp_for(int64_t generation) const;
     void commit_derived(std::map<std::string, DerivedFile>& files, const std::string& key, const std::string& file,
-                        const std::function<void(const std::string& path)>& write);
+                        const std::function<std::vector<std::string>(const std::string& path)>& write);
     void remove_unreferenced_files();
     std::string path_;
     WriterOptions options_;

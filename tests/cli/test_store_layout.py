@@ -8,7 +8,7 @@ import pytest
 
 from conftest import EXIT_OK, EXIT_PARTIAL, write_wav
 
-COMMON_ATTRIBUTES = {"format", "format_version", "writer", "command_line", "created", "store_generation"}
+COMMON_ATTRIBUTES = {"format", "format_version", "writer", "command_line", "created", "store_generation", "library_root"}
 FILE_COLUMNS = {
     "file_id": np.uint64, "size": np.uint64, "mtime_ns": np.int64, "hash": np.uint64,
     "sample_rate": np.uint32, "channels": np.uint32, "frames": np.int64, "duration": np.float64,
@@ -35,7 +35,7 @@ def test_manifest_fields(audiosim, library):
     for key in ("created", "updated"):
         assert manifest[key].endswith("Z") and "T" in manifest[key]
     (segment,) = manifest["catalog"]
-    assert set(segment) == {"file", "kind", "rows", "removed"} and segment["rows"] == 1
+    assert set(segment) == {"file", "kind", "rows", "removed", "xxh3", "bytes"} and segment["rows"] == 1
     run = manifest["runs"][0]
     assert run["command"] == "ingest" and run["summary"]["added"] == 1
 

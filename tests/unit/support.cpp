@@ -231,6 +231,7 @@ SyntheticStore::SyntheticStore(size_t dim, size_t clusters, bool paired, uint64_
           WriterOptions options;
           options.command_line = "audiosim (test)";
           options.library_root = root_;
+          options.open = audiosim::StoreOpen::create;  // the tests make their stores
           return options;
       }()),
       random_(seed) {
@@ -326,6 +327,7 @@ WriterOptions TestLibrary::writer_options() const {
     WriterOptions options;
     options.command_line = "audiosim (test)";
     options.library_root = root;
+    options.open = audiosim::StoreOpen::create;  // the tests make their stores
     return options;
 }
 

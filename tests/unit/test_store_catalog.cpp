@@ -90,7 +90,7 @@ TEST_CASE("a segment round trips records, metadata and removed paths") {
     delta.records[2].set_metadata("note", "line 1\nline 2, \"quoted\"");
     delta.records[2].set_metadata("bpm", "90");
     delta.removed_paths = {"old/a.wav", "old/caf\xe9.wav"};
-    audiosim::write_catalog_segment(path, delta, {"audiosim ingest .", 7});
+    audiosim::write_catalog_segment(path, delta, {"audiosim ingest .", 7, ""});
 
     CatalogDelta back = audiosim::read_catalog_segment(path);
     REQUIRE(back.records.size() == delta.records.size());
@@ -106,7 +106,7 @@ TEST_CASE("a segment round trips records, metadata and removed paths") {
 TEST_CASE("a segment stamps format, version, writer, command line and generation") {
     TempFolder folder;
     std::string path = folder.file("segment.h5");
-    audiosim::write_catalog_segment(path, {{make_record("a.wav", 1)}, {}}, {"audiosim ingest --x", 42});
+    audiosim::write_catalog_segment(path, {{make_record("a.wav", 1)}, {}}, {"audiosim ingest --x", 42, ""});
     audiosim::h5::File file = audiosim::h5::File::open_read_only(path);
     CHECK(audiosim::h5::read_string_attribute(file, file.id(), "format") == audiosim::catalog_format_name);
     CHECK(audiosim::h5::read_int_attribute(file, file.id(), "format_version") == audiosim::catalog_format_version);
@@ -121,13 +121,13 @@ TEST_CASE("empty segments round trip: no records, only removals, nothing") {
     SUBCASE("only removals") {
         CatalogDelta delta;
         delta.removed_paths = {"x.wav"};
-        audiosim::write_catalog_segment(folder.file("s.h5"), delta, {"c", 1});
+        audiosim::write_catalog_segment(folder.file("s.h5"), delta, {"c", 1, ""});
         CatalogDelta back = audiosim::read_catalog_segment(folder.file("s.h5"));
         CHECK(back.records.empty());
         CHECK(back.removed_paths == delta.removed_paths);
     }
     SUBCASE("nothing") {
-        audiosim::write_catalog_segment(folder.file("s.h5"), {}, {"c", 1});
+        audiosim::write_catalog_segment(folder.file("s.h5"), {}, {"c", 1, ""});
         CHECK(audiosim::read_catalog_segment(folder.file("s.h5")).empty());
     }
 }
@@ -135,7 +135,7 @@ TEST_CASE("empty segments round trip: no records, only removals, nothing") {
 TEST_CASE("a segment of a newer format version is Error(format) naming both versions") {
     TempFolder folder;
     std::string path = folder.file("future.h5");
-    audiosim::write_catalog_segment(path, {{make_record("a.wav", 1)}, {}}, {"c", 1});
+    audiosim::write_catalog_segment(path, {{make_record("a.wav", 1)}, {}}, {"c", 1, ""});
     set_root_int_attribute(path, "format_version", 99);
     auto [kind, message] = error_of([&] { audiosim::read_catalog_segment(path); });
     CHECK(kind == ErrorKind::format);
@@ -148,7 +148,7 @@ TEST_CASE("a segment of a newer format version is Error(format) naming both vers
 TEST_CASE("a segment of version 0 is Error(format)") {
     TempFolder folder;
     std::string path = folder.file("zero.h5");
-    audiosim::write_catalog_segment(path, {{make_record("a.wav", 1)}, {}}, {"c", 1});
+    audiosim::write_catalog_segment(path, {{make_record("a.wav", 1)}, {}}, {"c", 1, ""});
     set_root_int_attribute(path, "format_version", 0);
     CHECK(error_of([&] { audiosim::read_catalog_segment(path); }).first == ErrorKind::format);
 }
@@ -186,14 +186,14 @@ TEST_CASE("a segment whose status column holds an unknown value is Error(format)
     std::string path = folder.file("status.h5");
     FileRecord record = make_record("a.wav", 1);
     record.status = static_cast<FileStatus>(200);
-    audiosim::write_catalog_segment(path, {{record}, {}}, {"c", 1});
+    audiosim::write_catalog_segment(path, {{record}, {}}, {"c", 1, ""});
     CHECK(error_of([&] { audiosim::read_catalog_segment(path); }).first == ErrorKind::format);
 }
 
 TEST_CASE("a segment whose row count disagrees with a column is Error(format)") {
     TempFolder folder;
     std::string path = folder.file("rows.h5");
-    audiosim::write_catalog_segment(path, {{make_record("a.wav", 1), make_record("b.wav", 2)}, {}}, {"c", 1});
+    audiosim::write_catalog_segment(path, {{make_record("a.wav", 1), make_record("b.wav", 2)}, {}}, {"c", 1, ""});
     hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     REQUIRE(file >= 0);
     hid_t group = H5Gopen2(file, "files", H5P_DEFAULT);

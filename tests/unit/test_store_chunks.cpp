@@ -78,6 +78,7 @@ WriterOptions options_for(const TempFolder& folder) {
     WriterOptions options;
     options.command_line = "audiosim chunk (test)";
     options.library_root = folder.path();
+    options.open = audiosim::StoreOpen::create;  // the tests make their stores
     return options;
 }
 
@@ -126,7 +127,7 @@ TEST_CASE("a segment round trips every field of every chunk, and dropped file id
     odd.flags = audiosim::chunk_empty | audiosim::chunk_silent;
     delta.chunks.push_back(odd);
     delta.dropped_file_ids = {3, 1, UINT64_MAX};
-    audiosim::write_chunk_segment(path, named_profile("mine"), delta, {"audiosim chunk x", 12});
+    audiosim::write_chunk_segment(path, named_profile("mine"), delta, {"audiosim chunk x", 12, ""});
 
     ChunkDelta back = audiosim::read_chunk_segment(path);
     REQUIRE(back.chunks.size() == delta.chunks.size());
@@ -142,13 +143,13 @@ TEST_CASE("empty segments round trip: only dropped ids, nothing") {
     SUBCASE("only dropped ids") {
         ChunkDelta delta;
         delta.dropped_file_ids = {42};
-        audiosim::write_chunk_segment(folder.file("s.h5"), named_profile("p"), delta, {"c", 1});
+        audiosim::write_chunk_segment(folder.file("s.h5"), named_profile("p"), delta, {"c", 1, ""});
         ChunkDelta back = audiosim::read_chunk_segment(folder.file("s.h5"));
         CHECK(back.chunks.empty());
         CHECK(back.dropped_file_ids == delta.dropped_file_ids);
     }
     SUBCASE("nothing") {
-        audiosim::write_chunk_segment(folder.file("s.h5"), named_profile("p"), {}, {"c", 1});
+        audiosim::write_chunk_segment(folder.file("s.h5"), named_profile("p"), {}, {"c", 1, ""});
         CHECK(audiosim::read_chunk_segment(folder.file("s.h5")).empty());
     }
 }
@@ -158,7 +159,7 @@ TEST_CASE("a segment stamps format, version, writer, generation and its profile"
     std::string path = folder.file("chunks.h5");
     ChunkProfile profile = named_profile("stamped", 3);
     profile.last = audiosim::LastWindow::align;
-    audiosim::write_chunk_segment(path, profile, {{make_chunk(1, 0, 1)}, {}}, {"audiosim chunk --x", 42});
+    audiosim::write_chunk_segment(path, profile, {{make_chunk(1, 0, 1)}, {}}, {"audiosim chunk --x", 42, ""});
     audiosim::h5::File file = audiosim::h5::File::open_read_only(path);
     CHECK(audiosim::h5::read_string_attribute(file, file.id(), "format") == audiosim::chunks_format_name);
     CHECK(audiosim::h5::read_int_attribute(file, file.id(), "format_version") == audiosim::chunks_format_version);
@@ -173,7 +174,7 @@ TEST_CASE("a segment stamps format, version, writer, generation and its profile"
 TEST_CASE("a segment of a newer format version is Error(format) naming both versions") {
     TempFolder folder;
     std::string path = folder.file("future.h5");
-    audiosim::write_chunk_segment(path, named_profile("p"), {{make_chunk(1, 0, 1)}, {}}, {"c", 1});
+    audiosim::write_chunk_segment(path, named_profile("p"), {{make_chunk(1, 0, 1)}, {}}, {"c", 1, ""});
     set_root_int_attribute(path, "format_version", 99);
     auto [kind, message] = error_of([&] { audiosim::read_chunk_segment(path); });
     CHECK(kind == ErrorKind::format);
@@ -186,7 +187,7 @@ TEST_CASE("a file that is not a chunk segment is Error(format)") {
     TempFolder folder;
     SUBCASE("a catalog segment") {
         std::string path = folder.file("catalog.h5");
-        audiosim::write_catalog_segment(path, {}, {"c", 1});
+        audiosim::write_catalog_segment(path, {}, {"c", 1, ""});
         auto [kind, message] = error_of([&] { audiosim::read_chunk_segment(path); });
         CHECK(kind == ErrorKind::format);
         CHECK(contains(message, path));

@@ -54,6 +54,7 @@ WriterOptions options_for(const TempFolder& folder) {
     WriterOptions options;
     options.command_line = "audiosim test";
     options.library_root = folder.path();
+    options.open = audiosim::StoreOpen::create;  // the tests make their stores
     return options;
 }
 
@@ -341,6 +342,7 @@ TEST_CASE("a new store without a library root takes the current folder") {
     std::string cwd = std::filesystem::canonical(folder.path()).string();
     CurrentFolder here(cwd);
     WriterOptions options;
+    options.open = audiosim::StoreOpen::create;
     StoreWriter writer("store", options);
     CHECK(writer.manifest().library_root == cwd);
 }
@@ -406,7 +408,8 @@ TEST_CASE("manifest_to_json and manifest_from_json round trip") {
     manifest.updated = "2026-01-02T00:00:00Z";
     manifest.library_root = "/music";
     manifest.next_file_id = 99;
-    manifest.catalog = {{"catalog/00000010-base.h5", "base", 5, 0}, {"catalog/00000012-delta.h5", "delta", 1, 2}};
+    manifest.catalog = {{"catalog/00000010-base.h5", "base", 5, 0, {0x0123456789abcdef, 77, true}},
+                        {"catalog/00000012-delta.h5", "delta", 1, 2, {}}};
     manifest.runs = {{12, "ingest", "audiosim ingest", "2026-01-02T00:00:00Z", {{"added", 3}}}};
     audiosim::Manifest back = audiosim::manifest_from_json(audiosim::manifest_to_json(manifest), "test");
     CHECK(back.generation == 12);
@@ -421,6 +424,10 @@ TEST_CASE("manifest_to_json and manifest_from_json round trip") {
     CHECK(back.catalog[1].kind == "delta");
     CHECK(back.catalog[1].rows == 1);
     CHECK(back.catalog[1].removed == 2);
+    CHECK(back.catalog[0].checksum.recorded);
+    CHECK(back.catalog[0].checksum.xxh3 == 0x0123456789abcdef);
+    CHECK(back.catalog[0].checksum.bytes == 77);
+    CHECK(!back.catalog[1].checksum.recorded);  // a store from before checksums
     REQUIRE(back.runs.size() == 1);
     CHECK(back.runs[0].summary.at("added") == 3);
 }
@@ -430,6 +437,82 @@ TEST_CASE("a folder without a store is Error(input) for a reader") {
     auto [kind, message] = error_of([&] { StoreReader reader(folder.path()); });
     CHECK(kind == ErrorKind::input);
     CHECK(contains(message, folder.path()));
+}
+
+TEST_CASE("only a writer opened to create makes a store; others are Error(input) and leave no folder") {
+    TempFolder folder;
+    std::string store = folder.file("typo");
+    WriterOptions options = options_for(folder);
+    options.open = audiosim::StoreOpen::existing;
+    auto [kind, message] = error_of([&] { StoreWriter writer(store, options); });
+    CHECK(kind == ErrorKind::input);
+    CHECK(contains(message, "no audiosim store"));
+    CHECK(!audiosim::path_exists(store));
+}
+
+TEST_CASE("a store that lost its manifest is Error(format) for readers and writers, and keeps its files") {
+    TempFolder folder;
+    std::string store = folder.file("store");
+    {
+        StoreWriter writer(store, options_for(folder));
+        writer.commit({{make_record("a.wav", 1)}, {}});
+        writer.commit({{make_record("b.wav", 2)}, {}});
+    }
+    std::vector<std::string> files = sorted_entries(store + "/catalog");
+    REQUIRE(files.size() == 2);
+    std::filesystem::remove(store + "/manifest.json");
+    for (auto open : {audiosim::StoreOpen::existing, audiosim::StoreOpen::create}) {
+        WriterOptions options = options_for(folder);
+        options.open = open;
+        auto [kind, message] = error_of([&] { StoreWriter writer(store, options); });
+        CHECK(kind == ErrorKind::format);
+        CHECK(contains(message, "check --repair"));
+    }
+    auto [kind, message] = error_of([&] { StoreReader reader(store); });
+    CHECK(kind == ErrorKind::format);
+    CHECK(contains(message, "2 data files remain"));
+    CHECK(sorted_entries(store + "/catalog") == files);
+    CHECK(!audiosim::path_exists(store + "/manifest.json"));
+}
+
+TEST_CASE("segments carry checksums; a damaged or missing one is Error(format) naming it") {
+    TempFolder folder;
+    std::string store = folder.file("store");
+    {
+        StoreWriter writer(store, options_for(folder));
+        writer.commit({{make_record("a.wav", 1)}, {}});
+    }
+    StoreReader reader(store);
+    const audiosim::SegmentEntry& segment = reader.manifest().catalog.at(0);
+    CHECK(segment.checksum.recorded);
+    CHECK(segment.checksum.bytes == std::filesystem::file_size(store + "/" + segment.file));
+    CHECK(segment.checksum.xxh3 == audiosim::checksum_of(store + "/" + segment.file).xxh3);
+    std::string bytes = audiosim::read_text_file(store + "/" + segment.file);
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
+    write_bytes(store + "/" + segment.file, bytes);
+    auto [kind, message] = error_of([&] { StoreReader(store).load_catalog(); });
+    CHECK(kind == ErrorKind::format);
+    CHECK(contains(message, segment.file));
+    CHECK(contains(message, "damaged"));
+    std::filesystem::remove(store + "/" + segment.file);
+    auto [missing_kind, missing] = error_of([&] { StoreReader(store).load_catalog(); });
+    CHECK(missing_kind == ErrorKind::format);
+    CHECK(contains(missing, "missing"));
+}
+
+TEST_CASE("references into a reader's manifest stay valid when it reloads") {
+    TempFolder folder;
+    std::string store = folder.file("store");
+    StoreWriter writer(store, options_for(folder));
+    writer.commit({{make_record("a.wav", 1)}, {}});
+    StoreReader reader(store);
+    const audiosim::Manifest& first = reader.manifest();
+    const std::string& first_file = first.catalog.at(0).file;
+    for (int i = 0; i < 8; ++i) writer.commit({{make_record(std::to_string(i) + ".wav", 10 + static_cast<uint64_t>(i))}, {}});
+    writer.compact_if_needed();  // removes the segment `first` names: the reader must reload
+    CHECK(reader.load_catalog().size() == 9);
+    CHECK(reader.manifest().generation > first.generation);
+    CHECK(first_file == first.catalog.at(0).file);  // the old one is still alive and whole
 }
 
 TEST_CASE("find_store: the option first, then AUDIOSIM_STORE, then .audiosim upwards") {
