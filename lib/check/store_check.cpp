@@ -29,7 +29,7 @@ namespace audiosim {
 nlohmann::json StoreCheckReport::to_json() const {
     nlohmann::json problem_list = nlohmann::json::array();
     for (const auto& problem : problems) problem_list.push_back({{"file", problem.file}, {"cause", problem.cause}});
-    return {{"files_checked", files_checked},   {"bytes_checked", bytes_checked},
+    return {{"generation", generation},         {"files_checked", files_checked},   {"bytes_checked", bytes_checked},
             {"files_without_checksum", files_without_checksum}, {"unreferenced_files", unreferenced_files},
             {"problems", problem_list},         {"repairs", repairs},
             {"elapsed_seconds", elapsed_seconds}};
@@ -485,6 +485,7 @@ StoreCheckReport Checker::run() {
         problem(store_manifest_name, error.what());
     }
     if (manifest) {
+        report_.generation = manifest->generation;
         examine_manifest_files(*manifest);
         assess(*manifest, /*report_problems=*/true);
         std::vector<std::string> named = files_named_by(*manifest);
@@ -520,7 +521,16 @@ StoreCheckReport Checker::run() {
 }  // namespace
 
 StoreCheckReport check_store(const std::string& store_path, const StoreCheckOptions& options) {
-    return Checker(store_path, options).run();
+    constexpr int attempts = 3;
+    for (int attempt = 1;; ++attempt) {
+        StoreCheckReport report = Checker(store_path, options).run();
+        if (options.repair || report.problems.empty() || report.generation < 0 || attempt == attempts) return report;
+        try {
+            if (read_store_manifest(store_path).generation == report.generation) return report;
+        } catch (const Error&) {
+            return report;
+        }
+    }
 }
 
 }  // namespace audiosim

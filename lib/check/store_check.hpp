@@ -28,6 +28,7 @@ struct StoreCheckOptions {
 };
 
 struct StoreCheckReport {
+    int64_t generation = -1;            // of the manifest checked (-1: none could be read)
     size_t files_checked = 0;
     uint64_t bytes_checked = 0;
     size_t files_without_checksum = 0;  // named by a manifest from before checksums: parsed, not hashed
@@ -39,7 +40,8 @@ struct StoreCheckReport {
 };
 
 // Error(input) when there is no store at `store_path`; Error(busy) when repair cannot take the
-// writer lock. Problems are in the report, not thrown.
+// writer lock. Problems are in the report, not thrown. Without repair no lock is taken: when a
+// writer committed meanwhile (a compaction removes files), the check runs again on the new state.
 StoreCheckReport check_store(const std::string& store_path, const StoreCheckOptions& options);
 
 }  // namespace audiosim

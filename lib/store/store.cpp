@@ -230,7 +230,9 @@ FileChecksum checksum_of(const std::string& path) {
     return {hash.hash, hash.bytes, true};
 }
 
-void verify_store_file(const std::string& store_path, const std::string& file, const FileChecksum& expected) {
+void verify_store_file(const std::string& store_path, const std::string& file, const FileChecksum& expected,
+                       const std::string& remedy) {
+    const std::string& hint = remedy.empty() ? repair_hint : remedy;
     // Files are immutable and every write gets a new name, so one good check per process is enough.
     static std::mutex mutex;
     static std::set<std::string> verified;
@@ -241,19 +243,19 @@ void verify_store_file(const std::string& store_path, const std::string& file, c
         if (verified.count(key)) return;
     }
     if (!path_exists(path))
-        throw Error(ErrorKind::format, fmt::format("{}: missing, but the store's manifest names it; {}", path, repair_hint));
+        throw Error(ErrorKind::format, fmt::format("{}: missing, but the store's manifest names it; {}", path, hint));
     if (!expected.recorded) return;  // a store from before checksums: nothing to compare with
     FileChecksum actual;
     try {
         actual = checksum_of(path);
     } catch (const Error& error) {
-        throw Error(ErrorKind::format, fmt::format("{}; {}", error.what(), repair_hint));
+        throw Error(ErrorKind::format, fmt::format("{}; {}", error.what(), hint));
     }
     if (actual.bytes != expected.bytes || actual.xxh3 != expected.xxh3)
         throw Error(ErrorKind::format,
                     fmt::format("{}: damaged: {} bytes with XXH3 {}, but the manifest records {} bytes with XXH3 {}; {}",
                                 path, actual.bytes, hash_to_hex(actual.xxh3), expected.bytes,
-                                hash_to_hex(expected.xxh3), repair_hint));
+                                hash_to_hex(expected.xxh3), hint));
     std::lock_guard<std::mutex> lock(mutex);
     verified.insert(key);
 }
@@ -338,22 +340,22 @@ EmbeddingTable StoreReader::load_embeddings(const std::string& key, bool with_ve
 }
 
 bool StoreReader::open_derived(const std::map<std::string, DerivedFile> Manifest::*files, const std::string& key,
-                               const std::function<void(const std::string& path)>& open) {
+                               const std::string& remedy, const std::function<void(const std::string& path)>& open) {
     return retrying([&] {
         auto entry = (manifest().*files).find(key);
         if (entry == (manifest().*files).end()) return false;
-        for (const auto& [file, checksum] : entry->second.files) verify_store_file(path_, file, checksum);
+        for (const auto& [file, checksum] : entry->second.files) verify_store_file(path_, file, checksum, remedy);
         open(join_path(path_, entry->second.file));
         return true;
     });
 }
 
 bool StoreReader::open_index(const std::string& key, const std::function<void(const std::string& payload_path)>& open) {
-    return open_derived(&Manifest::indexes, key, open);
+    return open_derived(&Manifest::indexes, key, "run `audiosim index`: it rebuilds it", open);
 }
 
 bool StoreReader::open_pairs(const std::string& key, const std::function<void(const std::string& path)>& open) {
-    return open_derived(&Manifest::pairs, key, open);
+    return open_derived(&Manifest::pairs, key, "run `audiosim pairs` to make them again", open);
 }
 
 ChunkTable StoreReader::load_chunks(const std::string& profile) {

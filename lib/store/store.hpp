@@ -107,9 +107,11 @@ std::optional<std::string> find_store(const std::string& option);
 // Every file a manifest names (segments, derived files and their companions), relative to the store.
 std::vector<std::string> files_named_by(const Manifest& manifest);
 
-// Throws Error(format) naming the file and what to do when a file the manifest names is missing or
-// its bytes differ from the recorded checksum. Each file is hashed once per process.
-void verify_store_file(const std::string& store_path, const std::string& file, const FileChecksum& expected);
+// Throws Error(format) naming the file and what to do (`remedy`, default: run check --repair) when
+// a file the manifest names is missing or its bytes differ from the recorded checksum. Each file is
+// hashed once per process.
+void verify_store_file(const std::string& store_path, const std::string& file, const FileChecksum& expected,
+                       const std::string& remedy = "");
 
 // The store folder's data files (segments, indexes, pairs), relative to it, whether or not a
 // manifest names them; temporaries and the quarantine folder are left out.
@@ -138,7 +140,7 @@ public:
 private:
     template <typename Load> auto retrying(Load load);
     bool open_derived(const std::map<std::string, DerivedFile> Manifest::*files, const std::string& key,
-                      const std::function<void(const std::string& path)>& open);
+                      const std::string& remedy, const std::function<void(const std::string& path)>& open);
     void load_manifest();
     std::string path_;
     std::deque<Manifest> manifests_;  // a deque: push_back keeps references to the older ones
