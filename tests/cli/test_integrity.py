@@ -265,20 +265,25 @@ def test_legacy_store_without_checksums_still_reads_and_check_survives_damage(st
 # Readers during commits: no reference into a manifest survives a reload.
 
 def test_readers_loop_while_a_writer_commits(tmp_path, demo):
+    """status, query, eval and report in loops while embed commits file by file and compacts."""
     library = tmp_path / "library"
     shutil.copytree(demo, library)
     audiosim = Audiosim(tmp_path / "store", library)
+    audiosim.run("ingest", "kick", "snare", check_code=EXIT_OK)
+    audiosim.run("embed", check_code=EXIT_OK)
+    audiosim.run("pairs", check_code=EXIT_OK)
     audiosim.run("ingest", "--commit-every", "1", ".", check_code=EXIT_OK)
+    readers = (["status"], ["status", "--format", "json"], ["query", "--item", "kick/kick-01.wav", "--exact"],
+               ["eval", "--labels", "labels.tsv"], ["report"])
     writer = audiosim.popen("embed", "--commit-every", "1", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     failures, runs = [], 0
-    deadline = time.monotonic() + 60
-    while writer.poll() is None and time.monotonic() < deadline:
-        for command in (["status"], ["status", "--format", "json"]):
+    while writer.poll() is None:
+        for command in readers:
             result = audiosim.run(*command)
             runs += 1
             text = result.stderr.decode()
             if result.returncode != EXIT_OK or "internal error" in text:
                 failures.append((command, result.returncode, text))
-    writer.wait(timeout=600)
-    assert writer.returncode == EXIT_OK, writer.stderr.read()
-    assert runs > 0 and not failures, failures[:3]
+    assert writer.wait(timeout=600) == EXIT_OK, writer.stderr.read()
+    assert runs >= len(readers) and not failures, failures[:3]
+    assert len(manifest(audiosim)["runs"]) >= 4
