@@ -267,7 +267,7 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
     summary.model_id = model.id();
 
     // Files without chunks of the profile are chunked first, in the same run.
-    ChunkRunOptions chunking{options.profile,   options.decode_threads, options.commit_interval_seconds,
+    ChunkRunOptions chunking{options.profile, options.decode_threads, options.commit_interval_seconds,
                              options.commit_every_files, options.retry_failed, options.cancel};
     auto report_chunk_failure = [&](const ChunkedFile& result) {
         if (!result.error.empty() && on_file) on_file(EmbeddedFile{result.file, 0, result.error});
