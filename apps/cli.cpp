@@ -36,6 +36,15 @@ void add_commit_options(CLI::App& app, CommitOptions& options) {
     app.add_option("--commit-every", options.every_files, "Also commit after every N files (default: by time only)");
 }
 
+void add_retry_failed_option(CLI::App& app, bool& retry_failed) {
+    app.add_flag("--retry-failed", retry_failed,
+                 "Try again files that failed in an earlier run (else they wait until they change; status --errors lists them)");
+}
+
+std::string failed_before_note(size_t files) {
+    return files ? fmt::format(" (+{} failed before, not retried: status --errors, --retry-failed)", files) : "";
+}
+
 void add_set_options(CLI::App& app, SetOptions& options) {
     app.add_option("--model", options.model,
                    "Model name, id or sidecar/.pt path (default: the store's only embedding set, else audiosim-dsp)");

@@ -61,6 +61,8 @@ struct CommitOptions {
     size_t every_files = 0;
 };
 void add_commit_options(CLI::App& app, CommitOptions& options);
+// --retry-failed of chunk and embed: files whose last try failed are tried again before they change.
+void add_retry_failed_option(CLI::App& app, bool& retry_failed);
 // Which embedding set a command reads: --embeddings KEY, or --model and --profile.
 struct SetOptions {
     std::string model;
@@ -104,6 +106,9 @@ private:
     bool drawn_ = false;
     std::chrono::steady_clock::time_point start_, last_;
 };
+
+// ", and N failed before (not retried: --retry-failed)" for a summary line, or "" for none.
+std::string failed_before_note(size_t files);
 
 std::string human_bytes(double bytes);
 std::string human_duration(double seconds);

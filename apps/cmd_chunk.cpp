@@ -18,6 +18,7 @@ struct ChunkCommandOptions {
     std::optional<double> window, hop, min, first, silence_db, floor_db;
     std::string last;
     CommitOptions commit;
+    bool retry_failed = false;
 };
 
 ChunkProfile profile_from(const ChunkCommandOptions& options) {
@@ -54,9 +55,10 @@ std::string summary_line(const ChunkSummary& s, const ChunkProfile& profile) {
     std::string flagged;
     for (const auto& [name, count] : s.flagged) flagged += fmt::format("{}{} {}", flagged.empty() ? "" : ", ", count, name);
     double realtime = s.elapsed_seconds > 0 ? s.audio_seconds / s.elapsed_seconds : 0;
-    return fmt::format("profile {}: {} files chunked, {} up to date, {} failed, {} dropped; {} chunks{}; {} of audio "
+    return fmt::format("profile {}: {} files chunked, {} up to date, {} failed{}, {} dropped; {} chunks{}; {} of audio "
                        "in {} ({:.0f}x realtime); peak memory {}",
-                       profile.name, s.files_chunked, s.files_up_to_date, s.files_failed, s.files_dropped, s.chunks,
+                       profile.name, s.files_chunked, s.files_up_to_date, s.files_failed, failed_before_note(s.files_failed_before),
+                       s.files_dropped, s.chunks,
                        flagged.empty() ? "" : " (flagged: " + flagged + ")", human_duration(s.audio_seconds),
                        human_duration(s.elapsed_seconds), realtime, human_bytes(static_cast<double>(peak_rss_bytes())));
 }
@@ -67,6 +69,7 @@ int run_chunk(const ChunkCommandOptions& options, const GlobalOptions& global) {
     run.threads = resolve_threads(global.threads);
     run.commit_interval_seconds = options.commit.interval_seconds;
     run.commit_every_files = options.commit.every_files;
+    run.retry_failed = options.retry_failed;
     run.cancel = &interrupted;
     std::optional<TableFormat> format;
     if (!global.format.empty()) format = parse_table_format(global.format);
@@ -77,7 +80,7 @@ int run_chunk(const ChunkCommandOptions& options, const GlobalOptions& global) {
     install_interrupt_handlers();
     ProgressLine progress(global);
     auto on_file = [&](const ChunkedFile& result) {
-        if (!result.error.empty()) item_error(global, "{}", result.error);
+        if (!result.error.empty()) item_error(global, "{}: {}", result.file->path, result.error);
         if (!listing) return;
         if (!result.error.empty()) listing->row({result.file->path, result.file->file_id, nullptr, nullptr, nullptr,
                                                  nullptr, nullptr, nullptr, result.error});
@@ -112,6 +115,7 @@ Runner setup_chunk(CLI::App& app) {
     app.add_option("--silence-db", options->silence_db, "Chunks with RMS below this (dBFS) are flagged silent (default -60)");
     app.add_option("--floor-db", options->floor_db, "Quiet, steady chunks with peaks below this (dBFS) are flagged noise_floor (default -45)");
     add_commit_options(app, options->commit);
+    add_retry_failed_option(app, options->retry_failed);
     return [options](const GlobalOptions& global) { return run_chunk(*options, global); };
 }
 

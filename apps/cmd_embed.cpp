@@ -19,6 +19,7 @@ struct EmbedCommandOptions {
     size_t batch_size = 0;
     std::string quality = "fast";
     CommitOptions commit;
+    bool retry_failed = false;
 };
 
 std::string summary_line(const EmbedSummary& s) {
@@ -26,10 +27,11 @@ std::string summary_line(const EmbedSummary& s) {
     double chunks_per_second = s.elapsed_seconds > 0 ? static_cast<double>(s.chunks_embedded) / s.elapsed_seconds : 0;
     std::string resamplers;
     for (const auto& [name, count] : s.resamplers) resamplers += fmt::format("{}{} {}", resamplers.empty() ? "" : ", ", name, count);
-    return fmt::format("model {} on {}: {} files embedded, {} up to date, {} failed, {} dropped; {} chunks "
+    return fmt::format("model {} on {}: {} files embedded, {} up to date, {} failed{}, {} dropped; {} chunks "
                        "({} flagged, not embedded) in {} batches of {}; {} of audio ({} in chunks) in {} ({:.0f}x realtime, "
                        "{:.0f} chunks/s, model {}); resampling: {}; peak memory {}",
-                       s.model_id, s.device.empty() ? "-" : s.device, s.files_embedded, s.files_up_to_date, s.files_failed, s.files_dropped,
+                       s.model_id, s.device.empty() ? "-" : s.device, s.files_embedded, s.files_up_to_date, s.files_failed,
+                       failed_before_note(s.files_failed_before), s.files_dropped,
                        s.chunks_embedded, s.chunks_flagged, s.batches, s.batch_size, human_duration(s.audio_seconds),
                        human_duration(s.chunk_audio_seconds),
                        human_duration(s.elapsed_seconds), realtime, chunks_per_second, human_duration(s.model_seconds),
@@ -47,6 +49,7 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     run.torch_threads = static_cast<int>(resolve_threads(global.threads));
     run.commit_interval_seconds = options.commit.interval_seconds;
     run.commit_every_files = options.commit.every_files;
+    run.retry_failed = options.retry_failed;
     run.cancel = &interrupted;
     validate_embed_options(run);
     ModelSpec model = find_model(options.model);
@@ -56,7 +59,7 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     ProgressLine progress(global);
     size_t chunks_done = 0;
     auto on_file = [&](const EmbeddedFile& file) {
-        if (!file.error.empty()) item_error(global, "{}", file.error);
+        if (!file.error.empty()) item_error(global, "{}: {}", file.file->path, file.error);
         chunks_done += file.chunks;
     };
     auto started = std::chrono::steady_clock::now();
@@ -84,6 +87,7 @@ Runner setup_embed(CLI::App& app) {
         ->check(CLI::PositiveNumber);
     app.add_option("--resample-quality", options->quality, "fast, medium, best (integer ratios use a FIR decimator)");
     add_commit_options(app, options->commit);
+    add_retry_failed_option(app, options->retry_failed);
     return [options](const GlobalOptions& global) { return run_embed(*options, global); };
 }
 

@@ -22,13 +22,14 @@ struct IngestCommandOptions {
     bool follow_symlinks = false;
     bool prune = false;
     bool verify = false;
+    bool strict = false;
     bool null_separated = false;
     CommitOptions commit;
 };
 
 const std::vector<std::string> listing_columns = {
     "event", "path", "file_id", "status", "error", "size", "hash", "container", "codec",
-    "sample_rate", "channels", "frames", "duration", "duplicate_of"};
+    "sample_rate", "channels", "frames", "duration", "duplicate_of", "warning", "frames_estimated"};
 
 std::vector<nlohmann::json> listing_row(const IngestEvent& event) {
     const FileRecord& r = event.record;
@@ -38,7 +39,8 @@ std::vector<nlohmann::json> listing_row(const IngestEvent& event) {
             r.file_id ? nlohmann::json(r.file_id) : nlohmann::json(), file_status_name(r.status), r.error,
             r.size, r.size ? nlohmann::json(hash_to_hex(r.hash)) : nlohmann::json(), audio(r.audio.container),
             audio(r.audio.codec), audio(r.audio.sample_rate), audio(r.audio.channels), audio(r.audio.frames),
-            audio(r.audio.duration), event.duplicate_of.empty() ? nlohmann::json() : nlohmann::json(event.duplicate_of)};
+            audio(r.audio.duration), event.duplicate_of.empty() ? nlohmann::json() : nlohmann::json(event.duplicate_of),
+            r.warning, audio(r.audio.frames_estimated)};
 }
 
 // Reads the `-` input: newline-separated paths, or NUL-separated with -0 (find -print0).
@@ -57,14 +59,16 @@ std::string summary_line(const IngestSummary& s) {
     for (const auto& [status, count] : s.failed_by_status) failed += fmt::format("{}{} {}", failed.empty() ? "" : ", ", count, status);
     double speed = s.elapsed_seconds > 0 ? static_cast<double>(s.scanned) / s.elapsed_seconds : 0;
     double realtime = s.elapsed_seconds > 0 ? s.audio_seconds_read / s.elapsed_seconds : 0;
+    std::string warnings = s.warnings_read ? fmt::format(", {} with warnings", s.warnings_read) : "";
+    std::string estimated = s.library_estimated ? fmt::format(" ({} MP3 durations estimated)", s.library_estimated) : "";
     return fmt::format(
-        "{} files scanned: {} added, {} changed, {} touched, {} unchanged, {} failed{}, {} vanished, {} removed, "
+        "{} files scanned: {} added, {} changed, {} touched, {} unchanged, {} failed{}{}, {} vanished, {} removed, "
         "{} duplicate{}, {} metadata updates; read {} ({} of audio) in {} ({:.0f} files/s, {:.0f}x realtime); "
-        "library: {} files, {} of audio; peak memory {}",
-        s.scanned, s.added, s.changed, s.touched, s.unchanged, s.failed, failed.empty() ? "" : " (" + failed + ")",
+        "library: {} files, {} of audio{}; peak memory {}",
+        s.scanned, s.added, s.changed, s.touched, s.unchanged, s.failed, failed.empty() ? "" : " (" + failed + ")", warnings,
         s.vanished, s.removed, s.duplicates, s.duplicates == 1 ? "" : "s", s.metadata_updated, human_bytes(static_cast<double>(s.bytes_read)),
         human_duration(s.audio_seconds_read), human_duration(s.elapsed_seconds), speed, realtime, s.library_files,
-        human_duration(s.library_audio_seconds), human_bytes(static_cast<double>(peak_rss_bytes())));
+        human_duration(s.library_audio_seconds), estimated, human_bytes(static_cast<double>(peak_rss_bytes())));
 }
 
 int run_ingest(const IngestCommandOptions& options, const GlobalOptions& global) {
@@ -81,6 +85,7 @@ int run_ingest(const IngestCommandOptions& options, const GlobalOptions& global)
     ingest_options.metadata_csv = options.metadata;
     ingest_options.prune = options.prune;
     ingest_options.verify = options.verify;
+    ingest_options.strict = options.strict;
     ingest_options.threads = resolve_threads(global.threads);
     ingest_options.commit_interval_seconds = options.commit.interval_seconds;
     ingest_options.commit_every_files = options.commit.every_files;
@@ -97,6 +102,8 @@ int run_ingest(const IngestCommandOptions& options, const GlobalOptions& global)
     IngestEventCallback on_event = [&](const IngestEvent& event) {
         if (event.kind == ChangeKind::failed)
             item_error(global, "{}: {} ({})", event.record.path, event.record.error, file_status_name(event.record.status));
+        else if (!event.record.warning.empty() && event.kind != ChangeKind::metadata && event.kind != ChangeKind::touched)
+            warn(global, "{}: {}", event.record.path, event.record.warning);
         if (listing) listing->row(listing_row(event));
     };
     IngestProgressCallback on_progress = [&](const IngestProgress& p) {
@@ -127,6 +134,7 @@ Runner setup_ingest(CLI::App& app) {
     app.add_flag("-L,--follow-symlinks", options->follow_symlinks, "Follow symbolic links inside folders (loops are detected)");
     app.add_flag("--prune", options->prune, "Remove files that vanished from the catalog");
     app.add_flag("--verify", options->verify, "Decode every frame to find corrupt streams (slower)");
+    app.add_flag("--strict", options->strict, "Refuse a WAV/AIFF cut short (truncated) instead of reading the audio there is");
     app.add_flag("-0,--null", options->null_separated, "Paths read from stdin are NUL-separated");
     add_commit_options(app, options->commit);
     return [options](const GlobalOptions& global) { return run_ingest(*options, global); };

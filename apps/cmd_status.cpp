@@ -17,6 +17,15 @@ struct StatusOptions {
     bool errors = false;
 };
 
+// A failed file: ingest's status, or chunk_failed / embed_failed for a file that a later stage
+// could not process (recorded in that stage's segments).
+struct ErrorRow {
+    std::string path;
+    std::string status;
+    std::string error;
+    std::string set;  // for a stage: the profile, or the embedding set's key
+};
+
 struct StoreFacts {
     size_t files = 0, ok = 0, failed = 0;
     double audio_seconds = 0;
@@ -24,7 +33,9 @@ struct StoreFacts {
     std::map<std::string, size_t> containers;
     std::map<std::string, size_t> failed_by_status;
     size_t duplicate_groups = 0, duplicate_files = 0;
-    std::vector<const FileRecord*> failures;
+    size_t estimated = 0;  // ok files whose duration is an estimate
+    std::vector<ErrorRow> errors;
+    std::vector<const FileRecord*> warnings;  // ok files with a warning
 };
 
 StoreFacts gather(const Catalog& catalog) {
@@ -38,10 +49,12 @@ StoreFacts gather(const Catalog& catalog) {
             facts.audio_seconds += record->audio.duration;
             ++facts.containers[record->audio.container];
             ++copies_by_hash[record->hash];
+            facts.estimated += record->audio.frames_estimated;
+            if (!record->warning.empty()) facts.warnings.push_back(record);
         } else {
             ++facts.failed;
             ++facts.failed_by_status[file_status_name(record->status)];
-            facts.failures.push_back(record);
+            facts.errors.push_back({record->path, file_status_name(record->status), record->error, ""});
         }
     }
     for (const auto& [hash, copies] : copies_by_hash)
@@ -80,17 +93,32 @@ std::string index_text(const nlohmann::json& index) {
     return text;
 }
 
-// Per stage: each chunk profile, and each model's embeddings of it, against the files there are.
-nlohmann::json stages_json(StoreReader& store, const Catalog& catalog) {
+// Per stage: each chunk profile, and each model's embeddings of it, against the files there are;
+// the files a stage failed on into `errors`.
+nlohmann::json stages_json(StoreReader& store, const Catalog& catalog, std::vector<ErrorRow>& errors) {
     std::set<uint64_t> live;
+    std::map<uint64_t, const FileRecord*> by_id;
     catalog.for_each([&](const FileRecord& record) {
-        if (record.status == FileStatus::ok) live.insert(record.file_id);
+        if (record.status != FileStatus::ok) return;
+        live.insert(record.file_id);
+        by_id[record.file_id] = &record;
     });
+    // Returns how many live files failed: they are not to do until they change (or --retry-failed).
+    auto add_failures = [&](const FailureMap& failed, const char* status, const std::string& set) {
+        size_t count = 0;
+        for (const auto& [file_id, error] : failed)
+            if (auto it = by_id.find(file_id); it != by_id.end()) {
+                errors.push_back({it->second->path, status, error, set});
+                ++count;
+            }
+        return count;
+    };
     nlohmann::json chunk_sets = nlohmann::json::object();
     std::map<std::string, std::set<uint64_t>> embeddable_by_profile;  // files with an unflagged chunk
-    std::map<std::string, size_t> files_chunked;
+    std::map<std::string, size_t> files_chunked;  // or failed
     for (const auto& [name, set] : store.manifest().chunk_sets) {
         ChunkTable table = store.load_chunks(name);
+        size_t failed = add_failures(table.failed(), "chunk_failed", name);
         size_t files = 0, chunks = 0, flagged = 0;
         for (const auto& [file_id, file_chunks] : table.by_file()) {
             if (!live.count(file_id)) continue;
@@ -101,25 +129,28 @@ nlohmann::json stages_json(StoreReader& store, const Catalog& catalog) {
                 flagged += chunk.flags != 0;
             }
         }
-        files_chunked[name] = files;
-        chunk_sets[name] = {{"profile", set.profile.to_json()}, {"files", files}, {"files_to_chunk", live.size() - files},
+        files_chunked[name] = files + failed;
+        chunk_sets[name] = {{"profile", set.profile.to_json()}, {"files", files}, {"files_failed", failed},
+                            {"files_to_chunk", live.size() - std::min(live.size(), files + failed)},
                             {"chunks", chunks}, {"chunks_flagged", flagged}};
     }
     nlohmann::json embedding_sets = nlohmann::json::object();
     nlohmann::json indexes = nlohmann::json::object();
     for (const auto& [key, set] : store.manifest().embedding_sets) {
         EmbeddingTable table = store.load_embeddings(key, /*with_vectors=*/false);
+        size_t failed = add_failures(table.failed(), "embed_failed", key);
         size_t files = 0, vectors = 0, to_embed = 0;
         for (const auto& [file_id, file_vectors] : table.by_file())
             if (live.count(file_id)) {
                 ++files;
                 vectors += file_vectors.chunk_ids.size();
             }
-        for (uint64_t file_id : embeddable_by_profile[set.profile]) to_embed += !table.has_file(file_id);
+        for (uint64_t file_id : embeddable_by_profile[set.profile])
+            to_embed += !table.has_file(file_id) && !table.failed().count(file_id);
         // Files not chunked yet are chunked by embed too.
         to_embed += live.size() - std::min(live.size(), files_chunked[set.profile]);
         embedding_sets[key] = {{"model_id", set.model_id}, {"profile", set.profile}, {"dim", set.dim},
-                               {"files", files}, {"files_to_embed", to_embed}, {"vectors", vectors}};
+                               {"files", files}, {"files_failed", failed}, {"files_to_embed", to_embed}, {"vectors", vectors}};
         indexes[key] = index_json(index_status(store.path(), store.manifest(), key, table));
     }
     return {{"chunk", chunk_sets}, {"embed", embedding_sets}, {"index", indexes}};
@@ -128,8 +159,12 @@ nlohmann::json stages_json(StoreReader& store, const Catalog& catalog) {
 nlohmann::json status_json(const StoreReader& store, const StoreFacts& facts, const nlohmann::json& stages) {
     const Manifest& m = store.manifest();
     nlohmann::json errors = nlohmann::json::array();
-    for (const FileRecord* r : facts.failures)
-        errors.push_back({{"path", r->path}, {"status", file_status_name(r->status)}, {"error", r->error}});
+    for (const ErrorRow& e : facts.errors) {
+        errors.push_back({{"path", e.path}, {"status", e.status}, {"error", e.error}});
+        if (!e.set.empty()) errors.back()["set"] = e.set;
+    }
+    nlohmann::json warnings = nlohmann::json::array();
+    for (const FileRecord* r : facts.warnings) warnings.push_back({{"path", r->path}, {"warning", r->warning}});
     return {{"store", store.path()},
             {"format_version", store_format_version},
             {"generation", m.generation},
@@ -138,13 +173,25 @@ nlohmann::json status_json(const StoreReader& store, const StoreFacts& facts, co
             {"library_root", m.library_root},
             {"files", {{"total", facts.files}, {"ok", facts.ok}, {"failed", facts.failed},
                        {"failed_by_status", facts.failed_by_status}, {"bytes", facts.bytes},
-                       {"audio_seconds", facts.audio_seconds}, {"containers", facts.containers},
+                       {"audio_seconds", facts.audio_seconds}, {"durations_estimated", facts.estimated},
+                       {"with_warnings", facts.warnings.size()}, {"containers", facts.containers},
                        {"duplicate_groups", facts.duplicate_groups}, {"duplicate_files", facts.duplicate_files}}},
             {"stages", stages},
             {"last_run", m.runs.empty() ? nlohmann::json() : nlohmann::json{{"command", m.runs.front().command},
                                                                             {"finished", m.runs.front().finished},
                                                                             {"summary", m.runs.front().summary}}},
-            {"errors", errors}};
+            {"errors", errors},
+            {"warnings", warnings}};
+}
+
+// A heading with the count, then the first 20 lines (all with `all`).
+template <typename T, typename Line>
+void print_list(const char* heading, const std::vector<T>& items, bool all, Line line) {
+    if (items.empty()) return;
+    std::cout << fmt::format(fmt::runtime(heading), items.size());
+    size_t count = all ? items.size() : std::min<size_t>(20, items.size());
+    for (size_t i = 0; i < count; ++i) std::cout << line(items[i]);
+    if (count < items.size()) std::cout << fmt::format("  ... {} more (audiosim status --errors)\n", items.size() - count);
 }
 
 void print_text(const StoreReader& store, const StoreFacts& facts, const nlohmann::json& stages, bool all_errors) {
@@ -155,41 +202,40 @@ void print_text(const StoreReader& store, const StoreFacts& facts, const nlohman
     for (const auto& [name, count] : facts.failed_by_status) failed += fmt::format(", {} {}", count, name);
     std::cout << fmt::format("store       {} (generation {}, updated {} by {})\n", store.path(), m.generation, m.updated, m.writer)
               << fmt::format("library     {}\n", m.library_root)
-              << fmt::format("files       {} ({} ok, {} failed{}), {} of audio, {}\n", facts.files, facts.ok,
-                             facts.failed, failed, human_duration(facts.audio_seconds), human_bytes(static_cast<double>(facts.bytes)))
+              << fmt::format("files       {} ({} ok, {} failed{}), {} of audio{}, {}\n", facts.files, facts.ok,
+                             facts.failed, failed, human_duration(facts.audio_seconds),
+                             facts.estimated ? fmt::format(" ({} MP3 durations estimated)", facts.estimated) : "",
+                             human_bytes(static_cast<double>(facts.bytes)))
               << fmt::format("formats     {}\n", containers.empty() ? "-" : containers)
               << fmt::format("duplicates  {} groups of identical files ({} files)\n", facts.duplicate_groups, facts.duplicate_files)
 ;
     if (stages["chunk"].empty()) std::cout << "chunks      none yet (audiosim chunk)\n";
     for (const auto& [name, set] : stages["chunk"].items())
-        std::cout << fmt::format("chunks      {}: {} chunks of {} files ({} flagged); {} files to chunk\n", name,
-                                 set["chunks"].get<size_t>(), set["files"].get<size_t>(),
-                                 set["chunks_flagged"].get<size_t>(), set["files_to_chunk"].get<size_t>());
+        std::cout << fmt::format("chunks      {}: {} chunks of {} files ({} flagged); {} failed; {} files to chunk\n", name,
+                                 set["chunks"].get<size_t>(), set["files"].get<size_t>(), set["chunks_flagged"].get<size_t>(),
+                                 set["files_failed"].get<size_t>(), set["files_to_chunk"].get<size_t>());
     if (stages["embed"].empty()) std::cout << "embeddings  none yet (audiosim embed)\n";
     for (const auto& [key, set] : stages["embed"].items())
-        std::cout << fmt::format("embeddings  {}: {} vectors (dim {}) of {} files; {} files to embed\n", key,
+        std::cout << fmt::format("embeddings  {}: {} vectors (dim {}) of {} files; {} failed; {} files to embed\n", key,
                                  set["vectors"].get<size_t>(), set["dim"].get<int64_t>(), set["files"].get<size_t>(),
-                                 set["files_to_embed"].get<size_t>());
+                                 set["files_failed"].get<size_t>(), set["files_to_embed"].get<size_t>());
     for (const auto& [key, index] : stages["index"].items())
         std::cout << fmt::format("index       {}: {}\n", key, index_text(index));
     if (!m.runs.empty())
         std::cout << fmt::format("last run    {} at {}\n", m.runs.front().command, m.runs.front().finished);
-    constexpr size_t shown = 20;
-    size_t count = all_errors ? facts.failures.size() : std::min(shown, facts.failures.size());
-    if (!facts.failures.empty()) std::cout << fmt::format("errors      {}\n", facts.failures.size());
-    for (size_t i = 0; i < count; ++i) {
-        const FileRecord* r = facts.failures[i];
-        std::cout << fmt::format("  {:<10}  {}: {}\n", file_status_name(r->status), tsv_escape(r->path), r->error);
-    }
-    if (count < facts.failures.size())
-        std::cout << fmt::format("  ... {} more (audiosim status --errors)\n", facts.failures.size() - count);
+    print_list("errors      {}\n", facts.errors, all_errors, [](const ErrorRow& e) {
+        return fmt::format("  {:<12}  {}: {}{}\n", e.status, tsv_escape(e.path), e.error, e.set.empty() ? "" : " (" + e.set + ")");
+    });
+    print_list("warnings    {} (read, with a warning)\n", facts.warnings, all_errors, [](const FileRecord* r) {
+        return fmt::format("  {}: {}\n", tsv_escape(r->path), r->warning);
+    });
 }
 
 int run_status(const StatusOptions& options, const GlobalOptions& global) {
     StoreReader store(store_path_for_reading(global));
     Catalog catalog = store.load_catalog();
     StoreFacts facts = gather(catalog);  // points into catalog
-    nlohmann::json stages = stages_json(store, catalog);
+    nlohmann::json stages = stages_json(store, catalog, facts.errors);
     std::string format = global.format.empty() ? "text" : global.format;
     if (format == "text") {
         print_text(store, facts, stages, options.errors);
@@ -198,7 +244,7 @@ int run_status(const StatusOptions& options, const GlobalOptions& global) {
     } else {
         // Tabular formats list the failed files: one row each.
         TableWriter table(std::cout, parse_table_format(format), {"path", "status", "error"});
-        for (const FileRecord* r : facts.failures) table.row({r->path, file_status_name(r->status), r->error});
+        for (const ErrorRow& e : facts.errors) table.row({e.path, e.status, e.error});
     }
     return exit_ok;
 }
@@ -207,7 +253,7 @@ int run_status(const StatusOptions& options, const GlobalOptions& global) {
 
 Runner setup_status(CLI::App& app) {
     auto options = std::make_shared<StatusOptions>();
-    app.add_flag("--errors", options->errors, "List every failed file, not only the first 20");
+    app.add_flag("--errors", options->errors, "List every failed file (and every warning), not only the first 20");
     return [options](const GlobalOptions& global) { return run_status(*options, global); };
 }
 

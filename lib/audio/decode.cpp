@@ -4,6 +4,7 @@
 #include <sndfile.h>
 
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 namespace audiosim {
 
@@ -15,11 +16,12 @@ struct MonoReader::Handle {
 };
 
 MonoReader::MonoReader(const std::string& path) : handle_(std::make_unique<Handle>()), path_(path) {
+    require_regular_file(path);
     SF_INFO info{};
     handle_->file = sf_open(path.c_str(), SFM_READ, &info);
     if (!handle_->file) throw Error(ErrorKind::input, fmt::format("{}: {}", path, sf_strerror(nullptr)));
-    if (info.samplerate <= 0 || info.channels <= 0)
-        throw Error(ErrorKind::input, fmt::format("{}: invalid header", path));
+    if (std::string why = implausible_format(info.samplerate, info.channels); !why.empty())
+        throw Error(ErrorKind::input, fmt::format("{}: {}", path, why));
     sample_rate_ = static_cast<uint32_t>(info.samplerate);
     channels_ = static_cast<uint32_t>(info.channels);
 }

@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <sndfile.h>
 
+#include "audio/mpeg.hpp"
+
 namespace audiosim {
 
 const char* file_status_name(FileStatus status) {
@@ -22,6 +24,15 @@ const char* file_status_name(FileStatus status) {
         case FileStatus::vanished: return "vanished";
     }
     return "unknown";
+}
+
+std::string implausible_format(int64_t sample_rate, int64_t channels) {
+    if (sample_rate < min_sample_rate || sample_rate > max_sample_rate)
+        return fmt::format("implausible header: {} Hz (audio is {} Hz to {} kHz)", sample_rate, min_sample_rate,
+                           max_sample_rate / 1000);
+    if (channels < 1 || channels > max_channels)
+        return fmt::format("implausible header: {} channels (audio has 1 to {})", channels, max_channels);
+    return "";
 }
 
 std::vector<std::string> file_status_names() {
@@ -117,7 +128,8 @@ std::string cut_data_chunk(SNDFILE* file) {
 
 }  // namespace
 
-ProbeResult probe_audio(int fd, bool verify) {
+ProbeResult probe_audio(int fd, const ProbeOptions& options) {
+    const bool verify = options.verify;
     if (::lseek(fd, 0, SEEK_SET) != 0) return failure(FileStatus::unreadable, "cannot seek to the start");
     SF_INFO sf_info{};
     SndfilePtr file(sf_open_fd(fd, SFM_READ, &sf_info, SF_FALSE), sf_close);
@@ -134,14 +146,19 @@ ProbeResult probe_audio(int fd, bool verify) {
     AudioInfo& info = result.info;
     info.container = format_name(containers, sf_info.format & SF_FORMAT_TYPEMASK);
     info.codec = format_name(codecs, sf_info.format & SF_FORMAT_SUBMASK);
-    if (sf_info.samplerate <= 0 || sf_info.channels <= 0)
-        return failure(FileStatus::corrupt, fmt::format("invalid header: {} Hz, {} channels", sf_info.samplerate, sf_info.channels));
+    if (std::string why = implausible_format(sf_info.samplerate, sf_info.channels); !why.empty())
+        return failure(FileStatus::corrupt, why);
     info.sample_rate = static_cast<uint32_t>(sf_info.samplerate);
     info.channels = static_cast<uint32_t>(sf_info.channels);
     info.frames = sf_info.frames;
     if (info.frames == SF_COUNT_MAX)  // an Ogg stream whose last page is missing
         return failure(FileStatus::truncated, "stream end not found (cut short?)");
-    if (std::string cut = cut_data_chunk(file.get()); !cut.empty()) return failure(FileStatus::truncated, cut);
+    // libsndfile reads what there is of a cut data chunk (its frame count is what is present), as
+    // sox and ffmpeg do: an interrupted recording keeps its audio, with a warning.
+    if (std::string cut = cut_data_chunk(file.get()); !cut.empty()) {
+        if (options.strict) return failure(FileStatus::truncated, cut);
+        result.warning = "truncated: " + cut;
+    }
 
     constexpr sf_count_t block = 4096;
     std::vector<float> buffer;
@@ -177,6 +194,18 @@ ProbeResult probe_audio(int fd, bool verify) {
             if (got < expected)
                 return failure(FileStatus::truncated, fmt::format("stream ends after {} of {} frames", tail_start + got, info.frames));
         }
+    }
+    if (info.container == "MPEG" && !verify) {
+        // libsndfile's count is an estimate from the file size, and it never reads past it.
+        MpegLength length = mpeg_length(fd);
+        if (length.source.empty())
+            info.frames_estimated = true;
+        else if (length.frames > info.frames)
+            result.warning = fmt::format("short decode: libsndfile decodes {} of the stream's {} frames (it reads a VBR "
+                                         "MP3 without a Xing header only as far as its length estimate)",
+                                         info.frames, length.frames);
+        else
+            info.frames = length.frames;
     }
     info.duration = static_cast<double>(info.frames) / info.sample_rate;
     return result;

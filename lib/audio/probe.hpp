@@ -25,21 +25,36 @@ struct AudioInfo {
     std::string codec;      // PCM_16, FLOAT, VORBIS, OPUS, MPEG_LAYER_III, ... (subtype)
     uint32_t sample_rate = 0;
     uint32_t channels = 0;
-    int64_t frames = 0;     // from the header, or counted when verified
+    int64_t frames = 0;     // what a full decode gives: from the header, MPEG frame headers, or counted when verified
     double duration = 0;    // seconds
+    bool frames_estimated = false;  // an MP3 whose length neither a Xing header nor a walk over its frames gave
 };
+
+// Rates and channel counts a real recording has; a header outside them is corrupt, not hours of
+// audio at 1 Hz.
+inline constexpr uint32_t min_sample_rate = 1000;
+inline constexpr uint32_t max_sample_rate = 768000;
+inline constexpr uint32_t max_channels = 64;
+// Why a header's rate and channel count cannot be audio ("" when they can).
+std::string implausible_format(int64_t sample_rate, int64_t channels);
 
 struct ProbeResult {
     FileStatus status = FileStatus::ok;
-    std::string error;  // one line, empty when ok
+    std::string error;    // one line, empty when ok
+    std::string warning;  // one line, when ok but not whole: "truncated: ..." (a cut WAV/AIFF, decoded as far as it goes)
     AudioInfo info;
 };
 
+struct ProbeOptions {
+    bool verify = false;  // decode every frame and count them
+    bool strict = false;  // a cut WAV/AIFF data chunk is status truncated, not ok with a warning
+};
+
 // Probes an open file from offset 0. Without `verify` it reads the header, the first block and
-// the last block (which catches most truncations); with it, it decodes every frame and counts
-// them. The caller has read the file through (to hash it), so a read error of libsndfile's is taken
-// as a parse failure (corrupt), not as I/O.
-ProbeResult probe_audio(int fd, bool verify);
+// the last block (which catches most truncations), and for MPEG walks the frame headers; with it,
+// it decodes every frame and counts them. The caller has read the file through (to hash it), so a
+// read error of libsndfile's is taken as a parse failure (corrupt), not as I/O.
+ProbeResult probe_audio(int fd, const ProbeOptions& options);
 
 // File name extensions libsndfile can read, lowercase without the dot (wav, flac, mp3, opus, ...).
 const std::vector<std::string>& audio_extensions();

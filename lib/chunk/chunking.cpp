@@ -15,7 +15,7 @@ std::string library_path(const std::string& library_root, const std::string& cat
 
 nlohmann::json ChunkSummary::to_json() const {
     return {{"files_chunked", files_chunked}, {"files_up_to_date", files_up_to_date}, {"files_failed", files_failed},
-            {"files_dropped", files_dropped}, {"chunks", chunks},                     {"flagged", flagged},
+            {"files_failed_before", files_failed_before}, {"files_dropped", files_dropped}, {"chunks", chunks},                     {"flagged", flagged},
             {"audio_seconds", audio_seconds}, {"elapsed_seconds", elapsed_seconds},   {"commits", commits},
             {"interrupted", interrupted}};
 }
@@ -27,11 +27,12 @@ using Clock = std::chrono::steady_clock;
 ChunkedFile chunk_one(const FileRecord* file, const std::string& root, const ChunkProfile& profile) {
     ChunkedFile result;
     result.file = file;
+    std::string path = library_path(root, file->path);
     try {
-        result.chunks = chunk_file(library_path(root, file->path), profile);
+        result.chunks = chunk_file(path, profile);
         for (Chunk& chunk : result.chunks) chunk.file_id = file->file_id;
     } catch (const Error& error) {
-        result.error = error.what();
+        result.error = cause_of(error.what(), path);
     }
     return result;
 }
@@ -53,12 +54,15 @@ ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
         if (file->status != FileStatus::ok) continue;
         live.insert(file->file_id);
         if (table.has_file(file->file_id)) ++summary.files_up_to_date;
+        else if (table.failed().count(file->file_id) && !options.retry_failed) ++summary.files_failed_before;
         else todo.push_back(file);
     }
     ChunkDelta pending;
     for (const auto& entry : table.by_file())
         if (!live.count(entry.first)) pending.dropped_file_ids.push_back(entry.first);
     summary.files_dropped = pending.dropped_file_ids.size();
+    for (const auto& entry : table.failed())  // failures of files changed or gone: forgotten
+        if (!live.count(entry.first)) pending.dropped_file_ids.push_back(entry.first);
 
     auto last_commit = Clock::now();
     size_t pending_files = 0;
@@ -80,6 +84,7 @@ ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
             if (on_file) on_file(*result);
             if (!result->error.empty()) {
                 ++summary.files_failed;
+                pending.failed.push_back({result->file->file_id, result->error});
             } else {
                 ++summary.files_chunked;
                 ++pending_files;

@@ -20,10 +20,12 @@ struct ChunkRunOptions {
     unsigned threads = 1;
     double commit_interval_seconds = 30;
     size_t commit_every_files = 0;
+    bool retry_failed = false;  // files whose chunking failed before are tried again (else: until they change)
     const std::atomic<bool>* cancel = nullptr;
 };
 
-// One file's outcome: its chunks, or the one-line reason it could not be decoded.
+// One file's outcome: its chunks, or the one-line reason it could not be decoded (the cause
+// alone: the caller names the file).
 struct ChunkedFile {
     const FileRecord* file = nullptr;
     std::vector<Chunk> chunks;
@@ -34,6 +36,7 @@ struct ChunkSummary {
     size_t files_chunked = 0;
     size_t files_up_to_date = 0;
     size_t files_failed = 0;
+    size_t files_failed_before = 0;  // failed in an earlier run, unchanged since: not tried again
     size_t files_dropped = 0;  // chunks removed: the file changed or left the catalog
     size_t chunks = 0;
     std::map<std::string, size_t> flagged;  // chunks by flag name

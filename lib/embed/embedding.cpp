@@ -20,6 +20,7 @@ nlohmann::json EmbedSummary::to_json() const {
     return {{"model_id", model_id},           {"device", device},
             {"resamplers", resamplers},       {"files_embedded", files_embedded},
             {"files_up_to_date", files_up_to_date}, {"files_failed", files_failed},
+            {"files_failed_before", files_failed_before},
             {"files_dropped", files_dropped}, {"chunks_embedded", chunks_embedded},
             {"chunks_flagged", chunks_flagged}, {"batch_size", batch_size}, {"batches", batches},
             {"audio_seconds", audio_seconds}, {"chunk_audio_seconds", chunk_audio_seconds},
@@ -101,8 +102,9 @@ std::vector<WorkUnit> plan_units(const std::vector<const FileRecord*>& files, co
 DecodedUnit decode_unit(const WorkUnit& unit, const std::string& root, uint32_t model_rate, ResampleQuality quality) {
     DecodedUnit decoded;
     if (unit.chunks.empty()) return decoded;
+    const std::string path = library_path(root, unit.file->path);
     try {
-        MonoReader reader(library_path(root, unit.file->path));
+        MonoReader reader(path);
         uint32_t source_rate = reader.sample_rate();
         // Start a little before the first chunk so the resampler's filter has its context, on a
         // multiple of the decimation factor so integer-ratio output samples stay on the grid.
@@ -136,7 +138,7 @@ DecodedUnit decode_unit(const WorkUnit& unit, const std::string& root, uint32_t 
             decoded.waves.push_back(std::move(wave));
         }
     } catch (const Error& error) {
-        decoded.error = error.what();
+        decoded.error = cause_of(error.what(), path);
     }
     return decoded;
 }
@@ -231,7 +233,7 @@ EmbeddedAudio embed_audio_file(const std::string& path, const ChunkProfile& prof
     Batcher batcher(model, delta.dim, std::max<size_t>(batch_size, 1));
     for (const WorkUnit& unit : plan_units({&file}, table, flagged)) {
         DecodedUnit decoded = decode_unit(unit, "/", spec.sample_rate, quality);
-        if (!decoded.error.empty()) throw Error(ErrorKind::input, decoded.error);
+        if (!decoded.error.empty()) throw Error(ErrorKind::input, fmt::format("{}: {}", path, decoded.error));
         for (ChunkWave& wave : decoded.waves) {
             batcher.add(std::move(wave));
             if (batcher.full()) batcher.flush(delta);
@@ -266,12 +268,13 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
 
     // Files without chunks of the profile are chunked first, in the same run.
     ChunkRunOptions chunking{options.profile, options.decode_threads, options.commit_interval_seconds,
-                             options.commit_every_files, options.cancel};
+                             options.commit_every_files, options.retry_failed, options.cancel};
     auto report_chunk_failure = [&](const ChunkedFile& result) {
         if (!result.error.empty() && on_file) on_file(EmbeddedFile{result.file, 0, result.error});
     };
     ChunkSummary chunked = chunk_files(store, chunking, report_chunk_failure, nullptr);
     summary.files_failed += chunked.files_failed;
+    summary.files_failed_before += chunked.files_failed_before;
 
     EmbeddingSet set{model.id(), options.profile.name, model.embedding_dim, model_json(model), {}};
     ChunkTable chunks = store.load_chunks(options.profile.name);
@@ -284,6 +287,8 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
         if (existing.has_file(file->file_id) || !has_embeddable_chunk(*chunks.chunks_of(file->file_id))) {
             ++summary.files_up_to_date;
             summary.chunks_flagged += count_flagged(*chunks.chunks_of(file->file_id));
+        } else if (existing.failed().count(file->file_id) && !options.retry_failed) {
+            ++summary.files_failed_before;
         } else {
             todo.push_back(file);
         }
@@ -293,6 +298,8 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
     for (const auto& entry : existing.by_file())
         if (!live.count(entry.first)) pending.dropped_file_ids.push_back(entry.first);
     summary.files_dropped = pending.dropped_file_ids.size();
+    for (const auto& entry : existing.failed())  // failures of files changed or gone: forgotten
+        if (!live.count(entry.first)) pending.dropped_file_ids.push_back(entry.first);
 
     std::vector<WorkUnit> units = plan_units(todo, chunks, summary.chunks_flagged);
     if (units.empty() && pending.empty()) {  // nothing to do: torch is not even loaded
@@ -351,6 +358,7 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
                 ++summary.files_failed;
                 summary.model_seconds += batcher.flush(pending);
                 drop_last_file(pending, unit.file->file_id);
+                pending.failed.push_back({unit.file->file_id, current.error});  // not tried again until it changes
             } else {
                 ++summary.files_embedded;
                 summary.audio_seconds += unit.file->audio.duration;

@@ -29,13 +29,14 @@ struct EmbedOptions {
     ResampleQuality quality = ResampleQuality::fast;
     double commit_interval_seconds = 30;
     size_t commit_every_files = 0;
+    bool retry_failed = false;  // files whose chunking or embedding failed before are tried again
     const std::atomic<bool>* cancel = nullptr;
 };
 
 struct EmbeddedFile {
     const FileRecord* file = nullptr;
     size_t chunks = 0;   // vectors made
-    std::string error;   // one line, when the file could not be decoded
+    std::string error;   // one line, when the file could not be decoded or resampled (the cause: the caller names the file)
 };
 
 struct EmbedSummary {
@@ -44,7 +45,8 @@ struct EmbedSummary {
     std::map<std::string, size_t> resamplers;  // converter -> files
     size_t files_embedded = 0;
     size_t files_up_to_date = 0;
-    size_t files_failed = 0;
+    size_t files_failed = 0;         // in this run (chunking included): recorded in the store
+    size_t files_failed_before = 0;  // failed in an earlier run, unchanged since: not tried again
     size_t files_dropped = 0;
     size_t chunks_embedded = 0;
     size_t chunks_flagged = 0;  // silent, dc, noise floor, empty: never embedded

@@ -43,6 +43,7 @@ nlohmann::json IngestSummary::to_json() const {
             {"duplicates", duplicates},    {"metadata_updated", metadata_updated},
             {"bytes_read", bytes_read},    {"audio_seconds_read", audio_seconds_read},
             {"library_files", library_files}, {"library_audio_seconds", library_audio_seconds},
+            {"warnings_read", warnings_read}, {"library_estimated", library_estimated},
             {"elapsed_seconds", elapsed_seconds}, {"commits", commits},
             {"interrupted", interrupted}};
 }
@@ -93,12 +94,13 @@ struct WorkResult {
 
 FileStatus status_for_errno(int error) { return error == ENOENT ? FileStatus::vanished : FileStatus::unreadable; }
 
-WorkResult read_file(const Work& work, bool verify) {
+WorkResult read_file(const Work& work, const ProbeOptions& probe_options) {
     WorkResult result;
     FileRecord& record = result.record;
     record.path = work.key;
     record.ingested_ns = now_unix_ns();
-    int fd = ::open(work.absolute.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a file that became a FIFO since the scan must not block the open (a no-op on regular files).
+    int fd = ::open(work.absolute.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         record.status = status_for_errno(errno);
         record.error = errno == ENOENT ? "vanished before it could be read" : std::strerror(errno);
@@ -108,10 +110,10 @@ WorkResult read_file(const Work& work, bool verify) {
     ::fstat(fd, &st);
     record.size = static_cast<uint64_t>(st.st_size);
     record.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    if (S_ISDIR(st.st_mode)) {
+    if (!S_ISREG(st.st_mode)) {
         ::close(fd);
         record.status = FileStatus::not_audio;
-        record.error = "is a folder";
+        record.error = not_a_regular_file(work.absolute);
         return result;
     }
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -133,9 +135,10 @@ WorkResult read_file(const Work& work, bool verify) {
         record.status = FileStatus::empty;
         record.error = "empty file (0 bytes)";
     } else {
-        ProbeResult probe = probe_audio(fd, verify);
+        ProbeResult probe = probe_audio(fd, probe_options);
         record.status = probe.status;
         record.error = probe.error;
+        record.warning = probe.warning;
         record.audio = probe.info;
     }
     ::close(fd);
@@ -160,9 +163,10 @@ public:
         summary_.scanned = scan.files.size();
 
         std::vector<Work> work = plan(scan);
+        const ProbeOptions probe_options{options_.verify, options_.strict};
         {
             OrderedPool<WorkResult> pool(work.size(), options_.threads,
-                                         [&](size_t i) { return read_file(work[i], options_.verify); }, options_.cancel);
+                                         [&](size_t i) { return read_file(work[i], probe_options); }, options_.cancel);
             for (size_t i = 0; i < work.size() && !cancelled(); ++i) {
                 std::optional<WorkResult> result = pool.take(i);
                 if (!result) break;  // skipped: cancelled after the check
@@ -200,7 +204,9 @@ private:
             if (problem.vanished && store_.catalog().find(key_for(problem.path))) continue;  // see handle_vanished
             IngestEvent event{ChangeKind::failed, {}, {}};
             event.record.path = key_for(problem.path);
-            event.record.status = problem.vanished ? FileStatus::vanished : FileStatus::unreadable;
+            event.record.status = problem.vanished  ? FileStatus::vanished
+                                  : problem.special ? FileStatus::not_audio
+                                                    : FileStatus::unreadable;
             event.record.error = problem.cause;
             count_failure(event.record.status);
             emit(event);
@@ -267,6 +273,7 @@ private:
                 ++summary_.added;
             }
             if (record.status == FileStatus::ok) summary_.audio_seconds_read += record.audio.duration;
+            if (!record.warning.empty()) ++summary_.warnings_read;
         }
         std::string duplicate_of;
         if (record.status == FileStatus::ok && kind != ChangeKind::touched) {
@@ -364,7 +371,9 @@ private:
     void summarize_library() {
         store_.catalog().for_each([this](const FileRecord& record) {
             ++summary_.library_files;
-            if (record.status == FileStatus::ok) summary_.library_audio_seconds += record.audio.duration;
+            if (record.status != FileStatus::ok) return;
+            summary_.library_audio_seconds += record.audio.duration;
+            summary_.library_estimated += record.audio.frames_estimated;
         });
     }
 

@@ -23,6 +23,7 @@ struct IngestOptions {
     std::string metadata_csv;          // optional: columns joined by path
     bool prune = false;                // remove vanished files from the catalog
     bool verify = false;               // decode every frame (slow) instead of header + first/last block
+    bool strict = false;               // a cut WAV/AIFF is refused (truncated), not read as far as it goes
     unsigned threads = 1;
     double commit_interval_seconds = 30;
     size_t commit_every_files = 0;     // also commit after this many changed files (0: by time only)
@@ -62,6 +63,8 @@ struct IngestSummary {
     double audio_seconds_read = 0;  // of the files probed in this run
     double library_audio_seconds = 0;
     size_t library_files = 0;
+    size_t warnings_read = 0;            // files read ok in this run with a warning (e.g. truncated)
+    size_t library_estimated = 0;        // ok files whose duration is an estimate (some MP3s)
     double elapsed_seconds = 0;
     size_t commits = 0;
     bool interrupted = false;

@@ -57,7 +57,7 @@ public:
             result_.named_files.push_back(absolute);
             if (wanted(file_name(absolute), false)) result_.files.push_back(absolute);
         } else {
-            result_.problems.push_back({absolute, "not a regular file or folder"});
+            result_.problems.push_back({absolute, not_a_regular_file(absolute), false, true});
         }
     }
 
@@ -98,8 +98,9 @@ private:
             }
             if (S_ISDIR(child_st.st_mode)) {
                 if (!matches_any(options_.exclude, child_relative)) subfolders.emplace_back(child_relative, child_st);
-            } else if (S_ISREG(child_st.st_mode) && wanted(child_relative, true)) {
-                result_.files.push_back(child);
+            } else if (wanted(child_relative, true)) {
+                if (S_ISREG(child_st.st_mode)) result_.files.push_back(child);
+                else result_.problems.push_back({child, not_a_regular_file(child), false, true});
             }
         }
         ::closedir(dir);

@@ -19,6 +19,7 @@ struct ScanProblem {
     std::string path;
     std::string cause;
     bool vanished = false;  // the input does not exist (as opposed to: exists but cannot be read)
+    bool special = false;   // a FIFO, device or socket: never opened (reading one may block forever)
 };
 
 struct ScanResult {
@@ -30,6 +31,8 @@ struct ScanResult {
 
 // Folders are walked recursively; hidden entries (names starting with '.') are skipped there.
 // Files named directly are taken whatever their extension, but --include/--exclude still apply.
+// A FIFO, device or socket named directly, or inside a folder under a name the filters take, is a
+// problem, not a file.
 ScanResult scan_inputs(const std::vector<std::string>& inputs, const ScanOptions& options);
 
 bool has_audio_extension(const std::string& name);

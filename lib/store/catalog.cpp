@@ -159,6 +159,10 @@ void write_catalog_segment(const std::string& path, const CatalogDelta& delta, c
     h5::write_column(file, files.get(), "frames", h5::column_of<int64_t>(records, [](auto& r) { return r.audio.frames; }));
     h5::write_column(file, files.get(), "duration", h5::column_of<double>(records, [](auto& r) { return r.audio.duration; }));
     h5::write_column(file, files.get(), "ingested_ns", h5::column_of<int64_t>(records, [](auto& r) { return r.ingested_ns; }));
+    h5::write_string_column(file, files.get(), "warning", h5::column_of<std::string>(records, [](auto& r) { return r.warning; }),
+                            h5::Charset::utf8);
+    h5::write_column(file, files.get(), "frames_estimated",
+                     h5::column_of<uint8_t>(records, [](auto& r) { return r.audio.frames_estimated; }));
     write_metadata(file, files.get(), records);
 
     h5::Handle removed = file.create_group("removed");
@@ -187,6 +191,10 @@ CatalogDelta read_catalog_segment(const std::string& path) {
     auto frames = h5::read_column<int64_t>(file, files.get(), "frames", rows);
     auto duration = h5::read_column<double>(file, files.get(), "duration", rows);
     auto ingested = h5::read_column<int64_t>(file, files.get(), "ingested_ns", rows);
+    // Segments written before these columns: no warnings, and MP3 lengths were libsndfile's estimate.
+    bool current = H5Lexists(files.get(), "warning", H5P_DEFAULT) > 0;
+    auto warning = current ? h5::read_string_column(file, files.get(), "warning", rows) : std::vector<std::string>(rows);
+    auto estimated = current ? h5::read_column<uint8_t>(file, files.get(), "frames_estimated", rows) : std::vector<uint8_t>();
     delta.records.resize(rows);
     for (size_t i = 0; i < rows; ++i) {
         FileRecord& r = delta.records[i];
@@ -204,6 +212,8 @@ CatalogDelta read_catalog_segment(const std::string& path) {
         r.audio.frames = frames[i];
         r.audio.duration = duration[i];
         r.ingested_ns = ingested[i];
+        r.warning = std::move(warning[i]);
+        r.audio.frames_estimated = current ? estimated[i] != 0 : r.audio.container == "MPEG";
     }
     read_metadata(file, files.get(), delta.records);
     h5::Handle removed = file.open_group("removed");

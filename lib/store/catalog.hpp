@@ -22,6 +22,7 @@ struct FileRecord {
     uint64_t hash = 0;      // XXH3-64 of the file's bytes
     FileStatus status = FileStatus::ok;
     std::string error;
+    std::string warning;    // one line when ok but not whole (a cut WAV read as far as it goes)
     AudioInfo audio;
     int64_t ingested_ns = 0;
     Metadata metadata;

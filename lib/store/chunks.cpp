@@ -9,9 +9,13 @@
 namespace audiosim {
 
 void ChunkTable::apply(ChunkDelta delta) {
-    for (uint64_t file_id : delta.dropped_file_ids) by_file_.erase(file_id);
+    for (uint64_t file_id : delta.dropped_file_ids) {
+        by_file_.erase(file_id);
+        failed_.erase(file_id);
+    }
     std::map<uint64_t, std::vector<Chunk>> fresh;
     for (Chunk& chunk : delta.chunks) fresh[chunk.file_id].push_back(chunk);
+    apply_failures(delta.failed, fresh, failed_, by_file_);
     for (auto& [file_id, chunks] : fresh) by_file_[file_id] = std::move(chunks);
 }
 
@@ -46,6 +50,7 @@ void write_chunk_segment(const std::string& path, const ChunkProfile& profile, c
     h5::Handle dropped = file.create_group("dropped");
     h5::write_int_attribute(file, dropped.get(), "rows", static_cast<int64_t>(delta.dropped_file_ids.size()));
     h5::write_column(file, dropped.get(), "file_id", delta.dropped_file_ids);
+    write_failures(file, delta.failed);
     file.close();
 }
 
@@ -70,6 +75,7 @@ ChunkDelta read_chunk_segment(const std::string& path) {
                            duration[i], rms_db[i],  peak_db[i],     flags[i]};
     h5::Handle dropped = file.open_group("dropped");
     delta.dropped_file_ids = h5::read_column<uint64_t>(file, dropped.get(), "file_id", h5::read_row_count(file, dropped.get()));
+    delta.failed = read_failures(file);
     return delta;
 }
 

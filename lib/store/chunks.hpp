@@ -10,15 +10,18 @@
 #include "chunk/chunker.hpp"
 #include "chunk/profile.hpp"
 #include "store/catalog.hpp"
+#include "store/failures.hpp"
 
 namespace audiosim {
 
 // What one chunk segment holds: the chunks of files (re)chunked, replacing all earlier chunks of
-// those files, and file ids whose chunks are dropped (files changed or removed).
+// those files, file ids whose chunks are dropped (files changed or removed), and files that could
+// not be chunked (decoding failed).
 struct ChunkDelta {
     std::vector<Chunk> chunks;
     std::vector<uint64_t> dropped_file_ids;
-    bool empty() const { return chunks.empty() && dropped_file_ids.empty(); }
+    std::vector<FileFailure> failed = {};  // "= {}": brace initializations that leave it out raise no -Wmissing-field-initializers
+    bool empty() const { return chunks.empty() && dropped_file_ids.empty() && failed.empty(); }
 };
 
 class ChunkTable {
@@ -27,10 +30,12 @@ public:
     bool has_file(uint64_t file_id) const { return by_file_.count(file_id) > 0; }
     const std::vector<Chunk>* chunks_of(uint64_t file_id) const;
     const std::map<uint64_t, std::vector<Chunk>>& by_file() const { return by_file_; }
+    const FailureMap& failed() const { return failed_; }  // files whose last chunking failed
     size_t chunk_count() const;
 
 private:
     std::map<uint64_t, std::vector<Chunk>> by_file_;
+    FailureMap failed_;
 };
 
 inline constexpr const char* chunks_format_name = "audiosim-chunks";

@@ -15,7 +15,10 @@ void EmbeddingTable::apply(EmbeddingDelta delta) {
     if (dim_ == 0) dim_ = delta.dim;
     if (!delta.chunk_ids.empty() && delta.dim != dim_)
         throw Error(ErrorKind::format, fmt::format("embedding dimension {} where the set has {}", delta.dim, dim_));
-    for (uint64_t file_id : delta.dropped_file_ids) by_file_.erase(file_id);
+    for (uint64_t file_id : delta.dropped_file_ids) {
+        by_file_.erase(file_id);
+        failed_.erase(file_id);
+    }
     std::map<uint64_t, FileVectors> fresh;
     for (size_t i = 0; i < delta.chunk_ids.size(); ++i) {
         FileVectors& entry = fresh[delta.file_ids[i]];
@@ -24,6 +27,7 @@ void EmbeddingTable::apply(EmbeddingDelta delta) {
         entry.vectors.insert(entry.vectors.end(), delta.vectors.begin() + static_cast<std::ptrdiff_t>(i * dim_),
                              delta.vectors.begin() + static_cast<std::ptrdiff_t>((i + 1) * dim_));
     }
+    apply_failures(delta.failed, fresh, failed_, by_file_);
     for (auto& [file_id, vectors] : fresh) by_file_[file_id] = std::move(vectors);
 }
 
@@ -104,6 +108,7 @@ void write_embedding_segment(const std::string& path, const EmbeddingSetInfo& in
     h5::Handle dropped = file.create_group("dropped");
     h5::write_int_attribute(file, dropped.get(), "rows", static_cast<int64_t>(delta.dropped_file_ids.size()));
     h5::write_column(file, dropped.get(), "file_id", delta.dropped_file_ids);
+    write_failures(file, delta.failed);
     file.close();
 }
 
@@ -124,6 +129,7 @@ EmbeddingDelta read_embedding_segment(const std::string& path, bool with_vectors
     }
     h5::Handle dropped = file.open_group("dropped");
     delta.dropped_file_ids = h5::read_column<uint64_t>(file, dropped.get(), "file_id", h5::read_row_count(file, dropped.get()));
+    delta.failed = read_failures(file);
     return delta;
 }
 

@@ -8,18 +8,21 @@
 #include <vector>
 
 #include "store/catalog.hpp"
+#include "store/failures.hpp"
 
 namespace audiosim {
 
 // What one embedding segment holds: vectors of the chunks of some files (replacing earlier vectors
-// of those files) and file ids whose vectors are dropped.
+// of those files), file ids whose vectors are dropped, and files that could not be embedded
+// (decoding or resampling failed).
 struct EmbeddingDelta {
     size_t dim = 0;
     std::vector<uint64_t> chunk_ids;
     std::vector<uint64_t> file_ids;  // the file of each chunk
     std::vector<float> vectors;      // chunk_ids.size() x dim, L2-normalized
     std::vector<uint64_t> dropped_file_ids;
-    bool empty() const { return chunk_ids.empty() && dropped_file_ids.empty(); }
+    std::vector<FileFailure> failed = {};  // "= {}": brace initializations that leave it out raise no -Wmissing-field-initializers
+    bool empty() const { return chunk_ids.empty() && dropped_file_ids.empty() && failed.empty(); }
 };
 
 struct FileVectors {
@@ -33,6 +36,7 @@ public:
     void apply(EmbeddingDelta delta);  // a delta read without vectors gives a table of ids alone
     bool has_file(uint64_t file_id) const { return by_file_.count(file_id) > 0; }
     const std::map<uint64_t, FileVectors>& by_file() const { return by_file_; }
+    const FailureMap& failed() const { return failed_; }  // files whose last embedding failed
     size_t dim() const { return dim_; }
     size_t vector_count() const;
     // Every chunk id, sorted / every vector as one matrix (ids in file order, vectors ids.size() x dim).
@@ -42,6 +46,7 @@ public:
 private:
     size_t dim_;
     std::map<uint64_t, FileVectors> by_file_;
+    FailureMap failed_;
 };
 
 // A file's vector for file-level scores (eval, pairs): the L2-normalized mean of its chunk vectors,

@@ -532,6 +532,7 @@ void StoreWriter::compact_if_needed() {
         ChunkTable table = load_chunks(name);
         for (auto& [file_id, chunks] : table.by_file())
             merged.chunks.insert(merged.chunks.end(), chunks.begin(), chunks.end());
+        merged.failed = failures_of(table.failed());
         const ChunkProfile& profile = set.profile;
         set.segments = {write_segment(chunk_folder(name), "base", static_cast<int64_t>(merged.chunks.size()), 0,
                                       [&](const std::string& path, const WriterStamp& stamp) {
@@ -549,6 +550,7 @@ void StoreWriter::compact_if_needed() {
             merged.file_ids.insert(merged.file_ids.end(), vectors.chunk_ids.size(), file_id);
             merged.vectors.insert(merged.vectors.end(), vectors.vectors.begin(), vectors.vectors.end());
         }
+        merged.failed = failures_of(table.failed());
         EmbeddingSetInfo info{set.model_id, set.profile, set.model.dump()};
         set.segments = {write_segment(embedding_folder(set), "base", static_cast<int64_t>(merged.chunk_ids.size()), 0,
                                       [&](const std::string& path, const WriterStamp& stamp) {

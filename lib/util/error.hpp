@@ -26,6 +26,15 @@ private:
     ErrorKind kind_;
 };
 
+// The cause in a message "PATH: cause" about `path` (the whole message when it starts otherwise),
+// for callers that name the file their own way (a catalog path, not the absolute one).
+inline std::string cause_of(const std::string& message, const std::string& path) {
+    return message.size() > path.size() + 2 && message.compare(0, path.size(), path) == 0 &&
+                   message.compare(path.size(), 2, ": ") == 0
+               ? message.substr(path.size() + 2)
+               : message;
+}
+
 // Throws Error(io) naming `what` and strerror(errno).
 [[noreturn]] void throw_errno(const std::string& what);
 

@@ -81,7 +81,26 @@ void fsync_directory(const std::string& path) {
     ::close(fd);
 }
 
+std::string not_a_regular_file(const std::string& path) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+    if (S_ISREG(st.st_mode)) return "";
+    const char* kind = S_ISFIFO(st.st_mode)  ? "a FIFO"
+                       : S_ISCHR(st.st_mode) ? "a character device"
+                       : S_ISBLK(st.st_mode) ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                       : S_ISDIR(st.st_mode)  ? "a folder"
+                                              : "a special file";
+    return fmt::format("is {}, not a regular file", kind);
+}
+
+void require_regular_file(const std::string& path) {
+    if (std::string cause = not_a_regular_file(path); !cause.empty())
+        throw Error(ErrorKind::input, fmt::format("{}: {}", path, cause));
+}
+
 std::string read_text_file(const std::string& path) {
+    require_regular_file(path);
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(errno)));
     std::string text;

@@ -32,7 +32,15 @@ private:
 void fsync_path(const std::string& path);
 void fsync_directory(const std::string& path);
 
-std::string read_text_file(const std::string& path);
+// Why `path` (symbolic links followed) cannot be read as a file, found with stat(2) alone: "" for a
+// regular file, else "is a FIFO, not a regular file" (also character/block device, socket,
+// folder) or the stat error. Opening a FIFO blocks until a writer comes and a device may never
+// end, so every path audiosim reads is checked with this before it is opened.
+std::string not_a_regular_file(const std::string& path);
+// The same as Error(input) "PATH: CAUSE"; nothing when `path` is a regular file.
+void require_regular_file(const std::string& path);
+
+std::string read_text_file(const std::string& path);  // require_regular_file first
 void make_directories(const std::string& path);
 bool path_exists(const std::string& path);
 

@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 namespace audiosim {
 
@@ -33,6 +34,7 @@ bool hash_stream(int fd, uint64_t& hash, uint64_t& bytes_read) {
 }
 
 FileHash hash_file(const std::string& path) {
+    require_regular_file(path);
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(errno)));
     FileHash result;

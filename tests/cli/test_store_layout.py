@@ -12,9 +12,9 @@ COMMON_ATTRIBUTES = {"format", "format_version", "writer", "command_line", "crea
 FILE_COLUMNS = {
     "file_id": np.uint64, "size": np.uint64, "mtime_ns": np.int64, "hash": np.uint64,
     "sample_rate": np.uint32, "channels": np.uint32, "frames": np.int64, "duration": np.float64,
-    "ingested_ns": np.int64,
+    "ingested_ns": np.int64, "frames_estimated": np.uint8,
 }
-STRING_COLUMNS = {"path", "error", "container", "codec"}
+STRING_COLUMNS = {"path", "error", "container", "codec", "warning"}
 STATUS_NAMES = ["ok", "empty", "not_audio", "corrupt", "truncated", "unreadable", "vanished"]
 
 

@@ -137,6 +137,13 @@ void set_root_int_attribute(const std::string& path, const char* name, int64_t v
     H5Fclose(file);
 }
 
+void remove_h5_links(const std::string& path, const std::vector<std::string>& names) {
+    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    for (const std::string& name : names) CHECK(H5Ldelete(file, name.c_str(), H5P_DEFAULT) >= 0);
+    H5Fclose(file);
+}
+
 CurrentFolder::CurrentFolder(const std::string& folder) : saved_(std::filesystem::current_path()) {
     std::filesystem::current_path(folder);
 }

@@ -53,6 +53,9 @@ void set_mtime(const std::string& path, int64_t seconds);
 
 // Overwrites an int64 attribute at the root of an HDF5 file (to fake another format version).
 void set_root_int_attribute(const std::string& path, const char* name, int64_t value);
+// Removes groups or datasets (paths inside the file) from an HDF5 file: a segment as an older
+// audiosim wrote it, before they existed.
+void remove_h5_links(const std::string& path, const std::vector<std::string>& names);
 
 // Changes the current folder for one test and restores it afterwards.
 class CurrentFolder {

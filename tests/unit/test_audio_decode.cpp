@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include <doctest/doctest.h>
 #include <sndfile.h>
 
@@ -196,6 +198,13 @@ TEST_CASE("a file that cannot be opened is Error(input) naming it") {
         auto [kind, message] = error_of([&] { MonoReader reader(path); });
         CHECK(kind == ErrorKind::input);
         CHECK(contains(message, path));
+    }
+    SUBCASE("a FIFO, refused before it is opened (opening it would block)") {
+        std::string path = folder.file("pipe.wav");
+        REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+        auto [kind, message] = error_of([&] { MonoReader reader(path); });
+        CHECK(kind == ErrorKind::input);
+        CHECK(message == path + ": is a FIFO, not a regular file");
     }
     SUBCASE("missing") {
         std::string path = folder.file("missing.flac");

@@ -22,10 +22,10 @@ using audiosim::test::write_sine;
 
 namespace {
 
-ProbeResult probe_file(const std::string& path, bool verify = false) {
+ProbeResult probe_file(const std::string& path, bool verify = false, bool strict = false) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     REQUIRE(fd >= 0);
-    ProbeResult result = audiosim::probe_audio(fd, verify);
+    ProbeResult result = audiosim::probe_audio(fd, {verify, strict});
     ::close(fd);
     return result;
 }
@@ -212,46 +212,78 @@ TEST_CASE("a WAV with an unknown format tag fails as not_audio or corrupt") {
 
 namespace {
 
-void check_cut(const ProbeResult& result) {
-    CHECK(result.status == FileStatus::truncated);
-    CHECK(result.error != "");
-    CHECK(result.error.find('\n') == std::string::npos);
+// A cut data chunk: ok, the frames that are there, a one-line "truncated" warning; strict refuses it.
+void check_cut(const std::string& path, int64_t frames_present) {
+    for (bool verify : {false, true}) {
+        ProbeResult result = probe_file(path, verify);
+        CHECK(result.status == FileStatus::ok);
+        CHECK(result.error == "");
+        CHECK(result.info.frames == frames_present);
+        CHECK(result.warning.rfind("truncated: data chunk declares ", 0) == 0);
+        CHECK(result.warning.find('\n') == std::string::npos);
+        ProbeResult strict = probe_file(path, verify, true);
+        CHECK(strict.status == FileStatus::truncated);
+        CHECK(strict.error.rfind("data chunk declares ", 0) == 0);
+    }
 }
 
 }  // namespace
 
-TEST_CASE("a WAV or AIFF whose data chunk is cut short is truncated") {
+TEST_CASE("a WAV or AIFF whose data chunk is cut short is read as far as it goes, with a warning") {
     TempFolder folder;
     SUBCASE("WAV, cut in the middle of a frame") {
         std::string path = folder.file("cut.wav");
         write_sine(path, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 10000);
         REQUIRE(::truncate(path.c_str(), file_size(path) - 5001) == 0);
-        check_cut(probe_file(path));
-        check_cut(probe_file(path, true));
+        check_cut(path, 10000 - 2501);  // the half sample at the cut is not a frame
     }
     SUBCASE("WAV, cut at a frame boundary") {
         std::string path = folder.file("cut.wav");
         write_sine(path, SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 2, 10000);
         REQUIRE(::truncate(path.c_str(), file_size(path) - 4 * 100) == 0);
-        check_cut(probe_file(path));
-        check_cut(probe_file(path, true));
+        check_cut(path, 10000 - 100);
     }
     SUBCASE("AIFF") {
         std::string path = folder.file("cut.aiff");
         write_sine(path, SF_FORMAT_AIFF | SF_FORMAT_PCM_16, 8000, 1, 8000);
         REQUIRE(::truncate(path.c_str(), file_size(path) - 3001) == 0);
-        check_cut(probe_file(path));
-        check_cut(probe_file(path, true));
+        check_cut(path, 8000 - 1501);
     }
 }
 
-TEST_CASE("a hand-made WAV whose header claims more data than present is truncated") {
+TEST_CASE("a hand-made WAV whose header claims more data than present is read as far as it goes") {
     TempFolder folder;
     std::string path = folder.file("claims.wav");
     std::string data(2 * 300, '\0');
     write_bytes(path, handmade_wav(1, 1, 8000, 16, data, 2 * 100000));
-    check_cut(probe_file(path));
-    check_cut(probe_file(path, true));
+    check_cut(path, 300);
+}
+
+TEST_CASE("implausible headers are corrupt with a one-line cause, not hours of audio") {
+    TempFolder folder;
+    std::string path = folder.file("odd.wav");
+    SUBCASE("1 Hz, 44,100 frames: 12 hours of audio by its header") {
+        std::string data(2 * 44100, '\0');
+        write_bytes(path, handmade_wav(1, 1, 1, 16, data, static_cast<uint32_t>(data.size())));
+        ProbeResult result = probe_file(path);
+        CHECK(result.status == FileStatus::corrupt);
+        CHECK(result.error == "implausible header: 1 Hz (audio is 1000 Hz to 768 kHz)");
+    }
+    SUBCASE("100 channels") {
+        std::string data(2 * 100 * 10, '\0');
+        write_bytes(path, handmade_wav(1, 100, 8000, 16, data, static_cast<uint32_t>(data.size())));
+        ProbeResult result = probe_file(path);
+        CHECK(result.status == FileStatus::corrupt);
+        CHECK(result.error == "implausible header: 100 channels (audio has 1 to 64)");
+    }
+    SUBCASE("the limits themselves are audio") {
+        CHECK(audiosim::implausible_format(1000, 1) == "");
+        CHECK(audiosim::implausible_format(768000, 64) == "");
+        CHECK(audiosim::implausible_format(999, 1) != "");
+        CHECK(audiosim::implausible_format(768001, 1) != "");
+        CHECK(audiosim::implausible_format(44100, 65) != "");
+        CHECK(audiosim::implausible_format(44100, 0) != "");
+    }
 }
 
 TEST_CASE("a streamed WAV (data size 0xFFFFFFFF: unknown) is not truncated") {
@@ -320,7 +352,7 @@ TEST_CASE("probe reads from offset 0 whatever the fd's offset") {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     REQUIRE(fd >= 0);
     REQUIRE(::lseek(fd, 0, SEEK_END) > 0);
-    ProbeResult result = audiosim::probe_audio(fd, false);
+    ProbeResult result = audiosim::probe_audio(fd, {});
     ::close(fd);
     check_ok(result, "WAV", "PCM_16", 8000, 1, 800);
 }
@@ -330,7 +362,7 @@ TEST_CASE("an unseekable fd (a pipe) is unreadable") {
     REQUIRE(::pipe(fds) == 0);
     REQUIRE(::write(fds[1], "RIFF", 4) == 4);
     ::close(fds[1]);
-    ProbeResult result = audiosim::probe_audio(fds[0], false);
+    ProbeResult result = audiosim::probe_audio(fds[0], {});
     ::close(fds[0]);
     CHECK(result.status == FileStatus::unreadable);
     CHECK(result.error != "");

@@ -237,7 +237,7 @@ TEST_CASE("a file removed from the catalog has its chunks dropped") {
     CHECK(run_chunk(library).summary.files_dropped == 0);
 }
 
-TEST_CASE("a file that cannot be decoded any more fails alone, and is tried again next run") {
+TEST_CASE("a file that cannot be decoded any more fails alone, is recorded, and waits until it changes") {
     Library library;
     library.add_wav("a.wav", 440);
     library.add_wav("b.wav", 550);
@@ -253,20 +253,42 @@ TEST_CASE("a file that cannot be decoded any more fails alone, and is tried agai
     Run run = run_chunk(library);
     CHECK(run.summary.files_failed == 2);
     CHECK(run.summary.files_chunked == 2);
+    // The cause alone: the caller names the file by its catalog path.
     REQUIRE(run.errors.count("b.wav") == 1);
-    CHECK(contains(run.errors["b.wav"], "b.wav"));
+    CHECK(run.errors["b.wav"] == "No such file or directory");
     REQUIRE(run.errors.count("d.wav") == 1);
-    CHECK(contains(run.errors["d.wav"], "d.wav"));
+    CHECK_FALSE(contains(run.errors["d.wav"], library.root));
     CHECK(run.paths == std::vector<std::string>{"a.wav", "b.wav", "c.wav", "d.wav"});
     ChunkTable table = library.chunks();
     CHECK_FALSE(table.has_file(library.file_id("b.wav")));
     CHECK_FALSE(table.has_file(library.file_id("d.wav")));
     CHECK(table.has_file(library.file_id("a.wav")));
     CHECK(table.has_file(library.file_id("c.wav")));
+    CHECK(table.failed() == audiosim::FailureMap{{library.file_id("b.wav"), run.errors["b.wav"]},
+                                                 {library.file_id("d.wav"), run.errors["d.wav"]}});
 
-    Run again = run_chunk(library);
-    CHECK(again.summary.files_failed == 2);
+    Run again = run_chunk(library);  // not tried again
+    CHECK(again.summary.files_failed == 0);
+    CHECK(again.summary.files_failed_before == 2);
     CHECK(again.summary.files_up_to_date == 2);
+    CHECK(again.paths.empty());
+
+    ChunkRunOptions retry = options_with();
+    retry.retry_failed = true;
+    Run retried = run_chunk(library, retry);
+    CHECK(retried.summary.files_failed == 2);
+    CHECK(retried.paths == std::vector<std::string>{"b.wav", "d.wav"});
+
+    // A changed file is a new file id: chunked, and the old id's failure is forgotten.
+    library.add_wav("d.wav", 880, 1700000000);
+    library.ingest();
+    Run changed = run_chunk(library);
+    CHECK(changed.summary.files_chunked == 1);
+    CHECK(changed.summary.files_failed_before == 1);
+    table = library.chunks();
+    CHECK(table.has_file(library.file_id("d.wav")));
+    CHECK(table.failed().size() == 1);
+    CHECK(table.failed().count(library.file_id("b.wav")) == 1);
 }
 
 TEST_CASE("commit_every_files=1 commits after every file") {

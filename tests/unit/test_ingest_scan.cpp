@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -267,6 +268,24 @@ TEST_CASE("special files named directly are problems") {
     ScanResult result = audiosim::scan_inputs({"/dev/null"}, {});
     CHECK(result.files.empty());
     REQUIRE(result.problems.size() == 1);
+    CHECK_FALSE(result.problems[0].vanished);
+    CHECK(result.problems[0].special);
+    CHECK(result.problems[0].cause == "is a character device, not a regular file");
+}
+
+TEST_CASE("a FIFO inside a scanned folder is a problem when the filters take its name") {
+    TempFolder folder;
+    std::string root = folder.file("lib");
+    audiosim::make_directories(root);
+    write_bytes(root + "/a.wav", "x");
+    REQUIRE(::mkfifo((root + "/pipe.wav").c_str(), 0600) == 0);
+    REQUIRE(::mkfifo((root + "/pipe.txt").c_str(), 0600) == 0);  // not audio by its name: not looked at
+    ScanResult result = audiosim::scan_inputs({root}, {});
+    CHECK(relative(result.files, root) == listing({"a.wav"}));
+    REQUIRE(result.problems.size() == 1);
+    CHECK(result.problems[0].path == root + "/pipe.wav");
+    CHECK(result.problems[0].cause == "is a FIFO, not a regular file");
+    CHECK(result.problems[0].special);
     CHECK_FALSE(result.problems[0].vanished);
 }
 

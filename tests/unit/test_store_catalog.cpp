@@ -6,7 +6,6 @@
 #include <vector>
 
 #include <doctest/doctest.h>
-#include <hdf5.h>
 
 #include "store/catalog.hpp"
 #include "store/h5.hpp"
@@ -67,6 +66,8 @@ void check_same(const FileRecord& a, const FileRecord& b) {
     CHECK(a.audio.channels == b.audio.channels);
     CHECK(a.audio.frames == b.audio.frames);
     CHECK(a.audio.duration == b.audio.duration);
+    CHECK(a.audio.frames_estimated == b.audio.frames_estimated);
+    CHECK(a.warning == b.warning);
     CHECK(a.ingested_ns == b.ingested_ns);
     CHECK(a.metadata == b.metadata);
 }
@@ -84,6 +85,11 @@ TEST_CASE("a segment round trips records, metadata and removed paths") {
     delta.records.push_back(make_record("/outside/abs.flac", 3));
     delta.records.push_back(make_record("broken.wav", 4, FileStatus::corrupt));
     delta.records.push_back(make_record("vanished.wav", 5, FileStatus::vanished));
+    delta.records.push_back(make_record("cut.wav", 6));
+    delta.records.back().warning = "truncated: data chunk declares 529200 bytes, the file holds 264578";
+    delta.records.push_back(make_record("damaged.mp3", 7));
+    delta.records.back().audio.container = "MPEG";
+    delta.records.back().audio.frames_estimated = true;
     delta.records[0].set_metadata("genre", "techno");
     delta.records[0].set_metadata("bpm", "128");
     delta.records[1].set_metadata("genre", "");  // present but empty: not the same as absent
@@ -101,6 +107,24 @@ TEST_CASE("a segment round trips records, metadata and removed paths") {
     REQUIRE(back.records[1].metadata_value("genre") != nullptr);
     CHECK(*back.records[1].metadata_value("genre") == "");
     CHECK(back.records[3].metadata.empty());
+}
+
+TEST_CASE("a segment written before warning and frames_estimated existed: none, and MP3 lengths estimated") {
+    TempFolder folder;
+    std::string path = folder.file("old.h5");
+    CatalogDelta delta;
+    delta.records.push_back(make_record("a.wav", 1));
+    delta.records.push_back(make_record("b.mp3", 2));
+    delta.records.back().audio.container = "MPEG";
+    delta.records.back().warning = "x";
+    audiosim::write_catalog_segment(path, delta, {"audiosim ingest .", 1});
+    audiosim::test::remove_h5_links(path, {"files/warning", "files/frames_estimated"});
+    CatalogDelta back = audiosim::read_catalog_segment(path);
+    REQUIRE(back.records.size() == 2);
+    CHECK(back.records[0].warning == "");
+    CHECK_FALSE(back.records[0].audio.frames_estimated);
+    CHECK(back.records[1].warning == "");
+    CHECK(back.records[1].audio.frames_estimated);  // libsndfile's estimate was all old audiosims had
 }
 
 TEST_CASE("a segment stamps format, version, writer, command line and generation") {

@@ -247,6 +247,56 @@ TEST_CASE("ChunkTable::apply: dropped file ids are removed") {
     CHECK(table.chunk_count() == 2);
 }
 
+TEST_CASE("failed files: round trip, replace and are replaced by chunks, dropped with them, kept by compaction") {
+    TempFolder folder;
+    ChunkDelta delta;
+    delta.chunks = {make_chunk(1, 0, 1)};
+    delta.failed = {{2, "decoding failed: \xc3\xa9 one line"}, {3, "No such file or directory"}};
+    audiosim::write_chunk_segment(folder.file("s.h5"), named_profile("p"), delta, {"c", 1});
+    ChunkDelta back = audiosim::read_chunk_segment(folder.file("s.h5"));
+    REQUIRE(back.failed.size() == 2);
+    CHECK(back.failed[0].file_id == 2);
+    CHECK(back.failed[0].error == delta.failed[0].error);
+    CHECK(back.failed[1].file_id == 3);
+
+    ChunkTable table;
+    table.apply(back);
+    CHECK(table.failed() == audiosim::FailureMap{{2, delta.failed[0].error}, {3, delta.failed[1].error}});
+    ChunkDelta later;
+    later.chunks = {make_chunk(2, 0, 5)};  // file 2 chunked after all
+    later.failed = {{1, "now broken"}};     // file 1 fails: its chunks go
+    later.dropped_file_ids = {3};           // file 3 changed: its failure goes
+    table.apply(later);
+    CHECK(table.failed() == audiosim::FailureMap{{1, "now broken"}});
+    CHECK_FALSE(table.has_file(1));
+    CHECK(table.has_file(2));
+
+    StoreWriter writer(folder.file("store"), options_for(folder));
+    ChunkProfile profile = named_profile("sample");
+    writer.commit_chunks(profile, {{make_chunk(10, 0)}, {}});
+    ChunkDelta failing;
+    failing.failed = {{11, "cannot decode"}};
+    CHECK_FALSE(failing.empty());
+    writer.commit_chunks(profile, failing);
+    for (int i = 0; i < 8; ++i) writer.commit_chunks(profile, {{make_chunk(20 + static_cast<uint64_t>(i), 0)}, {}});
+    writer.compact_if_needed();
+    REQUIRE(writer.manifest().chunk_sets.at("sample").segments.size() == 1);
+    CHECK(StoreReader(folder.file("store")).load_chunks("sample").failed() == audiosim::FailureMap{{11, "cannot decode"}});
+}
+
+TEST_CASE("a segment written before failures were recorded reads with none") {
+    TempFolder folder;
+    std::string path = folder.file("old.h5");
+    ChunkDelta delta;
+    delta.chunks = {make_chunk(1, 0, 1)};
+    delta.failed = {{2, "x"}};
+    audiosim::write_chunk_segment(path, named_profile("p"), delta, {"c", 1});
+    audiosim::test::remove_h5_links(path, {"failed"});
+    ChunkDelta back = audiosim::read_chunk_segment(path);
+    CHECK(back.chunks.size() == 1);
+    CHECK(back.failed.empty());
+}
+
 TEST_CASE("commit_chunks gives increasing unique ids, kept across writers") {
     TempFolder folder;
     std::string store = folder.file("store");

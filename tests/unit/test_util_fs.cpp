@@ -188,4 +188,31 @@ TEST_CASE("path_exists") {
     CHECK(audiosim::path_exists(folder.file("f")));
 }
 
+TEST_CASE("not_a_regular_file names the kind from stat alone, never opening the path") {
+    TempFolder folder;
+    write_bytes(folder.file("f.wav"), "x");
+    CHECK(audiosim::not_a_regular_file(folder.file("f.wav")) == "");
+    std::filesystem::create_symlink(folder.file("f.wav"), folder.file("link.wav"));
+    CHECK(audiosim::not_a_regular_file(folder.file("link.wav")) == "");  // links are followed
+    // A FIFO without a writer: opening it for reading would block this test forever.
+    REQUIRE(::mkfifo(folder.file("pipe.wav").c_str(), 0600) == 0);
+    CHECK(audiosim::not_a_regular_file(folder.file("pipe.wav")) == "is a FIFO, not a regular file");
+    CHECK(audiosim::not_a_regular_file("/dev/null") == "is a character device, not a regular file");
+    CHECK(audiosim::not_a_regular_file(folder.path()) == "is a folder, not a regular file");
+    CHECK(audiosim::not_a_regular_file(folder.file("missing")) == "No such file or directory");
+
+    auto [kind, message] = audiosim::test::error_of([&] { audiosim::require_regular_file(folder.file("pipe.wav")); });
+    CHECK(kind == audiosim::ErrorKind::input);
+    CHECK(message == folder.file("pipe.wav") + ": is a FIFO, not a regular file");
+    audiosim::require_regular_file(folder.file("f.wav"));  // no throw
+}
+
+TEST_CASE("read_text_file refuses a FIFO instead of blocking on it") {
+    TempFolder folder;
+    REQUIRE(::mkfifo(folder.file("labels.tsv").c_str(), 0600) == 0);
+    auto [kind, message] = audiosim::test::error_of([&] { audiosim::read_text_file(folder.file("labels.tsv")); });
+    CHECK(kind == audiosim::ErrorKind::input);
+    CHECK(audiosim::test::contains(message, "labels.tsv: is a FIFO"));
+}
+
 TEST_SUITE_END();

@@ -5,6 +5,8 @@
 #include <string>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <doctest/doctest.h>
 #include <xxhash.h>
 
@@ -133,6 +135,10 @@ TEST_CASE("hash_file: a whole file's XXH3 and size, or Error(input) naming it") 
     auto [kind, message] = audiosim::test::error_of([&] { audiosim::hash_file(folder.file("missing.bin")); });
     CHECK(kind == audiosim::ErrorKind::input);
     CHECK(audiosim::test::contains(message, "missing.bin"));
+    REQUIRE(::mkfifo(folder.file("pipe.bin").c_str(), 0600) == 0);
+    auto [fifo_kind, fifo_message] = audiosim::test::error_of([&] { audiosim::hash_file(folder.file("pipe.bin")); });
+    CHECK(fifo_kind == audiosim::ErrorKind::input);
+    CHECK(fifo_message == folder.file("pipe.bin") + ": is a FIFO, not a regular file");
 }
 
 TEST_SUITE_END();
