@@ -117,7 +117,7 @@ TEST_CASE("a segment written before warning and frames_estimated existed: none, 
     delta.records.push_back(make_record("b.mp3", 2));
     delta.records.back().audio.container = "MPEG";
     delta.records.back().warning = "x";
-    audiosim::write_catalog_segment(path, delta, {"audiosim ingest .", 1});
+    audiosim::write_catalog_segment(path, delta, {"audiosim ingest .", 1, ""});
     audiosim::test::remove_h5_links(path, {"files/warning", "files/frames_estimated"});
     CatalogDelta back = audiosim::read_catalog_segment(path);
     REQUIRE(back.records.size() == 2);

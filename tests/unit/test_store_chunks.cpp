@@ -252,7 +252,7 @@ TEST_CASE("failed files: round trip, replace and are replaced by chunks, dropped
     ChunkDelta delta;
     delta.chunks = {make_chunk(1, 0, 1)};
     delta.failed = {{2, "decoding failed: \xc3\xa9 one line"}, {3, "No such file or directory"}};
-    audiosim::write_chunk_segment(folder.file("s.h5"), named_profile("p"), delta, {"c", 1});
+    audiosim::write_chunk_segment(folder.file("s.h5"), named_profile("p"), delta, {"c", 1, ""});
     ChunkDelta back = audiosim::read_chunk_segment(folder.file("s.h5"));
     REQUIRE(back.failed.size() == 2);
     CHECK(back.failed[0].file_id == 2);
@@ -290,7 +290,7 @@ TEST_CASE("a segment written before failures were recorded reads with none") {
     ChunkDelta delta;
     delta.chunks = {make_chunk(1, 0, 1)};
     delta.failed = {{2, "x"}};
-    audiosim::write_chunk_segment(path, named_profile("p"), delta, {"c", 1});
+    audiosim::write_chunk_segment(path, named_profile("p"), delta, {"c", 1, ""});
     audiosim::test::remove_h5_links(path, {"failed"});
     ChunkDelta back = audiosim::read_chunk_segment(path);
     CHECK(back.chunks.size() == 1);

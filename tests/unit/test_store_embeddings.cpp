@@ -37,7 +37,7 @@ TEST_CASE("failed files: round trip, replace vectors and are replaced by them, d
     TempFolder folder;
     EmbeddingDelta delta = vectors_of({1});
     delta.failed = {{2, "cannot resample 1 Hz to 22050 Hz"}};
-    audiosim::write_embedding_segment(folder.file("s.h5"), info, delta, {"c", 1});
+    audiosim::write_embedding_segment(folder.file("s.h5"), info, delta, {"c", 1, ""});
     EmbeddingDelta back = audiosim::read_embedding_segment(folder.file("s.h5"));
     REQUIRE(back.failed.size() == 1);
     CHECK(back.failed[0].file_id == 2);
@@ -65,7 +65,7 @@ TEST_CASE("a segment written before failures were recorded reads with none") {
     std::string path = folder.file("old.h5");
     EmbeddingDelta delta = vectors_of({1, 2});
     delta.failed = {{3, "x"}};
-    audiosim::write_embedding_segment(path, info, delta, {"c", 1});
+    audiosim::write_embedding_segment(path, info, delta, {"c", 1, ""});
     audiosim::test::remove_h5_links(path, {"failed"});
     EmbeddingDelta back = audiosim::read_embedding_segment(path);
     CHECK(back.chunk_ids.size() == 2);
