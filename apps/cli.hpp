@@ -18,7 +18,7 @@ namespace audiosim::cli {
 
 struct GlobalOptions {
     std::string store;      // --store (else AUDIOSIM_STORE, else nearest .audiosim)
-    unsigned threads = 0;   // --threads (0: all cores)
+    unsigned threads = 0;   // --threads (0, not given: all cores)
     int verbosity = 1;      // -q: 0, default 1, -v: 2
     double wait = 0;        // --wait SECONDS for another writer
     std::string format;     // --format, validated by each command
@@ -54,6 +54,20 @@ extern std::atomic<bool> interrupted;
 void install_interrupt_handlers();
 
 unsigned resolve_threads(unsigned requested);
+
+// Checks of numeric options for Option::check(), with one-line messages that name the value and the
+// range, which the option's help shows too. CLI11's own conversion takes any strtoull value (a
+// 20-digit number wraps to the largest one, "010" is octal), hence integer_in.
+// Decimal digits only, from min to max. For Option::transform (check() may not change the value):
+// the value is passed on without leading zeros.
+CLI::Validator integer_in(uint64_t min, uint64_t max);
+// A finite number from min to max.
+CLI::Validator number_in(double min, double max);
+// A finite number above 0, up to max.
+CLI::Validator positive_number(double max);
+constexpr double max_seconds = 86400;  // the longest time option (--wait, --commit-interval): a day
+constexpr uint64_t max_threads = 1024;
+constexpr uint64_t max_batch_size = 4096;  // embed and query --batch-size
 
 // --commit-interval and --commit-every, shared by every command that commits as it goes.
 struct CommitOptions {

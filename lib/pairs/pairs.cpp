@@ -97,6 +97,10 @@ std::vector<std::string> file_groups(const FileRecord& file, const std::string& 
     return split_tags(*value);
 }
 
+void check_group_field(const Catalog& catalog, const std::string& field) {
+    if (!field.empty()) check_catalog_field(catalog, "--group-by", field, {"folder", "tags"});
+}
+
 FileVectorTable file_vector_table(const Catalog& catalog, const EmbeddingTable& embeddings) {
     FileVectorTable table;
     table.dim = embeddings.dim();
@@ -141,6 +145,7 @@ std::map<std::string, std::vector<size_t>> group_rows(const Catalog& catalog, co
 PairsResult find_pairs(const Catalog& catalog, const EmbeddingTable& embeddings, const PairOptions& options) {
     auto start = std::chrono::steady_clock::now();
     if (options.k == 0) throw Error(ErrorKind::usage, "pairs: k must be positive");
+    check_group_field(catalog, options.group_by);
     PairsResult result;
     FileVectorTable table = file_vector_table(catalog, embeddings);
     const size_t dim = table.dim;

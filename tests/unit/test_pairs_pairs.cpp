@@ -181,4 +181,16 @@ TEST_CASE("duplicate clusters: same bytes or near scores join; the keeper is los
     CHECK(pair_components(catalog, pairs, 0.999).empty());
 }
 
+TEST_CASE("an unknown --group-by field is a usage error listing the fields there are") {
+    Library library(20, 4);
+    PairOptions options;
+    options.group_by = "genre";
+    auto [kind, message] = audiosim::test::error_of([&] { find_pairs(library.catalog, library.embeddings, options); });
+    CHECK(kind == ErrorKind::usage);
+    CHECK_MESSAGE(message == "--group-by genre: no such field in the catalog (known: folder, tags, content_type)", message);
+    check_group_field(library.catalog, "");
+    check_group_field(library.catalog, "folder");
+    check_group_field(library.catalog, "content_type");
+}
+
 TEST_SUITE_END();
