@@ -193,4 +193,26 @@ TEST_CASE("an unknown --group-by field is a usage error listing the fields there
     check_group_field(library.catalog, "content_type");
 }
 
+TEST_CASE("index pairs do not depend on the number of threads") {
+    // A sparse graph over scattered vectors misses neighbours, and which ones it misses depends on
+    // the graph: built on several threads, on their scheduling.
+    Library library(3000, 1500);
+    PairOptions options;
+    options.k = 10;
+    options.min_score = -1;
+    options.index_params = {4, 8, 8};
+    options.threads = 1;
+    PairsResult one = find_pairs(library.catalog, library.embeddings, options);
+    for (unsigned threads : {2u, 4u}) {
+        options.threads = threads;
+        PairsResult many = find_pairs(library.catalog, library.embeddings, options);
+        REQUIRE(many.pairs.size() == one.pairs.size());
+        for (size_t i = 0; i < one.pairs.size(); i++) {
+            CHECK(many.pairs[i].a == one.pairs[i].a);
+            CHECK(many.pairs[i].b == one.pairs[i].b);
+            CHECK(many.pairs[i].score == one.pairs[i].score);
+        }
+    }
+}
+
 TEST_SUITE_END();
