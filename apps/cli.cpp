@@ -38,10 +38,10 @@ CLI::Validator integer_in(uint64_t min, uint64_t max) {
     const std::string range = fmt::format("[{}, {}]", min, max);
     return CLI::Validator(
         [=](std::string& text) -> std::string {
+            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+                return fmt::format("{} is not an integer in {}", tsv_escape(text), range);
             uint64_t value = 0;
-            auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-            bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-            if (!digits) return fmt::format("{} is not an integer in {}", tsv_escape(text), range);
+            const std::errc error = std::from_chars(text.data(), text.data() + text.size(), value).ec;
             if (error == std::errc::result_out_of_range || value < min || value > max)
                 return fmt::format("{} is out of range {}", text, range);
             text = std::to_string(value);

@@ -55,11 +55,11 @@ void install_interrupt_handlers();
 
 unsigned resolve_threads(unsigned requested);
 
-// Checks of numeric options for Option::check(), with one-line messages that name the value and the
-// range, which the option's help shows too. CLI11's own conversion takes any strtoull value (a
-// 20-digit number wraps to the largest one, "010" is octal), hence integer_in.
-// Decimal digits only, from min to max. For Option::transform (check() may not change the value):
-// the value is passed on without leading zeros.
+// Checks of numeric options, with one-line messages naming the value and the range (--help shows
+// the range too). CLI11 alone takes what strtoull takes: a 20-digit number wraps to the largest
+// one, and 010 is octal.
+// Decimal digits from min to max, passed on without leading zeros: give it to Option::transform,
+// since check() may not change the value.
 CLI::Validator integer_in(uint64_t min, uint64_t max);
 // A finite number from min to max.
 CLI::Validator number_in(double min, double max);
