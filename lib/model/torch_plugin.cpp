@@ -91,7 +91,12 @@ public:
 
     std::vector<float> embed(const std::vector<float>& waveforms, int64_t rows, int64_t samples,
                              const std::vector<int64_t>& lengths, int64_t dim) override {
-        if (!device_.is_cuda()) return embed_rows_alone(waveforms, rows, samples, lengths, dim);
+        if (device_.is_cuda()) return embed_padded_batch(waveforms, rows, samples, lengths, dim);
+        return embed_rows_alone(waveforms, rows, samples, lengths, dim);
+    }
+
+    std::vector<float> embed_padded_batch(const std::vector<float>& waveforms, int64_t rows, int64_t samples,
+                                          const std::vector<int64_t>& lengths, int64_t dim) override {
         try {
             torch::InferenceMode inference;
             auto host = torch::from_blob(const_cast<float*>(waveforms.data()), {rows, samples}, torch::kFloat32);
@@ -336,7 +341,7 @@ public:
 }  // namespace
 }  // namespace audiosim
 
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v5() {
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v6() {
     static audiosim::LibtorchBackend backend;
     return &backend;
 }
