@@ -1,10 +1,14 @@
 #include "cli.hpp"
 
+#include <charconv>
+#include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <thread>
 #include <unistd.h>
 
 #include "model/spec.hpp"
+#include "report/table.hpp"
 #include "store/store.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -30,10 +34,47 @@ unsigned resolve_threads(unsigned requested) {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
+CLI::Validator integer_in(uint64_t min, uint64_t max) {
+    const std::string range = fmt::format("[{}, {}]", min, max);
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+                return fmt::format("{} is not an integer in {}", tsv_escape(text), range);
+            uint64_t value = 0;
+            const std::errc error = std::from_chars(text.data(), text.data() + text.size(), value).ec;
+            if (error == std::errc::result_out_of_range || value < min || value > max)
+                return fmt::format("{} is out of range {}", text, range);
+            text = std::to_string(value);
+            return "";
+        },
+        range);
+}
+
+namespace {
+CLI::Validator finite_in(double min, double max, bool above_min) {
+    const std::string range = fmt::format("{}{}, {}]", above_min ? "(" : "[", min, max);
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            char* end = nullptr;
+            double value = std::strtod(text.c_str(), &end);
+            if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value))
+                return fmt::format("{} is not a finite number in {}", tsv_escape(text), range);
+            if (value < min || value > max || (above_min && value == min))
+                return fmt::format("{} is out of range {}", text, range);
+            return "";
+        },
+        range);
+}
+}  // namespace
+
+CLI::Validator number_in(double min, double max) { return finite_in(min, max, false); }
+CLI::Validator positive_number(double max) { return finite_in(0, max, true); }
+
 void add_commit_options(CLI::App& app, CommitOptions& options) {
     app.add_option("--commit-interval", options.interval_seconds, "Commit progress at least every SECONDS (default 30)")
-        ->check(CLI::PositiveNumber);
-    app.add_option("--commit-every", options.every_files, "Also commit after every N files (default: by time only)");
+        ->check(positive_number(max_seconds));
+    app.add_option("--commit-every", options.every_files, "Also commit after every N files (default 0: by time only)")
+        ->transform(integer_in(0, 1'000'000'000));
 }
 
 void add_retry_failed_option(CLI::App& app, bool& retry_failed) {

@@ -18,7 +18,7 @@ namespace audiosim::cli {
 
 struct GlobalOptions {
     std::string store;      // --store (else AUDIOSIM_STORE, else nearest .audiosim)
-    unsigned threads = 0;   // --threads (0: all cores)
+    unsigned threads = 0;   // --threads (0, not given: all cores)
     int verbosity = 1;      // -q: 0, default 1, -v: 2
     double wait = 0;        // --wait SECONDS for another writer
     std::string format;     // --format, validated by each command
@@ -54,6 +54,20 @@ extern std::atomic<bool> interrupted;
 void install_interrupt_handlers();
 
 unsigned resolve_threads(unsigned requested);
+
+// Checks of numeric options, with one-line messages naming the value and the range (--help shows
+// the range too). CLI11 alone takes what strtoull takes: a 20-digit number wraps to the largest
+// one, and 010 is octal.
+// Decimal digits from min to max, passed on without leading zeros: give it to Option::transform,
+// since check() may not change the value.
+CLI::Validator integer_in(uint64_t min, uint64_t max);
+// A finite number from min to max.
+CLI::Validator number_in(double min, double max);
+// A finite number above 0, up to max.
+CLI::Validator positive_number(double max);
+constexpr double max_seconds = 86400;  // the longest time option (--wait, --commit-interval): a day
+constexpr uint64_t max_threads = 1024;
+constexpr uint64_t max_batch_size = 4096;  // embed and query --batch-size
 
 // --commit-interval and --commit-every, shared by every command that commits as it goes.
 struct CommitOptions {

@@ -12,6 +12,9 @@
 namespace audiosim::cli {
 namespace {
 
+// Chunk level thresholds in dBFS: below 0 (ChunkProfile::validate), above what float audio can hold.
+constexpr double min_db = -200, max_db = -1;
+
 struct ChunkCommandOptions {
     std::string preset = "sample";
     std::string name;
@@ -107,13 +110,17 @@ Runner setup_chunk(CLI::App& app) {
     app.add_option("--profile", options->preset, "Preset: oneshot (first 2 s), sample (2 s windows, 1 s hop; default), "
                                                  "music (10 s, 5 s hop), speech (4 s, 2 s hop), whole (one chunk per file)");
     app.add_option("--name", options->name, "Store the chunks under this profile name (required when options change a preset)");
-    app.add_option("--window", options->window, "Window length in seconds (0: whole file)");
-    app.add_option("--hop", options->hop, "Hop between window starts in seconds");
-    app.add_option("--min", options->min, "Shortest last window kept, in seconds");
-    app.add_option("--first", options->first, "One chunk of the first N seconds of each file (one-shots)");
+    app.add_option("--window", options->window, "Window length in seconds (0: whole file)")
+        ->check(number_in(0, max_seconds));
+    app.add_option("--hop", options->hop, "Hop between window starts in seconds")->check(positive_number(max_seconds));
+    app.add_option("--min", options->min, "Shortest last window kept, in seconds")->check(number_in(0, max_seconds));
+    app.add_option("--first", options->first, "One chunk of the first N seconds of each file (one-shots; 0: windows)")
+        ->check(number_in(0, max_seconds));
     app.add_option("--last", options->last, "Last partial window: keep (if >= --min), align (shift back to end at the file's end), drop");
-    app.add_option("--silence-db", options->silence_db, "Chunks with RMS below this (dBFS) are flagged silent (default -60)");
-    app.add_option("--floor-db", options->floor_db, "Quiet, steady chunks with peaks below this (dBFS) are flagged noise_floor (default -45)");
+    app.add_option("--silence-db", options->silence_db, "Chunks with RMS below this (dBFS) are flagged silent (default -60)")
+        ->check(number_in(min_db, max_db));
+    app.add_option("--floor-db", options->floor_db, "Quiet, steady chunks with peaks below this (dBFS) are flagged noise_floor (default -45)")
+        ->check(number_in(min_db, max_db));
     add_commit_options(app, options->commit);
     add_retry_failed_option(app, options->retry_failed);
     return [options](const GlobalOptions& global) { return run_chunk(*options, global); };

@@ -25,6 +25,7 @@ struct IndexCommandOptions {
 };
 
 constexpr size_t verify_k = 10;
+constexpr uint64_t max_ef = 100'000;  // hnswlib keeps ef candidates per search: more is memory, not recall
 constexpr uint64_t verify_seed = 1;
 
 const std::vector<std::string> columns = {"embeddings", "action", "reason", "vectors", "added", "removed", "deleted",
@@ -50,8 +51,6 @@ std::string summary_line(const IndexBuildResult& r, std::optional<double> recall
 int run_index(const IndexCommandOptions& options, const GlobalOptions& global) {
     std::optional<TableFormat> format;
     if (!global.format.empty()) format = parse_table_format(global.format);  // Error(usage) before any work
-    if (options.max_deleted < 0 || options.max_deleted > 1)
-        throw Error(ErrorKind::usage, fmt::format("--max-deleted must be between 0 and 1, not {}", options.max_deleted));
     IndexBuildOptions build;
     build.M = options.M;
     build.ef_construction = options.ef_construction;
@@ -102,17 +101,18 @@ int run_index(const IndexCommandOptions& options, const GlobalOptions& global) {
 Runner setup_index(CLI::App& app) {
     auto options = std::make_shared<IndexCommandOptions>();
     add_set_options(app, options->set);
-    app.add_option("--M", options->M, "Graph degree (default 16; a change rebuilds)")->check(CLI::Range(2, 10000));
+    app.add_option("--M", options->M, "Graph degree (default 16; a change rebuilds)")->transform(integer_in(2, 10'000));
     app.add_option("--ef-construction", options->ef_construction, "Candidate list while building (default 200; a change rebuilds)")
-        ->check(CLI::PositiveNumber);
+        ->transform(integer_in(1, max_ef));
     app.add_option("--ef", options->ef_search, "Candidate list while searching (default 100; stored in the index)")
-        ->check(CLI::PositiveNumber);
+        ->transform(integer_in(1, max_ef));
     app.add_flag("--rebuild", options->rebuild, "Build from scratch even when an update would do");
     app.add_option("--max-deleted", options->max_deleted,
-                   "Rebuild instead of updating when more than this share of the graph would be deleted vectors (default 0.2)");
+                   "Rebuild instead of updating when more than this share of the graph would be deleted vectors (default 0.2)")
+        ->check(number_in(0, 1));
     app.add_flag("--verify", options->verify, "Measure recall@10 against exact search on sampled stored chunks");
     app.add_option("--verify-queries", options->verify_queries, "Chunks sampled as queries by --verify (default 1000)")
-        ->check(CLI::PositiveNumber);
+        ->transform(integer_in(1, 10'000'000));
     app.footer("Without --model/--profile/--embeddings, every embedding set of the store is indexed. Stale indexes are "
                "updated incrementally (new chunks added, chunks of changed or removed files marked deleted); "
                "--format tsv|csv|json|jsonl prints one row per set on stdout.");

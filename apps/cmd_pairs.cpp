@@ -158,8 +158,9 @@ Runner setup_pairs(CLI::App& app) {
     auto options = std::make_shared<PairsCommandOptions>();
     add_set_options(app, options->set);
     app.add_option("-k,--neighbours", options->pairs.k, "Most similar files looked at per file (default 10)")
-        ->check(CLI::PositiveNumber);
-    app.add_option("--min-score", options->pairs.min_score, "Keep pairs scoring at least this (default 0.7)");
+        ->transform(integer_in(1, 10'000));
+    app.add_option("--min-score", options->pairs.min_score, "Keep pairs scoring at least this (default 0.7)")
+        ->check(number_in(-1, 1));
     app.add_option("--group-by", options->pairs.group_by,
                    "Pairs within groups only: folder, tags, or a metadata column such as content_type");
     app.add_flag("--exact", options->pairs.exact, "Exact neighbours (libtorch matrix products, CUDA when present)");
@@ -168,10 +169,12 @@ Runner setup_pairs(CLI::App& app) {
                  "Print duplicate clusters: same bytes, or near-duplicates (file similarity >= --near-threshold and "
                  "waveforms matching >= --waveform-threshold); a suggested keeper each");
     app.add_option("--near-threshold", options->near_threshold,
-                   "File similarity from which a pair is checked as a near-duplicate (default 0.75)");
+                   "File similarity from which a pair is checked as a near-duplicate (default 0.75)")
+        ->check(number_in(-1, 1));
     app.add_option("--waveform-threshold", options->waveform_threshold,
                    "Waveform correlation (4 kHz, best lag within 0.25 s) from which a checked pair is the same sound "
-                   "(default 0.9)");
+                   "(default 0.9)")
+        ->check(number_in(-1, 1));
     app.add_flag("--clusters", options->clusters, "Print the connected components of the kept pairs");
     app.footer("File similarity: the cosine of the files' L2-normalized mean chunk vectors. Pairs are stored in the "
                "store (audiosim report reads them) and printed as TSV (--format csv|json|jsonl): a, b, score, group. "

@@ -40,6 +40,10 @@ struct QueryCommandOptions {
     size_t batch_size = 0;
 };
 
+// Ranges of the numeric options (docs/CLI.md): beyond them a query is a mistake, not a wish.
+constexpr uint64_t max_neighbours = 100'000;
+constexpr double max_weight = 1000, max_rrf_k = 1'000'000;
+
 const std::vector<std::string> result_columns = {"query", "rank", "path", "score", "votes", "total_similarity",
                                                  "best_similarity", "best_region"};
 const std::vector<std::string> explain_columns = {"query", "query_chunk", "query_start", "query_end", "rank",
@@ -268,6 +272,7 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
                                                 static_cast<int>(resolve_threads(global.threads)));
         };
     QueryEngine engine(store, key, engine_options);
+    check_filter_fields(engine.catalog(), options.query.filters);
     if (!options.texts.empty()) {
         ModelSpec spec = find_model(engine.set().model_id);
         if (!spec.has_text_tower)
@@ -327,15 +332,19 @@ Runner setup_query(CLI::App& app) {
     app.add_option("--text", options->texts, "Text to search for (models with a text tower); repeatable")
         ->allow_extra_args(false);
     add_set_options(app, options->set);
-    app.add_option("--limit", options->query.limit, "Files per query (default 10)")->check(CLI::PositiveNumber);
-    app.add_option("--min-score", options->query.min_score, "Leave out files scoring below this");
+    app.add_option("--limit", options->query.limit, "Files per query (default 10)")->transform(integer_in(1, max_neighbours));
+    app.add_option("--min-score", options->query.min_score, "Leave out files scoring below this")
+        ->check(number_in(-1, 1));
     app.add_option("--neighbours", options->query.neighbours, "Nearest stored chunks per query chunk (default 100)")
-        ->check(CLI::PositiveNumber);
+        ->transform(integer_in(1, max_neighbours));
     app.add_option("--fusion", options->fusion, "weighted (default), max, mean or rrf (docs/CLI.md defines each)");
-    app.add_option("--vote-weight", options->query.fusion.vote_weight, "Weight of votes in the weighted score (default 0.2)");
+    app.add_option("--vote-weight", options->query.fusion.vote_weight, "Weight of votes in the weighted score (default 0.2)")
+        ->check(number_in(0, max_weight));
     app.add_option("--similarity-weight", options->query.fusion.similarity_weight,
-                   "Weight of total similarity in the weighted score (default 0.8)");
-    app.add_option("--rrf-k", options->query.fusion.rrf_k, "The k of reciprocal rank fusion (default 60)");
+                   "Weight of total similarity in the weighted score (default 0.8)")
+        ->check(number_in(0, max_weight));
+    app.add_option("--rrf-k", options->query.fusion.rrf_k, "The k of reciprocal rank fusion (default 60)")
+        ->check(number_in(0, max_rrf_k));
     app.add_option("--filter", options->filters,
                    "FIELD=VALUE: only files with it (folder, tags, path or a metadata column such as content_type); "
                    "repeatable: the same field ORs, different fields AND")
@@ -347,7 +356,7 @@ Runner setup_query(CLI::App& app) {
     app.add_flag("--exact", options->exact, "Exact search (libtorch matrix products, CUDA when present) instead of the index");
     app.add_option("--device", options->device, "For the query model and --exact: auto (CUDA if present), cpu, cuda, cuda:N");
     app.add_option("--batch-size", options->batch_size, "Query chunks per model call (default: 8 on the CPU, 64 on CUDA)")
-        ->check(CLI::PositiveNumber);
+        ->transform(integer_in(1, max_batch_size));
     app.footer("Output: a table on a terminal, else TSV; --format tsv|csv|json|jsonl. Columns: query, rank, path, score, votes, "
                "total_similarity, best_similarity, best_region (QUERY_START-END>MATCH_START-END, seconds).");
     return [options](const GlobalOptions& global) { return run_query(*options, global); };

@@ -4,6 +4,7 @@
 // defined in lib/report/histogram.hpp and docs/CLI.md.
 #include <cmath>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -216,18 +217,19 @@ std::vector<float> topic_vectors(const EmbeddingSet& set, const ReportCommandOpt
 int run_report(const ReportCommandOptions& options, const GlobalOptions& global) {
     const std::string format = global.format.empty() ? "text" : global.format;
     if (format != "text") parse_table_format(format);  // Error(usage) before any work
-    if (options.all.sample == 0) throw Error(ErrorKind::usage, "--sample must be positive");
 
     StoreReader store(store_path_for_reading(global));
     const std::string key = resolve_set_key(store.manifest(), options.set);
     auto set = store.manifest().embedding_sets.find(key);
     if (set == store.manifest().embedding_sets.end())
         throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store (run audiosim embed)", key));
-    // The topic check comes before any heavy work: a model without a text tower is a usage error.
+    // The usage checks come before any heavy work: an unknown --group-by field, a --topic model
+    // without a text tower.
+    Catalog catalog = store.load_catalog();
+    if (options.group_by_given) check_group_field(catalog, options.group_by);
     std::vector<float> topics;
     if (!options.topics.empty()) topics = topic_vectors(set->second, options, global);
 
-    Catalog catalog = store.load_catalog();
     EmbeddingTable embeddings = store.load_embeddings(key);
     const FileVectorTable table = file_vector_table(catalog, embeddings);
 
@@ -334,9 +336,13 @@ Runner setup_report(CLI::App& app) {
     auto group_by = app.add_option("--group-by", options->group_by,
                                    "Groups: folder, tags or a metadata column (default: the stored pairs' grouping)");
     app.add_option("--exact-limit", options->all.exact_limit,
-                   "Score every pair of a group with at most this many pairs (default 20000000), else sample");
-    app.add_option("--sample", options->all.sample, "Pairs sampled in a larger group (default 1000000)");
-    app.add_option("--seed", options->all.seed, "Seed of the pair sample (default 1)");
+                   "Score every pair of a group with at most this many pairs (default 20000000), else sample")
+        ->transform(integer_in(0, 1'000'000'000'000));
+    // A sample is held in memory as pairs and a set of them: about 40 bytes each.
+    app.add_option("--sample", options->all.sample, "Pairs sampled in a larger group (default 1000000)")
+        ->transform(integer_in(1, 100'000'000));
+    app.add_option("--seed", options->all.seed, "Seed of the pair sample (default 1)")
+        ->transform(integer_in(0, std::numeric_limits<uint64_t>::max()));
     app.add_option("--topic", options->topics,
                    "Text topic (models with a text tower): per group, the mean cosine of its files with the topic; repeatable")
         ->allow_extra_args(false);

@@ -64,8 +64,10 @@ int run(int argc, char** argv) {
     bool show_version = false;
     app.add_flag("--version", show_version, "Print the versions of audiosim and its libraries");
     app.add_option("--store", global.store, "Store folder (default: $AUDIOSIM_STORE, else the nearest .audiosim)");
-    app.add_option("-j,--threads", global.threads, "Worker threads (default: all cores)");
-    app.add_option("--wait", global.wait, "Seconds to wait for another writer holding the store (default 0)");
+    app.add_option("-j,--threads", global.threads, "Worker threads (default: all cores)")
+        ->transform(integer_in(1, max_threads));
+    app.add_option("--wait", global.wait, "Seconds to wait for another writer holding the store (default 0)")
+        ->check(number_in(0, max_seconds));
     app.add_option("--format", global.format, "Output format on stdout (per command: tsv, csv, json, jsonl, text)");
     app.add_flag_function("-v,--verbose", [&](int64_t count) { global.verbosity = 1 + static_cast<int>(count); }, "More messages on stderr");
     app.add_flag_function("-q,--quiet", [&](int64_t) { global.verbosity = 0; }, "Only errors that end the command");
@@ -83,8 +85,10 @@ int run(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
         if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(error);
-        report("", error.what());
-        std::fprintf(stderr, "Run 'audiosim --help' for usage.\n");
+        // One line, named after the subcommand when parsing got that far.
+        auto parsed = app.get_subcommands();
+        std::string name = parsed.empty() ? "" : parsed.front()->get_name();
+        report(name, fmt::format("{} (see audiosim {}--help)", error.what(), name.empty() ? "" : name + " "));
         return exit_usage;
     }
     auto selected = app.get_subcommands();

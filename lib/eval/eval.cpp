@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "util/csv.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/ordered_pool.hpp"
@@ -94,6 +95,7 @@ Labels read_labels_tsv(const std::string& tsv_path, const std::string& library_r
         if (line.empty()) continue;
         std::vector<std::string> fields = split_tabs(line);
         if (!have_header) {
+            check_unique_columns(fields, tsv_path);
             labels.columns = fields;
             auto find = [&](const char* name) { return std::find(fields.begin(), fields.end(), name); };
             auto path_column = find("path");

@@ -56,6 +56,7 @@ std::map<std::string, Metadata> read_metadata_csv(const std::string& csv_path, c
     if (path_column == header.end())
         throw Error(ErrorKind::input, fmt::format("{}: no 'path' column in the header", csv_path));
     size_t path_index = static_cast<size_t>(path_column - header.begin());
+    check_unique_columns(header, csv_path);
     for (const auto& column : header)
         if (column.empty() || column.find('/') != std::string::npos || column == "." || column == "..")
             throw Error(ErrorKind::input, fmt::format("{}: column name '{}' is empty or has a '/'", csv_path, column));

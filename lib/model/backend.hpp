@@ -25,9 +25,14 @@ public:
     virtual ~EmbeddingModel() = default;
     // `waveforms` holds rows x samples floats, row-major, each row zero-padded past its length.
     // Returns rows x dim floats, as the model computes them. Error(model) if the model fails or
-    // returns another shape.
+    // returns another shape. On the CPU each row runs alone, so that its vector is the same in any
+    // batch; on CUDA the batch is one forward call (embed_padded_batch).
     virtual std::vector<float> embed(const std::vector<float>& waveforms, int64_t rows, int64_t samples,
                                      const std::vector<int64_t>& lengths, int64_t dim) = 0;
+    // The same in one forward call over the padded batch, on any device: what the model contract
+    // (model/check) is checked with.
+    virtual std::vector<float> embed_padded_batch(const std::vector<float>& waveforms, int64_t rows, int64_t samples,
+                                                  const std::vector<int64_t>& lengths, int64_t dim) = 0;
     virtual std::string device() const = 0;  // "cpu", "cuda:0"
     // The text tower: `method` takes (bytes [rows, L] int64, zero-padded UTF-8; lengths [rows] int64)
     // and returns rows x dim floats in the audio tower's space. Error(model) as embed().
@@ -63,4 +68,4 @@ TorchBackend& torch_backend();
 }  // namespace audiosim
 
 // The plugin's entry point.
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v5();
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v6();

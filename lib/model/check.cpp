@@ -32,7 +32,7 @@ std::vector<float> noise(size_t samples, uint32_t seed) {
     return wave;
 }
 
-// Runs the model on rows padded to the longest; returns rows x dim.
+// Runs the model on rows padded to the longest, in one call as CUDA batches are; returns rows x dim.
 std::vector<float> run(EmbeddingModel& model, const std::vector<std::vector<float>>& rows, int64_t dim) {
     size_t samples = 1;
     for (const auto& row : rows) samples = std::max(samples, row.size());
@@ -42,7 +42,7 @@ std::vector<float> run(EmbeddingModel& model, const std::vector<std::vector<floa
         std::copy(rows[r].begin(), rows[r].end(), input.begin() + static_cast<std::ptrdiff_t>(r * samples));
         lengths.push_back(static_cast<int64_t>(rows[r].size()));
     }
-    return model.embed(input, static_cast<int64_t>(rows.size()), static_cast<int64_t>(samples), lengths, dim);
+    return model.embed_padded_batch(input, static_cast<int64_t>(rows.size()), static_cast<int64_t>(samples), lengths, dim);
 }
 
 double max_difference(const std::vector<float>& a, size_t row_a, const std::vector<float>& b, size_t row_b, size_t dim) {

@@ -40,7 +40,8 @@ private:
     std::vector<size_t> parent_;
 };
 
-// k + 1 neighbours of every row of `vectors` (the row itself is among them), on `threads`.
+// k + 1 neighbours of every row of `vectors` (the row itself is among them), the same for any
+// number of threads.
 std::vector<Neighbours> neighbours_of_all(const std::vector<uint64_t>& ids, const std::vector<float>& vectors, size_t dim,
                                           size_t k, const PairOptions& options, std::string& method) {
     const size_t n = ids.size();
@@ -55,7 +56,9 @@ std::vector<Neighbours> neighbours_of_all(const std::vector<uint64_t>& ids, cons
     header.profile = "pairs";
     header.dim = dim;
     header.params = options.index_params;
-    HnswIndex index = HnswIndex::build(header, ids, vectors, options.threads);
+    // Built on one thread: a graph built on several depends on their scheduling, and so would
+    // the neighbours found and the pairs kept. The searches below still run on `threads`.
+    HnswIndex index = HnswIndex::build(header, ids, vectors, 1);
     index.set_ef(std::max(options.index_params.ef_search, k + 1));
     method = fmt::format("hnsw (M {}, ef_construction {}, ef {})", options.index_params.M,
                          options.index_params.ef_construction, std::max(options.index_params.ef_search, k + 1));
@@ -95,6 +98,10 @@ std::vector<std::string> file_groups(const FileRecord& file, const std::string& 
     if (!value || trimmed(*value).empty()) return {};
     if (field != "tags") return {*value};
     return split_tags(*value);
+}
+
+void check_group_field(const Catalog& catalog, const std::string& field) {
+    if (!field.empty()) check_catalog_field(catalog, "--group-by", field, {"folder", "tags"});
 }
 
 FileVectorTable file_vector_table(const Catalog& catalog, const EmbeddingTable& embeddings) {
@@ -141,6 +148,7 @@ std::map<std::string, std::vector<size_t>> group_rows(const Catalog& catalog, co
 PairsResult find_pairs(const Catalog& catalog, const EmbeddingTable& embeddings, const PairOptions& options) {
     auto start = std::chrono::steady_clock::now();
     if (options.k == 0) throw Error(ErrorKind::usage, "pairs: k must be positive");
+    check_group_field(catalog, options.group_by);
     PairsResult result;
     FileVectorTable table = file_vector_table(catalog, embeddings);
     const size_t dim = table.dim;

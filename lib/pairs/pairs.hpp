@@ -60,6 +60,8 @@ struct PairsResult {
 // (comma or semicolon separated, each a group), or the value of a metadata column; none when the
 // value is missing or empty.
 std::vector<std::string> file_groups(const FileRecord& file, const std::string& field);
+// Error(usage) for a FIELD other than "" (no groups), folder, tags or a metadata column of the catalog.
+void check_group_field(const Catalog& catalog, const std::string& field);
 
 // The file vectors of every ok catalog file that has chunk vectors: ids in path order.
 struct FileVectorTable {

@@ -71,6 +71,10 @@ bool passes_filters(const FileRecord& file, const std::vector<MetadataFilter>& f
     return true;
 }
 
+void check_filter_fields(const Catalog& catalog, const std::vector<MetadataFilter>& filters) {
+    for (const MetadataFilter& filter : filters) check_catalog_field(catalog, "--filter", filter.field, {"folder", "tags", "path"});
+}
+
 struct QueryEngine::Subset {
     bool all = true;                       // no filter: every live chunk passes
     std::unordered_set<uint64_t> files;    // the files that pass (when not all)

@@ -45,6 +45,8 @@ struct MetadataFilter {
 MetadataFilter parse_metadata_filter(const std::string& text);  // Error(usage) without '=' or a field
 // Filters of one field are alternatives (OR); filters of different fields must all hold (AND).
 bool passes_filters(const FileRecord& file, const std::vector<MetadataFilter>& filters);
+// Error(usage) for a filter whose field is neither folder, tags, path nor a metadata column of the catalog.
+void check_filter_fields(const Catalog& catalog, const std::vector<MetadataFilter>& filters);
 
 struct QueryOptions {
     size_t limit = 10;

@@ -39,6 +39,24 @@ std::vector<std::string> split_tags(const std::string& value) {
     return {tags.begin(), tags.end()};
 }
 
+std::vector<std::string> Catalog::metadata_columns() const {
+    std::set<std::string> columns;
+    for (const auto& entry : by_path_)
+        for (const auto& [column, value] : entry.second.metadata) columns.insert(column);
+    return {columns.begin(), columns.end()};
+}
+
+void check_catalog_field(const Catalog& catalog, const std::string& option, const std::string& field,
+                         const std::vector<std::string>& builtins) {
+    std::vector<std::string> known = builtins;
+    for (const std::string& column : catalog.metadata_columns())
+        if (std::find(known.begin(), known.end(), column) == known.end()) known.push_back(column);
+    if (std::find(known.begin(), known.end(), field) != known.end()) return;
+    std::string list;
+    for (const std::string& name : known) list += (list.empty() ? "" : ", ") + name;
+    throw Error(ErrorKind::usage, fmt::format("{} {}: no such field in the catalog (known: {})", option, field, list));
+}
+
 std::string catalog_path_of(const std::string& path, const std::string& library_root) {
     if (path.empty() || path[0] != '/') return path;
     std::string absolute = absolute_path(path);

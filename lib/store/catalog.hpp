@@ -56,6 +56,7 @@ struct WriterStamp {
 class Catalog {
 public:
     void apply(CatalogDelta delta);
+    std::vector<std::string> metadata_columns() const;  // every column some record has, sorted
     const FileRecord* find(const std::string& path) const;
     std::vector<std::string> ok_paths_with_hash(uint64_t hash) const;  // files with status ok
     std::vector<const FileRecord*> records_sorted_by_path() const;
@@ -68,6 +69,12 @@ private:
     std::unordered_map<std::string, FileRecord> by_path_;
     std::unordered_multimap<uint64_t, std::string> paths_by_hash_;
 };
+
+// Error(usage) unless `field` is one of `builtins` or a metadata column of the catalog, so that a
+// misspelt field is not taken for one that no file has; the message names `option` and lists the
+// fields there are.
+void check_catalog_field(const Catalog& catalog, const std::string& option, const std::string& field,
+                         const std::vector<std::string>& builtins);
 
 inline constexpr const char* catalog_format_name = "audiosim-catalog";
 inline constexpr int64_t catalog_format_version = 1;

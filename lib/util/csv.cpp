@@ -1,10 +1,19 @@
 #include "util/csv.hpp"
 
+#include <set>
+
 #include <fmt/format.h>
 
 #include "util/error.hpp"
 
 namespace audiosim {
+
+void check_unique_columns(const CsvRow& header, const std::string& source) {
+    std::set<std::string> seen;
+    for (const std::string& column : header)
+        if (!seen.insert(column).second)
+            throw Error(ErrorKind::input, fmt::format("{}: column '{}' appears twice in the header", source, column));
+}
 
 std::vector<CsvRow> parse_csv(const std::string& text, const std::string& source) {
     std::vector<CsvRow> rows;

@@ -586,6 +586,12 @@ TEST_CASE("read_metadata_csv: errors") {
         CHECK(contains(message, "genre/sub"));
     }
     SUBCASE("an empty column name") { CHECK(error("path,,genre\na.wav,x,y\n").first == ErrorKind::input); }
+    SUBCASE("a column named twice") {
+        auto [kind, message] = error("path,genre,bpm,genre\na.wav,x,1,y\n");
+        CHECK(kind == ErrorKind::input);
+        CHECK_MESSAGE(contains(message, "'genre' appears twice"), message);
+        CHECK(error("path,path\na.wav,b.wav\n").first == ErrorKind::input);
+    }
     SUBCASE("an empty file") { CHECK(error("").first == ErrorKind::input); }
     SUBCASE("an unterminated quote") { CHECK(error("path,genre\na.wav,\"x\n").first == ErrorKind::input); }
     SUBCASE("a missing file") {

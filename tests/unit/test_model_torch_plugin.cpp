@@ -1,11 +1,15 @@
-// lib/model/torch_plugin, through torch_backend() (the plugin beside unit_tests): exact search.
+// lib/model/torch_plugin, through torch_backend() (the plugin beside unit_tests): embedding with
+// the default model, exact search.
+#include <algorithm>
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include <doctest/doctest.h>
 
 #include "index/exact_search.hpp"
 #include "model/backend.hpp"
+#include "model/spec.hpp"
 #include "support.hpp"
 
 using audiosim::ErrorKind;
@@ -18,6 +22,45 @@ using audiosim::test::tied_unit_vectors;
 using audiosim::test::UnitVectors;
 
 TEST_SUITE_BEGIN("model/torch_plugin");
+
+TEST_CASE("embed on the CPU: a row's vector does not depend on its batch mates, the batch size or the threads") {
+    const audiosim::ModelSpec spec =
+        audiosim::find_model(std::string(AUDIOSIM_UNIT_SOURCE_DIR) + "/../../models/default/audiosim-dsp-v2.json");
+    const int64_t dim = spec.embedding_dim;
+    // Decaying noise of 0.4 to 2 s: batches of them are padded to their longest row.
+    std::vector<std::vector<float>> waves;
+    std::mt19937 random(3);
+    std::normal_distribution<float> noise(0.0f, 0.3f);
+    for (size_t r = 1; r <= 5; r++) {
+        std::vector<float>& wave = waves.emplace_back(r * spec.sample_rate * 2 / 5);
+        for (size_t i = 0; i < wave.size(); i++) wave[i] = noise(random) / (1.0f + static_cast<float>(i) / 4000.0f);
+    }
+    auto embed = [&](audiosim::EmbeddingModel& model, const std::vector<size_t>& rows) {
+        size_t samples = 0;
+        for (size_t r : rows) samples = std::max(samples, waves[r].size());
+        std::vector<float> input(rows.size() * samples, 0.0f);
+        std::vector<int64_t> lengths;
+        for (size_t i = 0; i < rows.size(); i++) {
+            std::copy(waves[rows[i]].begin(), waves[rows[i]].end(), input.begin() + static_cast<std::ptrdiff_t>(i * samples));
+            lengths.push_back(static_cast<int64_t>(waves[rows[i]].size()));
+        }
+        std::vector<float> out = model.embed(input, static_cast<int64_t>(rows.size()), static_cast<int64_t>(samples), lengths, dim);
+        std::vector<std::vector<float>> vectors;
+        for (size_t i = 0; i < rows.size(); i++)
+            vectors.emplace_back(out.begin() + static_cast<std::ptrdiff_t>(i) * dim, out.begin() + static_cast<std::ptrdiff_t>(i + 1) * dim);
+        return vectors;
+    };
+    std::vector<std::vector<float>> alone;
+    auto one_thread = torch_backend().load(spec.weights_path, "cpu", 1, "fp32");
+    for (size_t r = 0; r < waves.size(); r++) alone.push_back(embed(*one_thread, {r}).front());
+    for (int threads : {1, 2}) {
+        auto model = torch_backend().load(spec.weights_path, "cpu", threads, "fp32");
+        for (const std::vector<size_t>& batch : {std::vector<size_t>{0, 1, 2, 3, 4}, {4, 0, 2}, {1, 3}}) {
+            auto vectors = embed(*model, batch);
+            for (size_t i = 0; i < batch.size(); i++) CHECK_MESSAGE(vectors[i] == alone[batch[i]], "row ", batch[i]);
+        }
+    }
+}
 
 TEST_CASE("torch exact search on the CPU finds what the CPU exact search finds") {
     // The default model's dimension; 3,001 rows: not a whole number of BLAS blocks.

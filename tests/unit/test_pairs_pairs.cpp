@@ -181,4 +181,38 @@ TEST_CASE("duplicate clusters: same bytes or near scores join; the keeper is los
     CHECK(pair_components(catalog, pairs, 0.999).empty());
 }
 
+TEST_CASE("an unknown --group-by field is a usage error listing the fields there are") {
+    Library library(20, 4);
+    PairOptions options;
+    options.group_by = "genre";
+    auto [kind, message] = audiosim::test::error_of([&] { find_pairs(library.catalog, library.embeddings, options); });
+    CHECK(kind == ErrorKind::usage);
+    CHECK_MESSAGE(message == "--group-by genre: no such field in the catalog (known: folder, tags, content_type)", message);
+    check_group_field(library.catalog, "");
+    check_group_field(library.catalog, "folder");
+    check_group_field(library.catalog, "content_type");
+}
+
+TEST_CASE("index pairs do not depend on the number of threads") {
+    // A sparse graph over scattered vectors misses neighbours, and which ones it misses depends on
+    // the graph: built on several threads, on their scheduling.
+    Library library(3000, 1500);
+    PairOptions options;
+    options.k = 10;
+    options.min_score = -1;
+    options.index_params = {4, 8, 8};
+    options.threads = 1;
+    PairsResult one = find_pairs(library.catalog, library.embeddings, options);
+    for (unsigned threads : {2u, 4u}) {
+        options.threads = threads;
+        PairsResult many = find_pairs(library.catalog, library.embeddings, options);
+        REQUIRE(many.pairs.size() == one.pairs.size());
+        for (size_t i = 0; i < one.pairs.size(); i++) {
+            CHECK(many.pairs[i].a == one.pairs[i].a);
+            CHECK(many.pairs[i].b == one.pairs[i].b);
+            CHECK(many.pairs[i].score == one.pairs[i].score);
+        }
+    }
+}
+
 TEST_SUITE_END();

@@ -384,4 +384,15 @@ TEST_CASE("parse_metadata_filter: FIELD=VALUE, split at the first '='") {
     }
 }
 
+TEST_CASE("check_filter_fields: folder, tags, path and metadata columns pass; another field is a usage error") {
+    auto s = small_store(false);
+    StoreReader reader(s->store());
+    QueryEngine engine = engine_for(reader, *s);
+    check_filter_fields(engine.catalog(), {{"folder", "c01"}, {"tags", "all"}, {"path", "x"}, {"content_type", "drum"}});
+    auto [kind, message] = error_of([&] { check_filter_fields(engine.catalog(), {{"kind", "odd"}, {"genre", "x"}}); });
+    CHECK(kind == ErrorKind::usage);
+    CHECK_MESSAGE(contains(message, "--filter genre: no such field"), message);
+    CHECK_MESSAGE(contains(message, "folder, tags, path, content_type, kind"), message);
+}
+
 TEST_SUITE_END();

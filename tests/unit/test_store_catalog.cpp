@@ -323,4 +323,21 @@ TEST_CASE("split_tags: commas or semicolons, trimmed, empty ones dropped, sorted
     CHECK(audiosim::split_tags(" ,; ,").empty());
 }
 
+TEST_CASE("metadata_columns and check_catalog_field: built-in fields and the columns some record has") {
+    Catalog catalog;
+    FileRecord a = make_record("a.wav", 1), b = make_record("b.wav", 2);
+    a.set_metadata("title", "x");
+    b.set_metadata("content_type", "drum");
+    b.set_metadata("title", "y");
+    catalog.apply({{a, b, make_record("c.wav", 3)}, {}});
+    CHECK(catalog.metadata_columns() == std::vector<std::string>{"content_type", "title"});
+    audiosim::check_catalog_field(catalog, "--group-by", "folder", {"folder", "tags"});
+    audiosim::check_catalog_field(catalog, "--group-by", "content_type", {"folder", "tags"});
+    auto [kind, message] = error_of([&] { audiosim::check_catalog_field(catalog, "--group-by", "genre", {"folder", "tags"}); });
+    CHECK(kind == ErrorKind::usage);
+    CHECK(message == "--group-by genre: no such field in the catalog (known: folder, tags, content_type, title)");
+    CHECK(error_of([&] { audiosim::check_catalog_field(Catalog(), "--filter", "title", {"path"}); }).first ==
+          ErrorKind::usage);
+}
+
 TEST_SUITE_END();

@@ -84,4 +84,16 @@ TEST_CASE("the line of an unterminated quote counts newlines inside earlier quot
     }
 }
 
+TEST_CASE("check_unique_columns: a repeated column is Error(input) naming it and the source") {
+    audiosim::check_unique_columns({"path", "title", "tags"}, "m.csv");
+    audiosim::check_unique_columns({}, "m.csv");
+    try {
+        audiosim::check_unique_columns({"path", "title", "tags", "title"}, "m.csv");
+        FAIL("no error");
+    } catch (const audiosim::Error& error) {
+        CHECK(error.kind() == audiosim::ErrorKind::input);
+        CHECK(std::string(error.what()) == "m.csv: column 'title' appears twice in the header");
+    }
+}
+
 TEST_SUITE_END();
