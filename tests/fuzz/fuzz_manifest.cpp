@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "store/store.hpp"
+#include "util/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto json = nlohmann::json::parse(data, data + size, nullptr, false);

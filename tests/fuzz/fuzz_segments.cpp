@@ -185,8 +185,7 @@ private:
                 if (H5Tis_variable_str(type.get()) > 0) {
                     values = pointers.data();
                 } else {
-                    bytes.resize(elements * 8);
-                    values = bytes.data();
+                    values = random_bytes(bytes, elements * 8, holds_data);
                 }
                 break;
             }

@@ -1,20 +1,26 @@
 #include "fuzz_support.hpp"
 
 #include <cstdlib>
+#include <string>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
 
 namespace audiosim::fuzz {
 
+namespace {
+
+struct Scratch {
+    std::string path = "/dev/shm/audiosim-fuzz-" + std::to_string(::getpid());
+    Scratch() { std::filesystem::create_directories(path); }
+    ~Scratch() { std::filesystem::remove_all(path); }
+};
+
+}  // namespace
+
 const std::string& scratch_folder() {
-    static const std::string folder = [] {
-        std::string path = "/dev/shm/audiosim-fuzz-" + std::to_string(::getpid());
-        std::filesystem::create_directories(path);
-        std::atexit([] { std::filesystem::remove_all(scratch_folder()); });
-        return path;
-    }();
-    return folder;
+    static const Scratch scratch;
+    return scratch.path;
 }
 
 std::string write_scratch(const std::string& name, const void* data, size_t size) {
