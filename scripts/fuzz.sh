@@ -22,6 +22,8 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 cmake --build build-fuzz --target "${targets[@]}"
 mkdir -p build-fuzz/artifacts build-fuzz/logs
+# Undefined behaviour is fatal; tests/ubsan.supp says what is let through and why.
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/ubsan.supp
 for target in "${targets[@]}"; do
   mkdir -p "build-fuzz/found/$target"
   printf 'fuzz: %s, %s runs\n' "$target" "$runs" >&2

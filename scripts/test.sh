@@ -13,7 +13,7 @@ if [ "${1:-}" = --asan ]; then
   # Leaks are not checked: HDF5 and the torch plugin keep allocations to the end by design, and
   # the CLI's one-shot processes exit right after.
   export ASAN_OPTIONS=halt_on_error=1:detect_leaks=0:exitcode=86:strict_string_checks=1:check_initialization_order=1
-  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=86
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=86:suppressions=$PWD/tests/ubsan.supp
 fi
 scripts/setup.sh "$preset"
 .venv/bin/python data/make_demo_library.py data/demo

@@ -76,7 +76,8 @@ public:
     explicit SegmentWriter(FuzzedDataProvider& fdp) : fdp_(fdp) {}
 
     void write(hid_t file, const char* format, const Schema& schema) {
-        text_attribute(file, "format", fdp_.ConsumeProbability<double>() < 0.9 ? format : fdp_.ConsumeRandomLengthString(24));
+        const bool own_format = fdp_.ConsumeProbability<double>() < 0.9;
+        text_attribute(file, "format", own_format ? format : fdp_.ConsumeRandomLengthString(24));
         int_attribute(file, "format_version", fdp_.ConsumeBool() ? 1 : fdp_.ConsumeIntegral<int64_t>());
         text_attribute(file, "writer", fdp_.ConsumeRandomLengthString(32));
         for (const char* name : schema.root_texts) text_attribute(file, name, fdp_.ConsumeRandomLengthString(64));
@@ -168,7 +169,8 @@ private:
         if (rare()) dims.push_back(fdp_.ConsumeIntegralInRange<hsize_t>(0, 3));  // one dimension too many
         if (rare() && dims.size() > 1) dims.pop_back();
         hsize_t elements = 1;
-        for (hsize_t d : dims) elements = d != 0 && elements > std::numeric_limits<hsize_t>::max() / d ? 0 : elements * d;
+        for (hsize_t d : dims)
+            elements = d != 0 && elements > std::numeric_limits<hsize_t>::max() / d ? 0 : elements * d;
         const bool holds_data = elements <= max_written;
         Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
 
@@ -180,7 +182,8 @@ private:
         switch (kind) {
             case Kind::text: {
                 type = string_type(rare() ? 8 : H5T_VARIABLE);
-                for (hsize_t i = 0; holds_data && i < elements; ++i) texts.push_back(fdp_.ConsumeRandomLengthString(40));
+                for (hsize_t i = 0; holds_data && i < elements; ++i)
+                    texts.push_back(fdp_.ConsumeRandomLengthString(40));
                 for (const auto& text : texts) pointers.push_back(text.c_str());
                 if (H5Tis_variable_str(type.get()) > 0) {
                     values = pointers.data();
