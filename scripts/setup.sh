@@ -2,7 +2,8 @@
 # Installs what is missing and builds audiosim. Safe to run again: each step checks first.
 #   1. Debian packages (apt-get, as root or through sudo)
 #   2. the project's Python environment .venv with the pinned torch (scripts/requirements.txt)
-#   3. cmake configure + build into build/ (binary: build/bin/audiosim)
+#   3. cmake configure + build of a preset of CMakePresets.json (the argument; default: `default`,
+#      into build/, binary build/bin/audiosim; `asan` builds build-asan/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,21 +58,21 @@ PY
 }
 
 build() {
-  local torch_prefix cuda_root
+  local preset=$1 dir torch_prefix cuda_root
+  dir=build; [ "$preset" = default ] || dir=build-$preset
   torch_prefix=$(.venv/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)')
   cuda_root=$(find_cuda_toolkit)
-  if [ ! -f build/build.ninja ]; then
-    say "configuring build/"
-    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" \
-      -DCUDAToolkit_ROOT="$cuda_root" -DAUDIOSIM_PYTHON="$PWD/.venv/bin/python" >build/cmake.log 2>&1 \
-      || { cat build/cmake.log >&2; die "cmake failed (log above)"; }
+  if [ ! -f "$dir/build.ninja" ]; then
+    say "configuring $dir/ (preset $preset)"
+    mkdir -p "$dir"
+    cmake --preset "$preset" -DCMAKE_PREFIX_PATH="$torch_prefix" -DCUDAToolkit_ROOT="$cuda_root" >"$dir/cmake.log" 2>&1 \
+      || { cat "$dir/cmake.log" >&2; die "cmake failed (log above)"; }
   fi
   say "building"
-  cmake --build build -- -j"$(nproc)" >&2
+  cmake --build --preset "$preset" -- -j"$(nproc)" >&2
+  say "done: $dir/bin/audiosim"
 }
 
 install_packages
 install_python_environment
-mkdir -p build
-build
-say "done: build/bin/audiosim"
+build "${1:-default}"

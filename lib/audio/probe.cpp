@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <unistd.h>
@@ -131,8 +132,15 @@ std::string cut_data_chunk(SNDFILE* file) {
 ProbeResult probe_audio(int fd, const ProbeOptions& options) {
     const bool verify = options.verify;
     if (::lseek(fd, 0, SEEK_SET) != 0) return failure(FileStatus::unreadable, "cannot seek to the start");
+    // libsndfile 1.2.0 closes the descriptor when sf_open_fd fails, even when told not to
+    // (libsndfile issue 949), and
+    // the caller closes `fd` again: with ingest's worker threads that second close may hit a file
+    // another thread has just opened under the same number. libsndfile gets a duplicate of its own.
+    const int own = ::dup(fd);
+    if (own < 0)
+        return failure(FileStatus::unreadable, fmt::format("cannot duplicate the descriptor: {}", std::strerror(errno)));
     SF_INFO sf_info{};
-    SndfilePtr file(sf_open_fd(fd, SFM_READ, &sf_info, SF_FALSE), sf_close);
+    SndfilePtr file(sf_open_fd(own, SFM_READ, &sf_info, SF_TRUE), sf_close);
     if (!file) {
         int code = sf_error(nullptr);
         std::string message = sndfile_message(nullptr);

@@ -31,8 +31,9 @@ const std::vector<ArchLevel>& arch_levels() {
 }
 
 bool this_cpu_has(const std::string& feature) {
-#if defined(__x86_64__)
-    // __builtin_cpu_supports takes string literals only.
+#if defined(__x86_64__) && !defined(__clang__)
+    // __builtin_cpu_supports takes string literals only. clang lacks some of these names; a clang
+    // build compiles hnswlib for the baseline, which needs none (lib/CMakeLists.txt).
     static const std::map<std::string, bool> features = {
         {"cmpxchg16b", __builtin_cpu_supports("cmpxchg16b")}, {"lahf_lm", __builtin_cpu_supports("lahf_lm")},
         {"popcnt", __builtin_cpu_supports("popcnt")},         {"sse3", __builtin_cpu_supports("sse3")},

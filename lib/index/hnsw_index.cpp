@@ -441,13 +441,25 @@ HnswIndex HnswIndex::load(const std::string& path) {
     auto impl = std::make_unique<Impl>();
     impl->header = header;
     impl->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
+    impl->graph = std::make_unique<Graph>(impl->space.get());
+    {
+        // hnswlib 0.6.2's loading constructor leaves these unset: loadIndex counts deleted ones up
+        // from num_deleted_, and the destructor frees the rest, also after loadIndex threw.
+        Graph& g = *impl->graph;
+        g.num_deleted_ = 0;
+        g.data_level0_memory_ = nullptr;
+        g.linkLists_ = nullptr;
+        g.visited_list_pool_ = nullptr;
+    }
     try {
-        impl->graph = std::make_unique<Graph>(impl->space.get());
-        impl->graph->num_deleted_ = 0;  // hnswlib 0.6.2's loading constructor leaves it unset, then counts up from it
         impl->graph->loadIndex(path, impl->space.get(), std::max<size_t>(header.count + header.deleted, 1));
     } catch (const std::bad_alloc&) {
+        impl->graph->cur_element_count = 0;  // see below
         throw bad("index payload does not fit in memory");
     } catch (const std::runtime_error& e) {
+        // loadIndex throws after reading the element count but before sizing what the destructor
+        // walks for that many elements.
+        impl->graph->cur_element_count = 0;
         throw bad(fmt::format("unreadable index payload: {}", e.what()));
     }
     const Graph& graph = *impl->graph;

@@ -11,6 +11,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
+#include "util/json.hpp"
 #include "version.hpp"
 
 namespace audiosim {
@@ -43,9 +44,9 @@ ModelSpec read_model_spec(const std::string& sidecar_path) {
     try {
         spec.name = json.at("name").get<std::string>();
         spec.version = json.at("version").get<std::string>();
-        spec.sample_rate = json.at("sample_rate").get<uint32_t>();
+        spec.sample_rate = json_integer<uint32_t>(json.at("sample_rate"));
         spec.window_seconds = json.at("window_seconds").get<double>();
-        spec.embedding_dim = json.at("embedding_dim").get<int64_t>();
+        spec.embedding_dim = json_integer<int64_t>(json.at("embedding_dim"));
         spec.normalized = json.at("normalized").get<bool>();
         spec.license = json.value("license", "");
         spec.source = json.value("source", "");
@@ -54,7 +55,7 @@ ModelSpec read_model_spec(const std::string& sidecar_path) {
             const auto& tower = json.at("text_tower");
             if (!tower.is_object()) throw fail("text_tower must be null or an object (models/README.md)");
             spec.text_method = tower.value("method", "embed_text");
-            spec.text_max_bytes = tower.value("max_bytes", size_t{512});
+            spec.text_max_bytes = tower.contains("max_bytes") ? json_integer<size_t>(tower.at("max_bytes")) : 512;
             if (tower.value("input", "utf8-bytes") != "utf8-bytes")
                 throw fail(fmt::format("text_tower input '{}' is not supported (only utf8-bytes)", tower.value("input", "")));
             if (spec.text_max_bytes == 0) throw fail("text_tower max_bytes must be positive");

@@ -261,8 +261,10 @@ std::vector<DuplicateCluster> duplicate_clusters(
             if (!keeper || better_keeper(*file, *keeper)) keeper = file;
             cluster.exact_only = cluster.exact_only && file->hash == index.files[index.of_id.at(cluster.files[0])]->hash;
         }
-        cluster.keeper = keeper->file_id;
-        std::stable_partition(cluster.files.begin(), cluster.files.end(), [&](uint64_t id) { return id == cluster.keeper; });
+        // A copy: C++17 lambdas cannot capture a structured binding (clang refuses, GCC lets it pass).
+        const uint64_t keeper_id = keeper->file_id;
+        cluster.keeper = keeper_id;
+        std::stable_partition(cluster.files.begin(), cluster.files.end(), [keeper_id](uint64_t id) { return id == keeper_id; });
         clusters.push_back(std::move(cluster));
     }
     std::sort(clusters.begin(), clusters.end(), [&](const DuplicateCluster& x, const DuplicateCluster& y) {

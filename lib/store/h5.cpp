@@ -66,6 +66,22 @@ Handle create_dataset(const File& file, hid_t group, const std::string& name, hi
     return dataset;
 }
 
+// A dataset's extent is only declared: one of 2^40 rows takes a few bytes of file when its data
+// was never written, and damage can claim more stored bytes than the file has. Both are refused
+// before anything is allocated for the rows.
+void check_stored_bytes(const File& file, hid_t dataset, const std::string& name, hsize_t elements) {
+    Handle type(H5Dget_type(dataset), H5Tclose);
+    // A variable-length string stores a heap reference per element: at least a byte.
+    const size_t element_size = H5Tis_variable_str(type.get()) > 0 ? 1 : H5Tget_size(type.get());
+    const hsize_t stored = H5Dget_storage_size(dataset);
+    hsize_t file_size = 0;
+    if (H5Fget_filesize(file.id(), &file_size) < 0 || element_size == 0) fail_read(file, name);
+    if (stored > file_size || (elements > 0 && stored / element_size < elements))
+        throw Error(ErrorKind::format, fmt::format("{}: {} declares {} elements but stores {} bytes", file.path(), name,
+                                                   static_cast<unsigned long long>(elements),
+                                                   static_cast<unsigned long long>(stored)));
+}
+
 Handle open_dataset(const File& file, hid_t group, const std::string& name, size_t expected_rows) {
     if (H5Lexists(group, name.c_str(), H5P_DEFAULT) <= 0) fail_read(file, name + " (missing)");
     Handle dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose);
@@ -76,6 +92,7 @@ Handle open_dataset(const File& file, hid_t group, const std::string& name, size
         dims[0] != expected_rows)
         throw Error(ErrorKind::format, fmt::format("{}: {} has {} rows, expected {}", file.path(), name,
                                                    static_cast<unsigned long long>(dims[0]), expected_rows));
+    check_stored_bytes(file, dataset.get(), name, dims[0]);
     return dataset;
 }
 
@@ -151,9 +168,22 @@ void write_int_attribute(const File& file, hid_t object, const std::string& name
 
 bool has_attribute(hid_t object, const std::string& name) { return H5Aexists(object, name.c_str()) > 0; }
 
-std::string read_string_attribute(const File& file, hid_t object, const std::string& name) {
+namespace {
+
+// H5Aread writes every element of an attribute: one of several would overflow the single value
+// our readers pass it.
+Handle open_scalar_attribute(const File& file, hid_t object, const std::string& name) {
     if (!has_attribute(object, name)) fail_read(file, "attribute " + name + " (missing)");
     Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+    Handle space(H5Aget_space(attribute.get()), H5Sclose);
+    if (H5Sget_simple_extent_npoints(space.get()) != 1) fail_read(file, "attribute " + name + " (not a single value)");
+    return attribute;
+}
+
+}  // namespace
+
+std::string read_string_attribute(const File& file, hid_t object, const std::string& name) {
+    Handle attribute = open_scalar_attribute(file, object, name);
     Handle stored_type(H5Aget_type(attribute.get()), H5Tclose);
     if (H5Tget_class(stored_type.get()) != H5T_STRING) fail_read(file, "attribute " + name + " (not a string)");
     if (H5Tis_variable_str(stored_type.get()) > 0) {
@@ -172,8 +202,7 @@ std::string read_string_attribute(const File& file, hid_t object, const std::str
 }
 
 int64_t read_int_attribute(const File& file, hid_t object, const std::string& name) {
-    if (!has_attribute(object, name)) fail_read(file, "attribute " + name + " (missing)");
-    Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose);
+    Handle attribute = open_scalar_attribute(file, object, name);
     Handle stored_type(H5Aget_type(attribute.get()), H5Tclose);
     if (H5Tget_class(stored_type.get()) != H5T_INTEGER) fail_read(file, "attribute " + name + " (not an integer)");
     int64_t value = 0;
@@ -246,6 +275,7 @@ std::vector<float> read_matrix(const File& file, hid_t group, const std::string&
         dims[0] != expected_rows || dims[1] != expected_columns)
         throw Error(ErrorKind::format, fmt::format("{}: {} is not a [{}, {}] matrix", file.path(), name, expected_rows,
                                                    expected_columns));
+    check_stored_bytes(file, dataset.get(), name, dims[0] * dims[1]);  // HDF5 keeps the product within hsize_t
     std::vector<float> values(expected_rows * expected_columns);
     if (!values.empty() && H5Dread(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0)
         fail_read(file, name);

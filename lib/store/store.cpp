@@ -11,6 +11,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
+#include "util/json.hpp"
 #include "util/lock.hpp"
 #include "util/system.hpp"
 
@@ -39,7 +40,7 @@ FileChecksum checksum_from_json(const nlohmann::json& json, const std::string& s
     if (!json.contains("xxh3")) return checksum;
     if (!hash_from_hex(json.at("xxh3").get<std::string>(), checksum.xxh3))
         throw Error(ErrorKind::format, fmt::format("{}: malformed checksum '{}'", source, json.at("xxh3").dump()));
-    checksum.bytes = json.at("bytes").get<uint64_t>();
+    checksum.bytes = json_integer<uint64_t>(json.at("bytes"));
     checksum.recorded = true;
     return checksum;
 }
@@ -107,7 +108,7 @@ std::vector<SegmentEntry> segments_from_json(const nlohmann::json& list, const s
     std::vector<SegmentEntry> segments;
     for (const auto& segment : list)
         segments.push_back({file_in_store(segment.at("file"), source), segment.at("kind").get<std::string>(),
-                            segment.at("rows").get<int64_t>(), segment.at("removed").get<int64_t>(),
+                            json_integer<int64_t>(segment.at("rows")), json_integer<int64_t>(segment.at("removed")),
                             checksum_from_json(segment, source)});
     return segments;
 }
@@ -180,34 +181,35 @@ Manifest manifest_from_json(const nlohmann::json& json, const std::string& sourc
     try {
         if (!json.is_object() || json.value("format", "") != store_format_name)
             throw Error(ErrorKind::format, fmt::format("{}: not an {} manifest", source, store_format_name));
-        int64_t version = json.at("format_version").get<int64_t>();
+        int64_t version = json_integer<int64_t>(json.at("format_version"));
         if (version < 1 || version > store_format_version)
             throw Error(ErrorKind::format,
                         fmt::format("{}: store format version {} (written by {}); this audiosim reads versions 1 to {}",
                                     source, version, json.value("writer", "?"), store_format_version));
         Manifest manifest;
-        manifest.generation = json.at("generation").get<int64_t>();
+        manifest.generation = json_integer<int64_t>(json.at("generation"));
         manifest.writer = json.at("writer").get<std::string>();
         manifest.command_line = json.at("command_line").get<std::string>();
         manifest.created = json.at("created").get<std::string>();
         manifest.updated = json.at("updated").get<std::string>();
         manifest.library_root = json.at("library_root").get<std::string>();
-        manifest.next_file_id = json.at("next_file_id").get<uint64_t>();
+        manifest.next_file_id = json_integer<uint64_t>(json.at("next_file_id"));
         manifest.catalog = segments_from_json(json.at("catalog"), source);
         if (json.contains("chunks"))
             for (const auto& [name, set] : json.at("chunks").items())
                 manifest.chunk_sets[name] = {ChunkProfile::from_json(set.at("profile")),
                                              segments_from_json(set.at("segments"), source),
-                                             set.at("next_chunk_id").get<uint64_t>()};
+                                             json_integer<uint64_t>(set.at("next_chunk_id"))};
         if (json.contains("embeddings"))
             for (const auto& [key, set] : json.at("embeddings").items())
                 manifest.embedding_sets[key] = {set.at("model_id").get<std::string>(), set.at("profile").get<std::string>(),
-                                                set.at("dim").get<int64_t>(), set.at("model"),
+                                                json_integer<int64_t>(set.at("dim")), set.at("model"),
                                                 segments_from_json(set.at("segments"), source)};
         for (auto [name, files] : {std::pair{"indexes", &manifest.indexes}, std::pair{"pairs", &manifest.pairs}})
             if (json.contains(name))
                 for (const auto& [key, entry] : json.at(name).items()) {
-                    DerivedFile derived{file_in_store(entry.at("file"), source), entry.at("generation").get<int64_t>(), {}};
+                    DerivedFile derived{file_in_store(entry.at("file"), source),
+                                        json_integer<int64_t>(entry.at("generation")), {}};
                     if (entry.contains("files"))
                         for (const auto& [file, checksum] : entry.at("files").items())
                             derived.files[file_in_store(file, source)] = checksum_from_json(checksum, source);
@@ -216,7 +218,7 @@ Manifest manifest_from_json(const nlohmann::json& json, const std::string& sourc
                     (*files)[key] = std::move(derived);
                 }
         for (const auto& run : json.at("runs"))
-            manifest.runs.push_back({run.at("generation").get<int64_t>(), run.at("command").get<std::string>(),
+            manifest.runs.push_back({json_integer<int64_t>(run.at("generation")), run.at("command").get<std::string>(),
                                      run.at("command_line").get<std::string>(), run.at("finished").get<std::string>(),
                                      run.at("summary")});
         return manifest;

@@ -285,4 +285,5 @@ def test_hours_long_file_is_read_with_bounded_memory(audiosim, library):
     assert row["status"] == "ok" and row["frames"] == frames and row["duration"] == pytest.approx(3 * 3600)
     summary = result.stderr.decode()
     peak_mib = float(summary.rsplit("peak memory ", 1)[1].split(" MiB")[0])
-    assert peak_mib < 64, summary
+    if not os.environ.get("AUDIOSIM_SANITIZE"):  # ASan's shadow memory and quarantine are not ours
+        assert peak_mib < 64, summary

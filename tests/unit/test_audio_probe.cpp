@@ -188,6 +188,19 @@ TEST_CASE("garbage bytes are not_audio") {
     }
 }
 
+TEST_CASE("the caller's descriptor stays open when libsndfile cannot open the file (found by fuzzing)") {
+    // libsndfile 1.2.0 closes it on a failed sf_open_fd even when told not to; ingest closes it
+    // after probing, and a second close may hit another thread's file.
+    TempFolder folder;
+    std::string path = folder.file("notes.txt");
+    write_bytes(path, "not audio at all\n");
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(audiosim::probe_audio(fd, false).status == FileStatus::not_audio);
+    CHECK(::fcntl(fd, F_GETFD) != -1);
+    CHECK(::close(fd) == 0);
+}
+
 TEST_CASE("a WAV header with a channel count of 0 is corrupt") {
     TempFolder folder;
     std::string path = folder.file("bad.wav");

@@ -13,6 +13,7 @@
 
 #include "index/hnsw_index.hpp"
 #include "support.hpp"
+#include "util/hash.hpp"
 #include "util/fs.hpp"
 
 using audiosim::ErrorKind;
@@ -262,6 +263,16 @@ TEST_CASE("damaged or mismatched files are format errors, never crashes") {
         std::remove((path + ".json").c_str());
         auto [kind, message] = error_of([&] { HnswIndex::load(path); });
         CHECK(kind == ErrorKind::input);
+    }
+    SUBCASE("a payload hnswlib refuses, under a header whose hash matches it (found by fuzzing)") {
+        // One byte more: hnswlib's own check (its link lists no longer end at the end of the
+        // file) throws half-way through loading, and the half-loaded graph must be destroyable.
+        write_bytes(path, payload + "x");
+        const std::string hash = audiosim::hash_to_hex(audiosim::hash_file(path).hash);
+        edit_header(path, [&](nlohmann::json& j) { j["payload_hash"] = hash; });
+        auto [kind, message] = error_of([&] { HnswIndex::load(path); });
+        CHECK(kind == ErrorKind::format);
+        CHECK(contains(message, "unreadable index payload"));
     }
     SUBCASE("the undamaged files still load") {
         restore();

@@ -216,6 +216,64 @@ TEST_CASE("attributes: strings, integers, missing ones, wrong types") {
     CHECK(error_of([&] { h5::read_string_attribute(file, file.id(), "format_version"); }).first == ErrorKind::format);
 }
 
+TEST_CASE("an attribute holding several values is Error(format), not an overflow (found by fuzzing)") {
+    TempFolder folder;
+    std::string path = folder.file("array.h5");
+    {
+        h5::File file = h5::File::create(path);
+        hsize_t dims[1] = {3};
+        h5::Handle space(H5Screate_simple(1, dims, nullptr), H5Sclose);
+        int64_t numbers[3] = {1, 2, 3};
+        h5::Handle number(H5Acreate2(file.id(), "rows", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                          H5Aclose);
+        H5Awrite(number.get(), H5T_NATIVE_INT64, numbers);
+        h5::Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+        H5Tset_size(type.get(), H5T_VARIABLE);
+        const char* texts[3] = {"a", "b", "c"};
+        h5::Handle text(H5Acreate2(file.id(), "format", type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+        H5Awrite(text.get(), type.get(), texts);
+        file.close();
+    }
+    h5::File file = h5::File::open_read_only(path);
+    auto [kind, message] = error_of([&] { h5::read_int_attribute(file, file.id(), "rows"); });
+    CHECK(kind == ErrorKind::format);
+    CHECK(contains(message, "rows (not a single value)"));
+    auto [kind2, message2] = error_of([&] { h5::read_string_attribute(file, file.id(), "format"); });
+    CHECK(kind2 == ErrorKind::format);
+    CHECK(contains(message2, "format (not a single value)"));
+}
+
+TEST_CASE("a dataset declaring more rows than it stores is refused before allocating (found by fuzzing)") {
+    // 2^40 rows, never written: HDF5 stores nothing, and a reader trusting the extent would
+    // allocate 8 TiB.
+    TempFolder folder;
+    std::string path = folder.file("declared.h5");
+    const hsize_t rows = hsize_t{1} << 40;
+    {
+        h5::File file = h5::File::create(path);
+        h5::Handle group = file.create_group("g");
+        hsize_t dims[2] = {rows, 4};
+        h5::Handle column_space(H5Screate_simple(1, dims, nullptr), H5Sclose);
+        h5::Handle column(H5Dcreate2(group.get(), "column", H5T_STD_U64LE, column_space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                     H5P_DEFAULT), H5Dclose);
+        h5::Handle matrix_space(H5Screate_simple(2, dims, nullptr), H5Sclose);
+        h5::Handle matrix(H5Dcreate2(group.get(), "matrix", H5T_IEEE_F32LE, matrix_space.get(), H5P_DEFAULT,
+                                     H5P_DEFAULT, H5P_DEFAULT),
+                          H5Dclose);
+        REQUIRE(column.get() >= 0);
+        REQUIRE(matrix.get() >= 0);
+        file.close();
+    }
+    h5::File file = h5::File::open_read_only(path);
+    h5::Handle group = file.open_group("g");
+    auto [kind, message] = error_of([&] { h5::read_column<uint64_t>(file, group.get(), "column", rows); });
+    CHECK(kind == ErrorKind::format);
+    CHECK(contains(message, "column declares 1099511627776 elements but stores 0 bytes"));
+    auto [kind2, message2] = error_of([&] { h5::read_matrix(file, group.get(), "matrix", rows, 4); });
+    CHECK(kind2 == ErrorKind::format);
+    CHECK(contains(message2, "matrix declares 4398046511104 elements"));
+}
+
 TEST_CASE("a fixed-length string attribute (as other tools write them) is read too") {
     TempFolder folder;
     std::string path = folder.file("fixed.h5");

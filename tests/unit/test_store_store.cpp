@@ -384,6 +384,16 @@ TEST_CASE("malformed manifests are Error(format)") {
         json["generation"] = "seven";
         write_manifest_json(store, json);
     }
+    SUBCASE("a float far beyond an integer field's range (found by fuzzing: undefined behaviour before)") {
+        nlohmann::json json = good;
+        json["catalog"][0]["bytes"] = 1e300;
+        write_manifest_json(store, json);
+    }
+    SUBCASE("a fractional integer field") {
+        nlohmann::json json = good;
+        json["generation"] = 1.5;
+        write_manifest_json(store, json);
+    }
     SUBCASE("a segment path leaving the store") {
         nlohmann::json json = good;
         json["catalog"][0]["file"] = "../../etc/passwd";
