@@ -18,8 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace audiosim;
     static const int fd = memfd_create("audiosim-fuzz-audio", 0);
     if (fd < 0 || ::ftruncate(fd, 0) != 0 || ::pwrite(fd, data, size, 0) != static_cast<ssize_t>(size)) std::abort();
-    probe_audio(fd, false);
-    probe_audio(fd, true);
+    probe_audio(fd, {});
+    probe_audio(fd, {/*verify=*/true, /*strict=*/false});
+    probe_audio(fd, {/*verify=*/false, /*strict=*/true});
     fuzz::expect_errors([&] {
         MonoReader reader("/proc/self/fd/" + std::to_string(fd));
         std::vector<float> mono;

@@ -196,7 +196,7 @@ TEST_CASE("the caller's descriptor stays open when libsndfile cannot open the fi
     write_bytes(path, "not audio at all\n");
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     REQUIRE(fd >= 0);
-    CHECK(audiosim::probe_audio(fd, false).status == FileStatus::not_audio);
+    CHECK(audiosim::probe_audio(fd, {}).status == FileStatus::not_audio);
     CHECK(::fcntl(fd, F_GETFD) != -1);
     CHECK(::close(fd) == 0);
 }
