@@ -264,7 +264,7 @@ Checker::Fixes Checker::assess(const Manifest& manifest, bool report_problems) {
         for (const auto& record : delta.records) max_file_id = std::max(max_file_id, record.file_id);
         catalog.apply(std::move(delta));
     }
-    std::map<uint64_t, std::string> live;  // file id -> path, files with status ok
+    std::map<uint64_t, std::string> live;  // file id -> path, of every catalog record
     catalog.for_each([&](const FileRecord& record) {
         auto [it, added] = live.emplace(record.file_id, record.path);
         if (!added) note("", fmt::format("file id {} is recorded for two paths: {} and {}", record.file_id, it->second, record.path));

@@ -83,8 +83,6 @@ Manifest read_store_manifest(const std::string& store_path) {
 
 namespace {
 
-Manifest read_manifest(const std::string& store_path) { return read_store_manifest(store_path); }
-
 nlohmann::json segments_to_json(const std::vector<SegmentEntry>& segments) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& segment : segments) {
@@ -304,7 +302,7 @@ std::optional<std::string> find_store(const std::string& option) {
 
 StoreReader::StoreReader(std::string path) : path_(std::move(path)) { load_manifest(); }
 
-void StoreReader::load_manifest() { manifests_.push_back(read_manifest(path_)); }
+void StoreReader::load_manifest() { manifests_.push_back(read_store_manifest(path_)); }
 
 // A writer may compact and delete the segments of the manifest we read, even while HDF5 opens one
 // (it fails then in several ways). When the manifest has moved on, read the new one; when it has
@@ -385,7 +383,7 @@ StoreWriter::StoreWriter(const std::string& path, const WriterOptions& options)
     if (options.open == StoreOpen::repair) return;  // check --repair reads the files itself
     std::string requested_root = options.library_root.empty() ? "" : absolute_path(options.library_root);
     if (path_exists(join_path(path_, manifest_name))) {
-        manifest_ = read_manifest(path_);
+        manifest_ = read_store_manifest(path_);
         if (!requested_root.empty() && requested_root != manifest_.library_root)
             throw Error(ErrorKind::usage, fmt::format("{}: the store's library root is {}, not {}", path_,
                                                       manifest_.library_root, requested_root));
