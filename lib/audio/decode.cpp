@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sndfile.h>
 
+#include "audio/sndfile_open.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -18,8 +19,9 @@ struct MonoReader::Handle {
 MonoReader::MonoReader(const std::string& path) : handle_(std::make_unique<Handle>()), path_(path) {
     require_regular_file(path);
     SF_INFO info{};
-    handle_->file = sf_open(path.c_str(), SFM_READ, &info);
-    if (!handle_->file) throw Error(ErrorKind::input, fmt::format("{}: {}", path, sf_strerror(nullptr)));
+    SndfileOpened opened = open_sndfile(path, info);
+    if (!opened.file) throw Error(ErrorKind::input, fmt::format("{}: {}", path, opened.error_message));
+    handle_->file = opened.file.release();
     if (std::string why = implausible_format(info.samplerate, info.channels); !why.empty())
         throw Error(ErrorKind::input, fmt::format("{}: {}", path, why));
     sample_rate_ = static_cast<uint32_t>(info.samplerate);

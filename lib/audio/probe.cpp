@@ -11,6 +11,7 @@
 #include <sndfile.h>
 
 #include "audio/mpeg.hpp"
+#include "audio/sndfile_open.hpp"
 
 namespace audiosim {
 
@@ -89,19 +90,11 @@ std::string format_name(const NamedFormat (&table)[N], int code) {
     return fmt::format("0x{:x}", code);
 }
 
-using SndfilePtr = std::unique_ptr<SNDFILE, decltype(&sf_close)>;
-
 ProbeResult failure(FileStatus status, std::string error) {
     ProbeResult result;
     result.status = status;
     result.error = std::move(error);
     return result;
-}
-
-std::string sndfile_message(SNDFILE* file) {
-    std::string message = sf_strerror(file);
-    while (!message.empty() && (message.back() == '.' || message.back() == '\n')) message.pop_back();
-    return message;
 }
 
 // Reads up to `frames` frames; returns how many came back.
@@ -140,10 +133,11 @@ ProbeResult probe_audio(int fd, const ProbeOptions& options) {
     if (own < 0)
         return failure(FileStatus::unreadable, fmt::format("cannot duplicate the descriptor: {}", std::strerror(errno)));
     SF_INFO sf_info{};
-    SndfilePtr file(sf_open_fd(own, SFM_READ, &sf_info, SF_TRUE), sf_close);
+    SndfileOpened opened = open_sndfile(own, sf_info);
+    SndfilePtr file = std::move(opened.file);
     if (!file) {
-        int code = sf_error(nullptr);
-        std::string message = sndfile_message(nullptr);
+        int code = opened.error_code;
+        const std::string& message = opened.error_message;
         if (code == SF_ERR_UNRECOGNISED_FORMAT) return failure(FileStatus::not_audio, "not an audio format libsndfile reads");
         if (code == SF_ERR_UNSUPPORTED_ENCODING) return failure(FileStatus::not_audio, "unsupported encoding: " + message);
         // The caller has just read the whole file to hash it, so a "system error" here is
