@@ -29,8 +29,9 @@ librosa.load(sr=22050, mono=True) (default resampler soxr_hq), melspectrogram (6
 n_fft 1024, hop 256, power 2), log, then mean and std per chunk over the same 2 s windows every
 1 s as audiosim's `sample` profile (128 numbers per chunk), saved as one .npy. Timed the same way.
 
-Needs librosa: if it is missing, the script installs the pinned version with pip into the
-Python that runs it (say --no-librosa to skip the comparison).
+Needs librosa: if the Python that runs the script lacks it, the script installs the pinned
+version with pip into a virtual environment WORK/librosa-venv (benchlib.librosa_python; say
+--no-librosa to skip the comparison).
 
 Exit status: 0 all ran (targets met or not), 1 audiosim failed, 2 usage/setup.
 """
@@ -41,7 +42,6 @@ import datetime
 import functools
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -51,9 +51,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchlib import ONE_THREAD_ENV, ensure as ensure_set, librosa_python, machine, run_measured, wait_quiet, warm
+
 DATA_VERSION = 1  # bump when the generated data change
 SR = 44100
-LIBROSA_PIN = "librosa==0.11.0"  # last release for Python 3.11 (1.0 needs 3.12)
 
 TARGET_WAV_X = 500.0   # x realtime, -j 1, WAV 44.1 kHz 16-bit stereo, whole pipeline
 TARGET_MP3_X = 300.0   # x realtime, -j 1, MP3
@@ -228,64 +229,9 @@ def make_long(root, hours, seed):
     return [{"path": p.name, "seconds": hours * 3600.0}]
 
 
-def ensure(work, name, make):
-    root = work / name
-    manifest = work / f"{name}.manifest.json"
-    if manifest.exists() and root.is_dir():
-        m = json.loads(manifest.read_text())
-        if m.get("version") == DATA_VERSION:
-            return m
-    if root.exists():
-        shutil.rmtree(root)
-    manifest.unlink(missing_ok=True)
-    root.mkdir(parents=True)
-    log(f"generating {root} ...")
-    t0 = time.monotonic()
-    files = make(root)
-    m = {"version": DATA_VERSION, "generated": datetime.datetime.now().isoformat(timespec="seconds"),
-         "seconds": round(time.monotonic() - t0, 1), "files": files,
-         "audio_seconds": sum(f["seconds"] for f in files)}
-    manifest.write_text(json.dumps(m))  # written last: its presence means complete
-    log(f"generated {root} in {m['seconds']} s")
-    return m
-
-
 # ---------------------------------------------------------------------------------------------
 # Running things
 # ---------------------------------------------------------------------------------------------
-
-def all_files(root):
-    return sorted(str(p) for p in Path(root).rglob("*") if p.is_file())
-
-
-def warm(root):
-    buf = bytearray(8 << 20)
-    for p in all_files(root):
-        with open(p, "rb", buffering=0) as f:
-            while f.readinto(buf):
-                pass
-
-
-def cpu_busy(interval=0.5):
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t0, i0 = sample()
-    time.sleep(interval)
-    t1, i1 = sample()
-    return 1.0 - (i1 - i0) / max(1, t1 - t0)
-
-
-def wait_quiet(max_busy, timeout=120):
-    t0 = time.monotonic()
-    busy = cpu_busy()
-    while busy > max_busy and time.monotonic() - t0 < timeout:
-        log(f"machine busy ({busy * 100:.0f}% CPU); waiting")
-        time.sleep(5)
-        busy = cpu_busy()
-    return busy
-
 
 def wait_for_binary(binary, timeout=300):
     t0 = time.monotonic()
@@ -294,17 +240,6 @@ def wait_for_binary(binary, timeout=300):
             raise SystemExit(f"{binary} is missing (build it: scripts/setup.sh)")
         log(f"{binary} not there (being rebuilt?); waiting")
         time.sleep(10)
-
-
-def run_measured(cmd, env=None, stdout=subprocess.DEVNULL):
-    """Run cmd; returns (rc, stderr, wall seconds, peak RSS KiB of the process, user s, sys s)."""
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env, text=True)
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.monotonic() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, err, wall, ru.ru_maxrss, ru.ru_utime, ru.ru_stime
 
 
 class Failed(Exception):
@@ -327,7 +262,7 @@ def run_case(args, name, lib, audio_seconds, threads, extra=(), perf=False):
     if r.returncode != 0:
         raise Failed(f"ingest of {lib} exited {r.returncode}: {r.stderr.strip()}")
     warm(lib)
-    busy = wait_quiet(args.max_busy)
+    busy = wait_quiet(args.max_busy, log)
     cmd = [str(binary), "--store", str(store)]
     if threads:
         cmd += ["-j", str(threads)]
@@ -391,29 +326,13 @@ print(json.dumps({"chunks": len(feats), "import_s": t_import, "loop_s": t_loop,
 '''
 
 
-def ensure_librosa(python):
-    ok = subprocess.run([python, "-c", "import librosa, soxr"], capture_output=True).returncode == 0
-    if ok:
-        return True
-    log(f"librosa is not installed in {python}; installing it for the comparison: "
-        f"{python} -m pip install {LIBROSA_PIN}")
-    r = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", LIBROSA_PIN])
-    if r.returncode != 0:
-        log("could not install librosa: skipping the comparison (or run with --no-librosa)")
-        return False
-    return True
-
-
-def run_librosa(args, lib, files, audio_seconds):
-    env = dict(os.environ)
-    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
-        env[v] = "1"
+def run_librosa(args, python, lib, files, audio_seconds):
+    env = {**os.environ, **ONE_THREAD_ENV}
     paths = [str(lib / f["path"]) for f in files]
     out = args.work / "librosa_features.npy"
     warm(lib)
-    busy = wait_quiet(args.max_busy)
-    cmd = [sys.executable, "-c", LIBROSA_WORKER, json.dumps(paths), str(out)]
+    busy = wait_quiet(args.max_busy, log)
+    cmd = [python, "-c", LIBROSA_WORKER, json.dumps(paths), str(out)]
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, env=env, text=True)
     wall = time.monotonic() - t0
@@ -452,14 +371,6 @@ def perf_summary(args, top=25):
 
 # ---------------------------------------------------------------------------------------------
 
-def machine():
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "?")
-    os_name = next((l.split("=", 1)[1].strip().strip('"') for l in open("/etc/os-release")
-                    if l.startswith("PRETTY_NAME")), "?")
-    return {"cpu": model, "nproc": os.cpu_count(), "mem_kb": mem, "os": os_name, "kernel": platform.release()}
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/audiosim-embed-bench"))
@@ -476,14 +387,14 @@ def main():
         sys.exit("sox is needed to make the MP3s (scripts/setup.sh installs it)")
     if args.perf and not shutil.which("perf"):
         sys.exit("--perf: perf is not installed")
-    have_librosa = not args.no_librosa and ensure_librosa(sys.executable)
+    python = None if args.no_librosa else librosa_python(args.work, log)
 
     w = args.work
-    wav = ensure(w, "wav", make_wav)
-    mp3 = ensure(w, "mp3", lambda r: make_mp3(r, w / "wav", wav["files"]))
-    shots = ensure(w, "oneshots", make_oneshots)
-    long1 = ensure(w, "long1h", lambda r: make_long(r, 1, 11))
-    long10 = None if args.no_10h else ensure(w, "long10h", lambda r: make_long(r, 10, 12))
+    wav = ensure_set(w, "wav", make_wav, DATA_VERSION, log)
+    mp3 = ensure_set(w, "mp3", lambda r: make_mp3(r, w / "wav", wav["files"]), DATA_VERSION, log)
+    shots = ensure_set(w, "oneshots", make_oneshots, DATA_VERSION, log)
+    long1 = ensure_set(w, "long1h", lambda r: make_long(r, 1, 11), DATA_VERSION, log)
+    long10 = None if args.no_10h else ensure_set(w, "long10h", lambda r: make_long(r, 10, 12), DATA_VERSION, log)
 
     ver = subprocess.run([str(args.bin), "--version"], capture_output=True, text=True).stdout.strip().splitlines()
     results = []
@@ -523,9 +434,9 @@ def main():
         return 1
 
     lib_res = None
-    if have_librosa:
+    if python:
         log("running the librosa pipeline on the WAV files (1 thread) ...")
-        lib_res = run_librosa(args, w / "wav", wav["files"], wav["audio_seconds"])
+        lib_res = run_librosa(args, python, w / "wav", wav["files"], wav["audio_seconds"])
         log(f"  {lib_res['wall_s']:.2f} s, {lib_res['x_realtime']:.0f}x realtime")
 
     # ------------------------------------------------------------------------------- report

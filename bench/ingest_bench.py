@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchlib import cpu_busy
+
 DATA_VERSION = {"short": 1, "long": 3}  # bump when generated data changes, to force regeneration
 SR = 44100
 
@@ -249,18 +251,6 @@ def all_files(root):
     for dirpath, _, names in os.walk(root):
         out.extend(os.path.join(dirpath, n) for n in names)
     return out
-
-
-def cpu_busy(interval=0.5):
-    """Fraction of all CPUs busy (anything but idle/iowait) over `interval` s, from /proc/stat."""
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t0, i0 = sample()
-    time.sleep(interval)
-    t1, i1 = sample()
-    return 1.0 - (i1 - i0) / max(1, t1 - t0)
 
 
 def wait_until_quiet(max_busy, timeout):
