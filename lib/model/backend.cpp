@@ -1,5 +1,6 @@
 #include "model/backend.hpp"
 
+#include <cstdlib>
 #include <dlfcn.h>
 #include <mutex>
 #include <unistd.h>
@@ -23,6 +24,11 @@ std::string executable_folder() {
 }
 
 TorchBackend* load_backend() {
+    // Torch's OpenMP threads otherwise spin between parallel regions. embed's CPU path starts one
+    // region per batch beside the decoding threads, and the spinning took 85 % of embed's CPU
+    // time and 10x its wall time on a busy 2-core machine (docs/PERFORMANCE.md). libgomp reads
+    // this when the plugin loads it; a user's own setting wins.
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
     std::vector<std::string> candidates;
     if (const char* path = std::getenv("AUDIOSIM_TORCH_PLUGIN"); path && *path) candidates.emplace_back(path);
     std::string folder = executable_folder();
