@@ -78,12 +78,25 @@ std::vector<Block> block_statistics(MonoReader& reader, int64_t block_frames, in
         size_t want = static_cast<size_t>(std::min<int64_t>(65536, max_frames - done));
         size_t got = reader.read(want, samples);
         if (got == 0) break;
-        for (size_t i = 0; i < got; ++i) {
-            double x = samples[i];
-            current.sum += x;
-            current.sum_squares += x * x;
-            current.peak = std::max(current.peak, std::fabs(samples[i]));
-            if (++current.frames == block_frames) {
+        for (size_t i = 0; i < got;) {
+            // A block's run at a time, its sums in locals: updating `current` per sample kept them in
+            // memory (push_back aliases it), and that loop took a fifth of chunking MP3s. Same
+            // additions in the same order: the same bits.
+            size_t end = i + std::min(got - i, static_cast<size_t>(block_frames - current.frames));
+            double sum = current.sum, sum_squares = current.sum_squares;
+            float peak = current.peak;
+            for (size_t j = i; j < end; ++j) {
+                double x = samples[j];
+                sum += x;
+                sum_squares += x * x;
+                peak = std::max(peak, std::fabs(samples[j]));
+            }
+            current.sum = sum;
+            current.sum_squares = sum_squares;
+            current.peak = peak;
+            current.frames += static_cast<int64_t>(end - i);
+            i = end;
+            if (current.frames == block_frames) {
                 blocks.push_back(current);
                 current = Block{};
             }
