@@ -47,6 +47,18 @@ size_t MonoReader::read(size_t frames, std::vector<float>& mono) {
         return count;
     }
     const float scale = 1.0f / static_cast<float>(channels_);
+    if (channels_ == 2) {
+        // Stereo, the common case, with a fixed channel count the compiler vectorizes (the loop
+        // below it does not). The same additions from 0 in the same order: the same bits.
+        const float* in = interleaved_.data();
+        for (size_t i = 0; i < count; ++i) {
+            float sum = 0;
+            sum += in[2 * i];
+            sum += in[2 * i + 1];
+            mono[i] = sum * scale;
+        }
+        return count;
+    }
     for (size_t i = 0; i < count; ++i) {
         float sum = 0;
         for (uint32_t c = 0; c < channels_; ++c) sum += interleaved_[i * channels_ + c];
