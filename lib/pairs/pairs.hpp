@@ -44,7 +44,7 @@ struct PairOptions {
     bool exact = false;
     IndexParams index_params; // for the ANN over file vectors
     unsigned threads = 1;
-    std::function<std::unique_ptr<ExactSearch>(std::vector<uint64_t>, std::vector<float>, size_t)> exact_factory;
+    ExactSearchFactory exact_factory;  // unset: audiosim's CPU exact search
 };
 
 struct PairsResult {
