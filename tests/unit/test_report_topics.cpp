@@ -42,6 +42,10 @@ TEST_CASE("mean, min and max of the cosines of the rows named, each row counted 
     CHECK(some.min == doctest::Approx(0));
     CHECK(some.max == doctest::Approx(0.5));
 
+    TopicRelevance close = topic_relevance(table, {0, 2}, topic_x);  // every cosine above 0
+    CHECK(close.min == doctest::Approx(0.5));
+    CHECK(close.max == doctest::Approx(1));
+
     TopicRelevance one = topic_relevance(table, {3}, topic_x);
     CHECK(one.files == 1);
     CHECK(one.mean == doctest::Approx(-1));
