@@ -65,8 +65,8 @@ struct EmbedSummary {
 // intermediates then outgrow the caches (docs/PERFORMANCE.md, "Embed (CPU)").
 size_t default_batch_size(const std::string& device);
 
-// Error(usage) for an unknown device or precision, fp16 on the CPU, a zero batch size: checked
-// before any work, torch not needed.
+// Error(usage) for an unknown device or precision, or fp16 on the CPU: checked before any work,
+// torch not needed. (A batch size of 0 means "by device", default_batch_size.)
 void validate_embed_options(const EmbedOptions& options);
 
 EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const EmbedOptions& options,

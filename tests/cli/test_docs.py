@@ -8,9 +8,7 @@ from conftest import BIN, ROOT
 
 # lib/ files without tests/unit/test_FOLDER_NAME.cpp, each with the reason. An entry must name a
 # file that exists and has no test, so that it goes when the reason does.
-UNTESTED = {
-    "lib/store/pairs_file.cpp": "being moved to lib/pairs; its unit test comes with the move",
-}
+UNTESTED = {}
 
 
 def unit_test_of(source):

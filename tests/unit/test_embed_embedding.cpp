@@ -33,12 +33,6 @@ double norm_of(const float* row, size_t dim) {
     return std::sqrt(sum);
 }
 
-Chunk chunk_with_flags(uint8_t flags) {
-    Chunk chunk;
-    chunk.flags = flags;
-    return chunk;
-}
-
 constexpr int wav16 = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
 
 // A library of tones at the default model's rate (no resampler between file and model), ingested.
@@ -100,14 +94,6 @@ TEST_CASE("normalize_rows: each row to unit length in its own direction; a zero 
     std::vector<float> none;
     audiosim::normalize_rows(none, 3);
     CHECK(none.empty());
-}
-
-TEST_CASE("has_embeddable_chunk: false without chunks or when every chunk is flagged") {
-    CHECK_FALSE(audiosim::has_embeddable_chunk({}));
-    CHECK_FALSE(audiosim::has_embeddable_chunk({chunk_with_flags(audiosim::chunk_silent), chunk_with_flags(audiosim::chunk_empty)}));
-    CHECK_FALSE(audiosim::has_embeddable_chunk({chunk_with_flags(audiosim::chunk_dc | audiosim::chunk_noise_floor)}));
-    CHECK(audiosim::has_embeddable_chunk({chunk_with_flags(audiosim::chunk_silent), chunk_with_flags(0)}));
-    CHECK(audiosim::has_embeddable_chunk({chunk_with_flags(0)}));
 }
 
 TEST_CASE("validate_embed_options: devices and precisions, fp16 only on CUDA") {

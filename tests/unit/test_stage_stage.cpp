@@ -89,10 +89,12 @@ TEST_CASE("plan_embedding: chunked files without vectors, unless every chunk is 
     CHECK(paths(plan_embedding(catalog, chunks, embeddings, true).todo) == std::vector<std::string>{"c.wav", "d.wav"});
 }
 
-TEST_CASE("has_embeddable_chunk: some chunk without a flag") {
+TEST_CASE("has_embeddable_chunk: false without chunks or when every chunk is flagged") {
     CHECK_FALSE(has_embeddable_chunk({}));
-    CHECK_FALSE(has_embeddable_chunk({chunk(1, 1, 1), chunk(2, 1, 4)}));
-    CHECK(has_embeddable_chunk({chunk(1, 1, 1), chunk(2, 1)}));
+    CHECK_FALSE(has_embeddable_chunk({chunk(1, 1, chunk_silent), chunk(1, 1, chunk_empty)}));
+    CHECK_FALSE(has_embeddable_chunk({chunk(1, 1, chunk_dc | chunk_noise_floor)}));
+    CHECK(has_embeddable_chunk({chunk(1, 1, chunk_silent), chunk(1, 1)}));
+    CHECK(has_embeddable_chunk({chunk(1, 1)}));
 }
 
 TEST_CASE("CommitCadence: by count, by time, never with nothing pending") {
