@@ -7,6 +7,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "model/backend.hpp"
 #include "model/spec.hpp"
 #include "report/table.hpp"
 #include "store/store.hpp"
@@ -111,14 +112,31 @@ std::string resolve_set_key(const Manifest& manifest, const SetOptions& options)
                                               keys));
 }
 
-std::string store_path_for_creating(const GlobalOptions& global) {
+std::string store_path(const GlobalOptions& global) {
     if (auto found = find_store(global.store)) return *found;
-    return absolute_path(".audiosim");
+    if (global.store_use == StoreUse::create) return absolute_path(".audiosim");
+    throw Error(ErrorKind::input, "no audiosim store found (give --store PATH, set AUDIOSIM_STORE, or run ingest first)");
 }
 
-std::string store_path_for_reading(const GlobalOptions& global) {
-    if (auto found = find_store(global.store)) return *found;
-    throw Error(ErrorKind::input, "no audiosim store found (give --store PATH, set AUDIOSIM_STORE, or run ingest first)");
+StoreWriter open_store_writer(const GlobalOptions& global, const std::string& library_root) {
+    const StoreOpen open = global.store_use == StoreUse::create ? StoreOpen::create : StoreOpen::existing;
+    return StoreWriter(store_path(global), {global.command_line, library_root, global.wait, open});
+}
+
+StoreReader open_store_reader(const GlobalOptions& global) { return StoreReader(store_path(global)); }
+
+void add_device_option(CLI::App& app, std::string& device, const std::string& use) {
+    CLI::Validator known(
+        [](std::string& value) {
+            try {
+                validate_device(value);
+            } catch (const Error& error) {
+                return std::string(error.what());
+            }
+            return std::string();
+        },
+        "DEVICE");
+    app.add_option("--device", device, use + ": auto (CUDA if present), cpu, cuda, cuda:N")->check(known);
 }
 
 namespace {

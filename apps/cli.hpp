@@ -10,11 +10,13 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-namespace audiosim {
-struct Manifest;
-}
+#include "store/store.hpp"
 
 namespace audiosim::cli {
+
+// How a command uses the store: its row in the command table says it once, and the command opens
+// the store through open_store_* below.
+enum class StoreUse { none, read, write, create };
 
 struct GlobalOptions {
     std::string store;      // --store (else AUDIOSIM_STORE, else nearest .audiosim)
@@ -24,6 +26,7 @@ struct GlobalOptions {
     std::string format;     // --format, validated by each command
     std::string command_line;
     std::string command;    // the subcommand's name, for messages
+    StoreUse store_use = StoreUse::none;  // the subcommand's row
 };
 
 using Runner = std::function<int(const GlobalOptions&)>;
@@ -32,6 +35,7 @@ using Runner = std::function<int(const GlobalOptions&)>;
 struct Command {
     const char* name;
     const char* summary;
+    StoreUse store;
     Runner (*setup)(CLI::App& app);
 };
 
@@ -90,8 +94,16 @@ void add_set_options(CLI::App& app, SetOptions& options);
 // listing the sets when that leaves a choice.
 std::string resolve_set_key(const Manifest& manifest, const SetOptions& options);
 
-std::string store_path_for_creating(const GlobalOptions& global);  // ingest: ./.audiosim if none is found
-std::string store_path_for_reading(const GlobalOptions& global);  // Error(input) if none found
+// The command's store: --store, $AUDIOSIM_STORE or the nearest .audiosim; Error(input) when there
+// is none, except for StoreUse::create (ingest), which makes ./.audiosim.
+std::string store_path(const GlobalOptions& global);
+// Opened for writing, waiting --wait seconds for another writer; `library_root` for create only.
+StoreWriter open_store_writer(const GlobalOptions& global, const std::string& library_root = "");
+StoreReader open_store_reader(const GlobalOptions& global);
+
+// --device of the commands that run a model or torch's exact search, checked when parsed; `use`
+// starts the help text.
+void add_device_option(CLI::App& app, std::string& device, const std::string& use);
 
 template <typename... Args>
 void warn(const GlobalOptions& global, fmt::format_string<Args...> format, Args&&... args) {

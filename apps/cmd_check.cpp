@@ -21,11 +21,11 @@ const std::vector<std::string> columns = {"event", "file", "detail"};
 int run_check(const CheckCommandOptions& options, const GlobalOptions& global) {
     std::optional<TableFormat> format;
     if (!global.format.empty()) format = parse_table_format(global.format);  // Error(usage) before any work
-    std::string store_path = store_path_for_reading(global);
+    const std::string path = store_path(global);
     ProgressLine progress(global);
     StoreCheckOptions check{options.repair, options.root, global.command_line, global.wait,
                             [&](size_t done, size_t total) { progress.update(done, total, "files"); }};
-    StoreCheckReport report = check_store(store_path, check);
+    StoreCheckReport report = check_store(path, check);
     progress.clear();
     std::optional<TableWriter> table;
     if (format) table.emplace(std::cout, *format, columns);
@@ -40,7 +40,7 @@ int run_check(const CheckCommandOptions& options, const GlobalOptions& global) {
     bool clean = report.problems.empty();
     if (options.repair && !clean) {
         // What counts is the store the repair left: check it again, without repairing.
-        StoreCheckReport after = check_store(store_path, StoreCheckOptions{false, "", global.command_line, 0, nullptr});
+        StoreCheckReport after = check_store(path, StoreCheckOptions{false, "", global.command_line, 0, nullptr});
         for (const auto& problem : after.problems) {
             if (table) table->row({"remaining", problem.file, problem.cause});
             item_error(global, "after repair: {}{}{}", problem.file, problem.file.empty() ? "" : ": ", problem.cause);
@@ -51,7 +51,7 @@ int run_check(const CheckCommandOptions& options, const GlobalOptions& global) {
     if (global.verbosity >= 1)
         fmt::print(stderr, "audiosim check: {}: {} files checked ({}, {} without a checksum), {} problems{}, {} "
                            "unreferenced files (the next writer removes them); {}\n",
-                   store_path, report.files_checked, human_bytes(static_cast<double>(report.bytes_checked)),
+                   path, report.files_checked, human_bytes(static_cast<double>(report.bytes_checked)),
                    report.files_without_checksum, report.problems.size(),
                    options.repair ? fmt::format(", {} repairs", report.repairs.size()) : "", report.unreferenced_files,
                    human_duration(report.elapsed_seconds));

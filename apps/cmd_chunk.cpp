@@ -3,7 +3,7 @@
 #include <memory>
 #include <optional>
 
-#include "chunk/chunking.hpp"
+#include "stage/chunking.hpp"
 #include "commands.hpp"
 #include "report/table.hpp"
 #include "util/error.hpp"
@@ -77,7 +77,7 @@ int run_chunk(const ChunkCommandOptions& options, const GlobalOptions& global) {
     std::optional<TableFormat> format;
     if (!global.format.empty()) format = parse_table_format(global.format);
 
-    StoreWriter store(store_path_for_reading(global), {global.command_line, "", global.wait});
+    StoreWriter store = open_store_writer(global);
     std::unique_ptr<TableWriter> listing;
     if (format) listing = std::make_unique<TableWriter>(std::cout, *format, chunk_columns);
     install_interrupt_handlers();

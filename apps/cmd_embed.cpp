@@ -54,7 +54,7 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     validate_embed_options(run);
     ModelSpec model = find_model(options.model);
 
-    StoreWriter store(store_path_for_reading(global), {global.command_line, "", global.wait});
+    StoreWriter store = open_store_writer(global);
     install_interrupt_handlers();
     ProgressLine progress(global);
     size_t chunks_done = 0;
@@ -81,7 +81,7 @@ Runner setup_embed(CLI::App& app) {
     auto options = std::make_shared<EmbedCommandOptions>();
     app.add_option("--model", options->model, "Model name (audiosim models list) or sidecar/.pt path (default: audiosim-dsp)");
     app.add_option("--profile", options->profile, "Chunk profile preset or stored profile name (default: sample)");
-    app.add_option("--device", options->device, "auto (CUDA if present), cpu, cuda, cuda:N");
+    add_device_option(app, options->device, "Where the model runs");
     app.add_option("--precision", options->precision, "fp32 (default), or bf16/fp16 autocast (fp16 on CUDA only)");
     app.add_option("--batch-size", options->batch_size, "Chunks per model call (default: 8 on the CPU, 64 on CUDA)")
         ->transform(integer_in(1, max_batch_size));

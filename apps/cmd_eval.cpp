@@ -121,7 +121,7 @@ int run_eval(const EvalCommandOptions& options, const GlobalOptions& global) {
     std::string format = global.format.empty() ? "text" : global.format;
     if (format != "text") parse_table_format(format);  // Error(usage) before any work
 
-    StoreReader store(store_path_for_reading(global));
+    StoreReader store = open_store_reader(global);
     Catalog catalog = store.load_catalog();
     Labels labels = options.labels_from_folders ? labels_from_folders(catalog)
                                                 : read_labels_tsv(options.labels, store.manifest().library_root);

@@ -59,7 +59,7 @@ int run_index(const IndexCommandOptions& options, const GlobalOptions& global) {
     build.max_deleted_share = options.max_deleted;
     build.threads = resolve_threads(global.threads);
 
-    StoreWriter store(store_path_for_reading(global), {global.command_line, "", global.wait});
+    StoreWriter store = open_store_writer(global);
     std::vector<std::string> keys;
     if (options.set.given()) {
         keys.push_back(resolve_set_key(store.manifest(), options.set));

@@ -94,7 +94,7 @@ int run_ingest(const IngestCommandOptions& options, const GlobalOptions& global)
     std::optional<TableFormat> format;
     if (!global.format.empty()) format = parse_table_format(global.format);
 
-    StoreWriter store(store_path_for_creating(global), {global.command_line, options.root, global.wait, StoreOpen::create});
+    StoreWriter store = open_store_writer(global, options.root);
     std::unique_ptr<TableWriter> listing;
     if (format) listing = std::make_unique<TableWriter>(std::cout, *format, listing_columns);
     install_interrupt_handlers();

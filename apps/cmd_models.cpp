@@ -75,7 +75,7 @@ Runner setup_models(CLI::App& app) {
         sub->add_option("model", options->model, "Model name, sidecar (.json) or weights (.pt) path (default: audiosim-dsp)");
     }
     list->fallthrough();
-    check->add_option("--device", options->device, "auto, cpu, cuda, cuda:N (default cpu)");
+    add_device_option(*check, options->device, "Where the check runs (default cpu)");
     check->add_option("--precision", options->precision, "fp32 (default), bf16, fp16 (autocast)");
     return [options, list, show](const GlobalOptions& global) {
         if (list->parsed()) return run_list(global);

@@ -10,7 +10,7 @@
 #include "pairs/pairs.hpp"
 #include "pairs/verify.hpp"
 #include "report/table.hpp"
-#include "store/pairs_file.hpp"
+#include "pairs/pairs_file.hpp"
 #include "store/store.hpp"
 #include "util/error.hpp"
 #include "util/system.hpp"
@@ -29,35 +29,25 @@ struct PairsCommandOptions {
 };
 
 
-nlohmann::json parameters_json(const PairsCommandOptions& options, const PairsResult& result) {
-    return {{"k", options.pairs.k},
-            {"min_score", options.pairs.min_score},
-            {"group_by", options.pairs.group_by},
-            {"method", result.method},
-            {"file_similarity", "cosine of L2-normalized mean chunk vectors"}};
-}
-
 int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
     TableFormat format = parse_table_format(global.format.empty() ? "tsv" : global.format);  // Error(usage) first
     if (options.duplicates && options.clusters) throw Error(ErrorKind::usage, "give --duplicates or --clusters, not both");
     if (options.duplicates) options.pairs.min_score = std::min(options.pairs.min_score, options.near_threshold);
     options.pairs.threads = resolve_threads(global.threads);
     if (options.pairs.exact)
-        options.pairs.exact_factory = [&](std::vector<uint64_t> ids, std::vector<float> vectors, size_t dim) {
-            return torch_backend().exact_search(std::move(ids), vectors, dim, options.device,
-                                                static_cast<int>(options.pairs.threads));
-        };
+        options.pairs.exact_factory = torch_exact_search_factory(options.device, static_cast<int>(options.pairs.threads));
 
-    StoreWriter store(store_path_for_reading(global), {global.command_line, "", global.wait});
+    StoreWriter store = open_store_writer(global);
     std::string key = resolve_set_key(store.manifest(), options.set);
     EmbeddingTable embeddings = store.load_embeddings(key);
     if (embeddings.dim() == 0 && !store.manifest().embedding_sets.count(key))
         throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store (run audiosim embed)", key));
     const Catalog& catalog = store.catalog();
     PairsResult result = find_pairs(catalog, embeddings, options.pairs);
-    nlohmann::json parameters = parameters_json(options, result);
+    const PairsParameters parameters{static_cast<int64_t>(options.pairs.k), options.pairs.min_score, options.pairs.group_by,
+                                     result.method};
     store.commit_pairs(key, [&](const std::string& path, const WriterStamp& stamp) {
-        write_pairs_file(path, {key, parameters.dump(), result.pairs}, stamp);
+        write_pairs_file(path, {key, parameters, result.pairs}, stamp);
     });
 
     std::unordered_map<uint64_t, const FileRecord*> files;
@@ -115,7 +105,7 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
             table.row({files.at(pair.a)->path, files.at(pair.b)->path, score_cell(pair.score), pair.group});
     }
 
-    nlohmann::json summary = parameters;
+    nlohmann::json summary = parameters.to_json();
     summary["files"] = result.files;
     summary["files_without_vector"] = result.files_without_vector;
     summary["pairs"] = result.pairs.size();
@@ -164,7 +154,7 @@ Runner setup_pairs(CLI::App& app) {
     app.add_option("--group-by", options->pairs.group_by,
                    "Pairs within groups only: folder, tags, or a metadata column such as content_type");
     app.add_flag("--exact", options->pairs.exact, "Exact neighbours (libtorch matrix products, CUDA when present)");
-    app.add_option("--device", options->device, "For --exact: auto (CUDA if present), cpu, cuda, cuda:N");
+    add_device_option(app, options->device, "For --exact");
     app.add_flag("--duplicates", options->duplicates,
                  "Print duplicate clusters: same bytes, or near-duplicates (file similarity >= --near-threshold and "
                  "waveforms matching >= --waveform-threshold); a suggested keeper each");

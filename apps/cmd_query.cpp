@@ -12,7 +12,7 @@
 #include <optional>
 
 #include "commands.hpp"
-#include "embed/embedding.hpp"
+#include "embed/query_embedding.hpp"
 #include "model/backend.hpp"
 #include "query/query.hpp"
 #include "report/table.hpp"
@@ -185,64 +185,29 @@ private:
 };
 
 // Loads the set's model once for every audio query of the call.
-class QueryEmbedder {
-public:
-    QueryEmbedder(const QueryEngine& engine, const QueryCommandOptions& options, const GlobalOptions& global)
-        : engine_(engine), options_(options), global_(global) {}
-
-    void prepare() {
-        if (!model_) load();
+// A query from an audio file: its unflagged chunks and their vectors.
+QueryInput audio_query(QueryEmbedder& embedder, const std::string& path, const ChunkProfile& profile) {
+    EmbeddedAudio audio = embedder.embed_audio(path, profile);
+    QueryInput query;
+    query.name = path;
+    for (const Chunk& chunk : audio.chunks) {
+        query.starts.push_back(chunk.start);
+        query.durations.push_back(chunk.duration);
     }
+    query.vectors = std::move(audio.vectors);
+    query.content_hash = hash_file(path).hash;
+    return query;
+}
 
-    QueryInput embed(const std::string& path) {
-        prepare();
-        EmbeddedAudio audio = embed_audio_file(path, engine_.profile(), spec_, *model_, batch_size_, ResampleQuality::fast);
-        QueryInput query;
-        query.name = path;
-        for (const Chunk& chunk : audio.chunks) {
-            query.starts.push_back(chunk.start);
-            query.durations.push_back(chunk.duration);
-        }
-        query.vectors = std::move(audio.vectors);
-        query.content_hash = hash_file(path).hash;
-        return query;
-    }
-
-    // One "chunk" at 0 s: the text tower's vector.
-    QueryInput embed_text(const std::string& text) {
-        prepare();
-        std::string cut = text_for_tower(spec_, text);
-        QueryInput query;
-        query.name = text;
-        query.starts = {0.0};
-        query.durations = {0.0};
-        query.vectors = model_->embed_text({cut}, spec_.text_method, spec_.embedding_dim);
-        normalize_rows(query.vectors, static_cast<size_t>(spec_.embedding_dim));
-        return query;
-    }
-
-private:
-    void load() {
-        const EmbeddingSet& set = engine_.set();
-        try {
-            spec_ = find_model(set.model_id);
-        } catch (const Error&) {
-            throw Error(ErrorKind::model, fmt::format("the vectors of {} were made by model {}, which is not in the model "
-                                                      "search path: install it, or set AUDIOSIM_MODEL_PATH",
-                                                      set.key(), set.model_id));
-        }
-        model_ = torch_backend().load(spec_.weights_path, options_.device, static_cast<int>(resolve_threads(global_.threads)),
-                                      "fp32");
-        batch_size_ = options_.batch_size > 0 ? options_.batch_size : model_->device() == "cpu" ? 8 : 64;
-    }
-
-    const QueryEngine& engine_;
-    const QueryCommandOptions& options_;
-    const GlobalOptions& global_;
-    ModelSpec spec_;
-    std::unique_ptr<EmbeddingModel> model_;
-    size_t batch_size_ = 8;
-};
+// A query from text: one "chunk" at 0 s, the text tower's vector.
+QueryInput text_query(QueryEmbedder& embedder, const std::string& text) {
+    QueryInput query;
+    query.name = text;
+    query.starts = {0.0};
+    query.durations = {0.0};
+    query.vectors = embedder.embed_texts({text});
+    return query;
+}
 
 int run_query(QueryCommandOptions options, const GlobalOptions& global) {
     std::string format = !global.format.empty() ? global.format : ::isatty(STDOUT_FILENO) ? "text" : "tsv";
@@ -261,29 +226,24 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
         for (std::string& path : read_stdin_list()) files.push_back(std::move(path));
     }
 
-    StoreReader store(store_path_for_reading(global));
+    StoreReader store = open_store_reader(global);
     std::string key = resolve_set_key(store.manifest(), options.set);
     QueryEngine::Options engine_options;
     engine_options.exact = options.exact;
     engine_options.threads = resolve_threads(global.threads);
     if (options.exact)
-        engine_options.exact_factory = [&](std::vector<uint64_t> ids, std::vector<float> vectors, size_t dim) {
-            return torch_backend().exact_search(std::move(ids), vectors, dim, options.device,
-                                                static_cast<int>(resolve_threads(global.threads)));
-        };
+        engine_options.exact_factory = torch_exact_search_factory(options.device, static_cast<int>(engine_options.threads));
     QueryEngine engine(store, key, engine_options);
     check_filter_fields(engine.catalog(), options.query.filters);
-    if (!options.texts.empty()) {
-        ModelSpec spec = find_model(engine.set().model_id);
-        if (!spec.has_text_tower)
-            throw Error(ErrorKind::usage, fmt::format("--text needs a model with a text tower; {} has none ({})",
-                                                      engine.set().model_id, text_tower_models()));
+    std::optional<QueryEmbedder> embedder;
+    if (!files.empty() || !options.texts.empty()) {
+        embedder.emplace(engine.set(), options.device, static_cast<int>(resolve_threads(global.threads)), options.batch_size);
+        if (!options.texts.empty()) embedder->require_text_tower("--text");
     }
     if (global.verbosity >= 2) fmt::print(stderr, "audiosim query: {}: {}\n", key, engine.source());
 
     ResultPrinter printer(format, options.query.explain, engine);
-    QueryEmbedder embedder(engine, options, global);
-    if (!files.empty() || !options.texts.empty()) embedder.prepare();  // model loading is not a query's latency
+    if (embedder) embedder->load();  // model loading is not a query's latency
     size_t failed = 0;
     std::vector<double> latencies;  // per answered query: embedding it, searching, fusing
     auto ask = [&](const std::function<QueryInput()>& make, bool exclude_self_default) {
@@ -303,8 +263,8 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
             ++failed;
         }
     };
-    for (const std::string& path : files) ask([&] { return embedder.embed(path); }, false);
-    for (const std::string& text : options.texts) ask([&] { return embedder.embed_text(text); }, false);
+    for (const std::string& path : files) ask([&] { return audio_query(*embedder, path, engine.profile()); }, false);
+    for (const std::string& text : options.texts) ask([&] { return text_query(*embedder, text); }, false);
     for (const std::string& item : options.items) ask([&] { return engine.item(item); }, true);
     printer.finish();
     const size_t done = latencies.size();
@@ -354,7 +314,7 @@ Runner setup_query(CLI::App& app) {
     app.add_flag("--include-self", options->include_self, "Keep the --item itself among the results")->excludes(exclude);
     app.add_flag("--explain", options->query.explain, "Also list every query chunk's nearest chunks");
     app.add_flag("--exact", options->exact, "Exact search (libtorch matrix products, CUDA when present) instead of the index");
-    app.add_option("--device", options->device, "For the query model and --exact: auto (CUDA if present), cpu, cuda, cuda:N");
+    add_device_option(app, options->device, "For the query model and --exact");
     app.add_option("--batch-size", options->batch_size, "Query chunks per model call (default: 8 on the CPU, 64 on CUDA)")
         ->transform(integer_in(1, max_batch_size));
     app.footer("Output: a table on a terminal, else TSV; --format tsv|csv|json|jsonl. Columns: query, rank, path, score, votes, "

@@ -9,14 +9,14 @@
 #include <optional>
 
 #include "commands.hpp"
-#include "embed/embedding.hpp"
+#include "embed/query_embedding.hpp"
 #include "model/backend.hpp"
 #include "pairs/pairs.hpp"
 #include "report/histogram.hpp"
 #include "report/svg_plot.hpp"
 #include "report/table.hpp"
 #include "report/topics.hpp"
-#include "store/pairs_file.hpp"
+#include "pairs/pairs_file.hpp"
 #include "store/store.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -45,8 +45,6 @@ double edge(double value) { return std::round(value * 100) / 100; }
 // What the stored pairs say about themselves (the file's `parameters`, written by `audiosim pairs`).
 struct Kept {
     StoredPairs stored;
-    nlohmann::json parameters;
-    std::string group_by;
     KeptHistograms histograms;
 };
 
@@ -129,7 +127,7 @@ void print_json(const std::string& key, const std::string& group_by, size_t file
     }
     nlohmann::ordered_json kept_json;
     if (kept)
-        kept_json = {{"parameters", kept->parameters}, {"pairs", kept->stored.pairs.size()}, {"left_out", kept->histograms.left_out}};
+        kept_json = {{"parameters", kept->stored.parameters.to_json()}, {"pairs", kept->stored.pairs.size()}, {"left_out", kept->histograms.left_out}};
     nlohmann::ordered_json report = {
         {"embeddings", key},
         {"group_by", group_by},
@@ -154,7 +152,7 @@ void print_text(const std::string& key, const std::string& group_by, size_t file
                              "random sample of {} (seed {})\n",
                              options.all.exact_limit, options.all.sample, options.all.seed);
     if (kept)
-        std::cout << fmt::format("kept pairs  {} stored by audiosim pairs ({})\n", kept->stored.pairs.size(), kept->parameters.dump());
+        std::cout << fmt::format("kept pairs  {} stored by audiosim pairs ({})\n", kept->stored.pairs.size(), kept->stored.parameters.to_json().dump());
     else
         std::cout << "kept pairs  none stored (run audiosim pairs)\n";
     std::cout << fmt::format("buckets     {}\n", rules);
@@ -193,32 +191,11 @@ void print_text(const std::string& key, const std::string& group_by, size_t file
     }
 }
 
-// The topics' unit vectors from the set's model (its text tower), topics.size() x dim.
-std::vector<float> topic_vectors(const EmbeddingSet& set, const ReportCommandOptions& options, const GlobalOptions& global) {
-    ModelSpec spec;
-    try {
-        spec = find_model(set.model_id);
-    } catch (const Error&) {
-        throw Error(ErrorKind::model, fmt::format("the vectors of {} were made by model {}, which is not in the model "
-                                                  "search path: install it, or set AUDIOSIM_MODEL_PATH",
-                                                  set.key(), set.model_id));
-    }
-    if (!spec.has_text_tower)
-        throw Error(ErrorKind::usage, fmt::format("--topic needs a model with a text tower; {} has none ({})", set.model_id,
-                                                  text_tower_models()));
-    auto model = torch_backend().load(spec.weights_path, options.device, static_cast<int>(resolve_threads(global.threads)), "fp32");
-    std::vector<std::string> texts;
-    for (const std::string& topic : options.topics) texts.push_back(text_for_tower(spec, topic));
-    std::vector<float> vectors = model->embed_text(texts, spec.text_method, spec.embedding_dim);
-    normalize_rows(vectors, static_cast<size_t>(spec.embedding_dim));
-    return vectors;
-}
-
 int run_report(const ReportCommandOptions& options, const GlobalOptions& global) {
     const std::string format = global.format.empty() ? "text" : global.format;
     if (format != "text") parse_table_format(format);  // Error(usage) before any work
 
-    StoreReader store(store_path_for_reading(global));
+    StoreReader store = open_store_reader(global);
     const std::string key = resolve_set_key(store.manifest(), options.set);
     auto set = store.manifest().embedding_sets.find(key);
     if (set == store.manifest().embedding_sets.end())
@@ -228,7 +205,11 @@ int run_report(const ReportCommandOptions& options, const GlobalOptions& global)
     Catalog catalog = store.load_catalog();
     if (options.group_by_given) check_group_field(catalog, options.group_by);
     std::vector<float> topics;
-    if (!options.topics.empty()) topics = topic_vectors(set->second, options, global);
+    if (!options.topics.empty()) {  // the topics' unit vectors, from the set's model's text tower
+        QueryEmbedder embedder(set->second, options.device, static_cast<int>(resolve_threads(global.threads)), 0);
+        embedder.require_text_tower("--topic");
+        topics = embedder.embed_texts(options.topics);
+    }
 
     EmbeddingTable embeddings = store.load_embeddings(key);
     const FileVectorTable table = file_vector_table(catalog, embeddings);
@@ -238,25 +219,18 @@ int run_report(const ReportCommandOptions& options, const GlobalOptions& global)
         kept.emplace();
         kept->stored = read_pairs_file(path);
     });
-    if (kept) {
-        try {
-            kept->parameters = nlohmann::json::parse(kept->stored.parameters);
-            kept->group_by = kept->parameters.value("group_by", std::string());
-        } catch (const nlohmann::json::exception& e) {
-            throw Error(ErrorKind::format, fmt::format("the stored pairs of {}: parameters are not JSON: {}", key, e.what()));
-        }
-    } else {
+    if (!kept) {
         warn(global, "no stored pairs for {}: reporting all pairs only (run audiosim pairs to keep pairs)", key);
     }
-    const std::string group_by = options.group_by_given ? options.group_by : kept ? kept->group_by : "";
+    const std::string group_by = options.group_by_given ? options.group_by : kept ? kept->stored.parameters.group_by : "";
     const auto groups = group_rows(catalog, table, group_by);
     if (!group_by.empty() && groups.empty() && !table.ids.empty())
         warn(global, "no file has a value for --group-by {}: nothing to report", group_by);
     if (kept) {
-        const bool regroup = group_by != kept->group_by;
+        const bool regroup = group_by != kept->stored.parameters.group_by;
         if (regroup)
             warn(global, "the stored pairs were found grouped by {}; each is counted in every {} group holding both files",
-                 kept->group_by.empty() ? "nothing" : kept->group_by, group_by.empty() ? "(all files)" : group_by);
+                 kept->stored.parameters.group_by.empty() ? "nothing" : kept->stored.parameters.group_by, group_by.empty() ? "(all files)" : group_by);
         kept->histograms = kept_pairs_histograms(table, groups, kept->stored.pairs, regroup);
         if (kept->histograms.left_out && regroup)
             warn(global, "{} stored pairs left out: no group holds both files, or a file has no vector now",
@@ -346,7 +320,7 @@ Runner setup_report(CLI::App& app) {
     app.add_option("--topic", options->topics,
                    "Text topic (models with a text tower): per group, the mean cosine of its files with the topic; repeatable")
         ->allow_extra_args(false);
-    app.add_option("--device", options->device, "For the --topic text tower: auto (CUDA if present), cpu, cuda, cuda:N");
+    add_device_option(app, options->device, "For the --topic text tower");
     app.footer("Output: text by default; --format json (one object) or tsv|csv|jsonl rows: scope, group, row, low, high, "
                "bucket, count, share, pairs, population, sampled (with --topic: topic, group, files, mean, min, max). "
                "Buckets: very similar >= 0.8, similar 0.6-0.8, related 0.4-0.6, different < 0.4 (lower edges inclusive).");

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "commands.hpp"
-#include "embed/embedding.hpp"
+#include "stage/stage.hpp"
 #include "index/store_index.hpp"
 #include "report/table.hpp"
 #include "store/store.hpp"
@@ -96,14 +96,11 @@ std::string index_text(const nlohmann::json& index) {
 // Per stage: each chunk profile, and each model's embeddings of it, against the files there are;
 // the files a stage failed on into `errors`.
 nlohmann::json stages_json(StoreReader& store, const Catalog& catalog, std::vector<ErrorRow>& errors) {
-    std::set<uint64_t> live;
     std::map<uint64_t, const FileRecord*> by_id;
     catalog.for_each([&](const FileRecord& record) {
-        if (record.status != FileStatus::ok) return;
-        live.insert(record.file_id);
-        by_id[record.file_id] = &record;
+        if (record.status == FileStatus::ok) by_id[record.file_id] = &record;
     });
-    // Returns how many live files failed: they are not to do until they change (or --retry-failed).
+    // The failures of live files, into `errors`; returns how many.
     auto add_failures = [&](const FailureMap& failed, const char* status, const std::string& set) {
         size_t count = 0;
         for (const auto& [file_id, error] : failed)
@@ -113,42 +110,39 @@ nlohmann::json stages_json(StoreReader& store, const Catalog& catalog, std::vect
             }
         return count;
     };
+    // What chunk and embed would do now, by the rules they run by (lib/stage).
+    constexpr bool retry_failed = false;
     nlohmann::json chunk_sets = nlohmann::json::object();
-    std::map<std::string, std::set<uint64_t>> embeddable_by_profile;  // files with an unflagged chunk
-    std::map<std::string, size_t> files_chunked;  // or failed
+    std::map<std::string, ChunkTable> tables;
+    std::map<std::string, size_t> files_to_chunk;
     for (const auto& [name, set] : store.manifest().chunk_sets) {
-        ChunkTable table = store.load_chunks(name);
+        const ChunkTable& table = tables[name] = store.load_chunks(name);
         size_t failed = add_failures(table.failed(), "chunk_failed", name);
-        size_t files = 0, chunks = 0, flagged = 0;
-        for (const auto& [file_id, file_chunks] : table.by_file()) {
-            if (!live.count(file_id)) continue;
-            ++files;
-            if (has_embeddable_chunk(file_chunks)) embeddable_by_profile[name].insert(file_id);
-            for (const Chunk& chunk : file_chunks) {
+        StagePlan plan = plan_chunking(catalog, table, retry_failed);
+        size_t chunks = 0, flagged = 0;
+        for (const FileRecord* file : plan.up_to_date)
+            for (const Chunk& chunk : *table.chunks_of(file->file_id)) {
                 ++chunks;
                 flagged += chunk.flags != 0;
             }
-        }
-        files_chunked[name] = files + failed;
-        chunk_sets[name] = {{"profile", set.profile.to_json()}, {"files", files}, {"files_failed", failed},
-                            {"files_to_chunk", live.size() - std::min(live.size(), files + failed)},
-                            {"chunks", chunks}, {"chunks_flagged", flagged}};
+        files_to_chunk[name] = plan.todo.size();
+        chunk_sets[name] = {{"profile", set.profile.to_json()}, {"files", plan.up_to_date.size()}, {"files_failed", failed},
+                            {"files_to_chunk", plan.todo.size()}, {"chunks", chunks}, {"chunks_flagged", flagged}};
     }
     nlohmann::json embedding_sets = nlohmann::json::object();
     nlohmann::json indexes = nlohmann::json::object();
     for (const auto& [key, set] : store.manifest().embedding_sets) {
         EmbeddingTable table = store.load_embeddings(key, /*with_vectors=*/false);
         size_t failed = add_failures(table.failed(), "embed_failed", key);
-        size_t files = 0, vectors = 0, to_embed = 0;
+        size_t files = 0, vectors = 0;
         for (const auto& [file_id, file_vectors] : table.by_file())
-            if (live.count(file_id)) {
+            if (by_id.count(file_id)) {
                 ++files;
                 vectors += file_vectors.chunk_ids.size();
             }
-        for (uint64_t file_id : embeddable_by_profile[set.profile])
-            to_embed += !table.has_file(file_id) && !table.failed().count(file_id);
-        // Files not chunked yet are chunked by embed too.
-        to_embed += live.size() - std::min(live.size(), files_chunked[set.profile]);
+        // Files not chunked yet are chunked by embed first, then embedded.
+        size_t to_embed = plan_embedding(catalog, tables[set.profile], table, retry_failed).todo.size() +
+                          (files_to_chunk.count(set.profile) ? files_to_chunk[set.profile] : by_id.size());
         embedding_sets[key] = {{"model_id", set.model_id}, {"profile", set.profile}, {"dim", set.dim},
                                {"files", files}, {"files_failed", failed}, {"files_to_embed", to_embed}, {"vectors", vectors}};
         indexes[key] = index_json(index_status(store.path(), store.manifest(), key, table));
@@ -232,7 +226,7 @@ void print_text(const StoreReader& store, const StoreFacts& facts, const nlohman
 }
 
 int run_status(const StatusOptions& options, const GlobalOptions& global) {
-    StoreReader store(store_path_for_reading(global));
+    StoreReader store = open_store_reader(global);
     Catalog catalog = store.load_catalog();
     StoreFacts facts = gather(catalog);  // points into catalog
     nlohmann::json stages = stages_json(store, catalog, facts.errors);

@@ -20,20 +20,19 @@ Runner setup_version(CLI::App& app);
 int print_versions();  // for --version, the same as `audiosim version`
 
 inline const Command commands[] = {
-    {"ingest", "Scan folders, file lists or stdin and record every audio file in the store", setup_ingest},
-    {"chunk", "Cut stored files into windows (a chunking profile); flag silent and empty chunks", setup_chunk},
-    {"embed", "Embed stored chunks with a TorchScript model (CUDA when present), incrementally per model", setup_embed},
-    {"index", "Build or update the search index of each embedding set (hnswlib, cosine); --verify measures recall", setup_index},
-    {"query", "Find stored files similar to audio files, stored items or text, chunk votes fused per file", setup_query},
-    {"pairs", "Similar file pairs above a score (k nearest per file), within groups; duplicate clusters with a keeper", setup_pairs},
-    {"eval", "Measure retrieval quality of stored embeddings on labeled files (precision@k, mAP@10)", setup_eval},
+    {"ingest", "Scan folders, file lists or stdin and record every audio file in the store", StoreUse::create, setup_ingest},
+    {"chunk", "Cut stored files into windows (a chunking profile); flag silent and empty chunks", StoreUse::write, setup_chunk},
+    {"embed", "Embed stored chunks with a TorchScript model (CUDA when present), incrementally per model", StoreUse::write, setup_embed},
+    {"index", "Build or update the search index of each embedding set (hnswlib, cosine); --verify measures recall", StoreUse::write, setup_index},
+    {"query", "Find stored files similar to audio files, stored items or text, chunk votes fused per file", StoreUse::read, setup_query},
+    {"pairs", "Similar file pairs above a score (k nearest per file), within groups; duplicate clusters with a keeper", StoreUse::write, setup_pairs},
+    {"eval", "Measure retrieval quality of stored embeddings on labeled files (precision@k, mAP@10)", StoreUse::read, setup_eval},
     {"report", "Histogram of pair scores: named buckets and fine bins, for all pairs and the kept ones, per group; SVG "
-               "plot; topic relevance", setup_report},
-    {"models", "List models, show their sidecars, check them against the model contract", setup_models},
-    {"status", "Show what the store holds, per stage and per model, and the errors", setup_status},
-    {"check", "Verify every store file against its checksum and the store as a whole; --repair makes it whole again",
-     setup_check},
-    {"version", "Print the versions of audiosim and its libraries (also: --version)", setup_version},
+               "plot; topic relevance", StoreUse::read, setup_report},
+    {"models", "List models, show their sidecars, check them against the model contract", StoreUse::none, setup_models},
+    {"status", "Show what the store holds, per stage and per model, and the errors", StoreUse::read, setup_status},
+    {"check", "Verify every store file against its checksum and the store as a whole; --repair makes it whole again", StoreUse::read, setup_check},
+    {"version", "Print the versions of audiosim and its libraries (also: --version)", StoreUse::none, setup_version},
 };
 
 }  // namespace audiosim::cli

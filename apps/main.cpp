@@ -74,11 +74,11 @@ int run(int argc, char** argv) {
     app.footer("Exit codes: 0 ok, 1 partial (some items failed), 2 usage, 3 input, 4 format, 5 model, 6 store busy, "
                "70 internal, 74 I/O, 130 interrupted. See docs/CLI.md.");
 
-    std::map<CLI::App*, std::pair<std::string, Runner>> runners;
+    std::map<CLI::App*, std::pair<const Command*, Runner>> runners;
     for (const auto& command : commands) {
         CLI::App* sub = app.add_subcommand(command.name, command.summary);
         sub->fallthrough();  // global options may follow the subcommand
-        runners[sub] = {command.name, command.setup(*sub)};
+        runners[sub] = {&command, command.setup(*sub)};
     }
 
     try {
@@ -97,8 +97,10 @@ int run(int argc, char** argv) {
         std::cout << app.help();
         return exit_usage;
     }
-    auto& [name, runner] = runners.at(selected.front());
+    auto& [command, runner] = runners.at(selected.front());
+    const std::string name = command->name;
     global.command = name;
+    global.store_use = command->store;
     global.command_line = joined_command_line(argc, argv);
     try {
         return check_stdout(name, runner(global));

@@ -3,7 +3,7 @@
 // exact search throughput on the CPU (ours and torch's). Results as tables on stdout, optionally
 // as JSON (bench/faiss_compare.py reads it).
 //
-// Usage: index_bench --vectors V.f32 --queries Q.f32 [--dim 117] [--build-threads 1,2]
+// Usage: index_bench --vectors V.f32 --queries Q.f32 [--dim 163] [--build-threads 1,2]
 //                    [--ef 50,100,200] [--exact-threads 1,2] [--batch-1-queries 200] [--index-file PATH]
 //                    [--no-torch] [--json PATH]
 #include <algorithm>
@@ -39,7 +39,7 @@ constexpr size_t exact_batch = 64;
 
 struct Options {
     std::string vectors_path, queries_path, index_path = "/tmp/audiosim-index-bench/bench.index", json_path;
-    size_t dim = 117;
+    size_t dim = 163;  // the default model audiosim-dsp v2's
     std::vector<unsigned> build_threads = {1, 2};
     std::vector<size_t> efs = {50, 100, 200};
     std::vector<unsigned> exact_threads = {1, 2};

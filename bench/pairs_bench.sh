@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# audiosim pairs at library scale: N files with one synthetic vector each (realistic 117-d
-# vectors from bench/make_index_vectors.py, written into a store by make_bench_store), all k=10
-# neighbour pairs through the index (default) and exactly; the summary line of each run (time,
-# pairs, peak memory) is printed.
-#   bench/pairs_bench.sh VECTORS.f32 [WORK]   (default WORK /tmp/audiosim-pairs-bench)
+# audiosim pairs at library scale: N files with one synthetic vector each (realistic vectors from
+# bench/make_index_vectors.py, written into a store by make_bench_store), all k=10 neighbour pairs
+# through the index (default) and exactly; the summary line of each run (time, pairs, peak memory)
+# is printed.
+#   [DIM=N] bench/pairs_bench.sh VECTORS.f32 [WORK]   (default DIM 163, the default model audiosim-dsp v2's;
+#                                                     default WORK /tmp/audiosim-pairs-bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vectors=$1 work=${2:-/tmp/audiosim-pairs-bench}

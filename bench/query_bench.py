@@ -2,7 +2,7 @@
 """End-to-end query latency: 5-second audio files against a store of N chunk vectors.
 
 The store is written by make_bench_store from a vectors file (bench/make_index_vectors.py makes
-1,000,000 realistic 117-d vectors from devset embeddings); `audiosim index` builds its index; then
+1,000,000 realistic vectors of the default model's 163 dimensions from devset embeddings); `audiosim index` builds its index; then
 `audiosim query -j 1` answers Q query files in one call (batch mode) and prints the median and p95
 of the per-query time after loading: decoding the query file, chunking it (sample profile: 2 s
 windows, 1 s hop: 4 chunks for 5 s), embedding it with the default model, searching each chunk's
@@ -58,7 +58,7 @@ def main():
     parser.add_argument("--audiosim", default=ROOT / "build/bin/audiosim")
     parser.add_argument("--make-store", default=ROOT / "build/bin/make_bench_store")
     parser.add_argument("--vectors", required=True)
-    parser.add_argument("--dim", type=int, default=117)
+    parser.add_argument("--dim", type=int, default=163, help="dimension of the vectors (default: audiosim-dsp v2's)")
     parser.add_argument("--work", default="/tmp/audiosim-query-bench")
     parser.add_argument("--devset", default=ROOT.parent / "shared/devset")
     parser.add_argument("--queries", type=int, default=100)

@@ -16,8 +16,9 @@
 #include <fmt/format.h>
 
 #include "index/hnsw_index.hpp"
+#include "index/store_index.hpp"
 #include "store/h5.hpp"
-#include "store/pairs_file.hpp"
+#include "pairs/pairs_file.hpp"
 #include "store/stamp.hpp"
 #include "store/store.hpp"
 #include "util/error.hpp"
@@ -321,10 +322,9 @@ Checker::Fixes Checker::assess(const Manifest& manifest, bool report_problems) {
         if (damaged_.count(entry.file) || damaged_.count(entry.file + ".json")) continue;
         auto set = manifest.embedding_sets.find(key);
         IndexHeader header = read_index_header(join_path(path_, entry.file));
-        if (set == manifest.embedding_sets.end() || static_cast<int64_t>(header.dim) != set->second.dim ||
-            header.model_id != set->second.model_id) {
-            note(entry.file, fmt::format("the index does not fit embedding set {} (dimension {}, model {})", key,
-                                         header.dim, header.model_id));
+        std::string misfit = set == manifest.embedding_sets.end() ? "its embedding set is gone" : index_misfit(header, set->second);
+        if (!misfit.empty()) {
+            note(entry.file, fmt::format("the index does not fit embedding set {}: {}", key, misfit));
             fixes.indexes_to_drop.insert(key);
         }
     }

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <set>
 
 #include <fmt/format.h>
 
 #include "audio/decode.hpp"
-#include "chunk/chunking.hpp"
+#include "stage/chunking.hpp"
+#include "stage/stage.hpp"
 #include "model/backend.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -68,12 +68,6 @@ constexpr double unit_audio_seconds = 120;
 size_t count_flagged(const std::vector<Chunk>& chunks) {
     return static_cast<size_t>(std::count_if(chunks.begin(), chunks.end(), [](const Chunk& c) { return c.flags != 0; }));
 }
-
-}  // namespace
-
-bool has_embeddable_chunk(const std::vector<Chunk>& chunks) { return count_flagged(chunks) < chunks.size(); }
-
-namespace {
 
 std::vector<WorkUnit> plan_units(const std::vector<const FileRecord*>& files, const ChunkTable& chunks, size_t& flagged) {
     std::vector<WorkUnit> units;
@@ -245,16 +239,14 @@ EmbeddedAudio embed_audio_file(const std::string& path, const ChunkProfile& prof
     return result;
 }
 
+size_t default_batch_size(const std::string& device) { return device == "cpu" ? 8 : 64; }
+
 void validate_embed_options(const EmbedOptions& options) {
-    const std::string& device = options.device;
-    bool device_ok = device == "auto" || device == "cpu" || device == "cuda" ||
-                     (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
-                      device.find_first_not_of("0123456789", 5) == std::string::npos);
-    if (!device_ok) throw Error(ErrorKind::usage, fmt::format("unknown device '{}' (auto, cpu, cuda, cuda:N)", device));
+    validate_device(options.device);
     const std::string& precision = options.precision;
     if (precision != "fp32" && precision != "bf16" && precision != "fp16")
         throw Error(ErrorKind::usage, fmt::format("unknown precision '{}' (fp32, bf16, fp16)", precision));
-    if (precision == "fp16" && device == "cpu")
+    if (precision == "fp16" && options.device == "cpu")
         throw Error(ErrorKind::usage, "--precision fp16 needs a CUDA device (bf16 runs on the CPU too)");
 }
 
@@ -279,27 +271,15 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
     EmbeddingSet set{model.id(), options.profile.name, model.embedding_dim, model_json(model), {}};
     ChunkTable chunks = store.load_chunks(options.profile.name);
     EmbeddingTable existing = store.load_embeddings(set.key());
-    std::vector<const FileRecord*> todo;
-    std::set<uint64_t> live;
-    for (const FileRecord* file : store.catalog().records_sorted_by_path()) {
-        if (file->status != FileStatus::ok || !chunks.has_file(file->file_id)) continue;
-        live.insert(file->file_id);
-        if (existing.has_file(file->file_id) || !has_embeddable_chunk(*chunks.chunks_of(file->file_id))) {
-            ++summary.files_up_to_date;
-            summary.chunks_flagged += count_flagged(*chunks.chunks_of(file->file_id));
-        } else if (existing.failed().count(file->file_id) && !options.retry_failed) {
-            ++summary.files_failed_before;
-        } else {
-            todo.push_back(file);
-        }
-    }
+    StagePlan plan = plan_embedding(store.catalog(), chunks, existing, options.retry_failed);
+    const std::vector<const FileRecord*>& todo = plan.todo;
+    summary.files_up_to_date = plan.up_to_date.size();
+    for (const FileRecord* file : plan.up_to_date) summary.chunks_flagged += count_flagged(*chunks.chunks_of(file->file_id));
+    summary.files_failed_before += plan.failed_before;
+    summary.files_dropped = plan.dropped.size();
     EmbeddingDelta pending;
     pending.dim = static_cast<size_t>(model.embedding_dim);
-    for (const auto& entry : existing.by_file())
-        if (!live.count(entry.first)) pending.dropped_file_ids.push_back(entry.first);
-    summary.files_dropped = pending.dropped_file_ids.size();
-    for (const auto& entry : existing.failed())  // failures of files changed or gone: forgotten
-        if (!live.count(entry.first)) pending.dropped_file_ids.push_back(entry.first);
+    pending.dropped_file_ids = plan.removals();
 
     std::vector<WorkUnit> units = plan_units(todo, chunks, summary.chunks_flagged);
     if (units.empty() && pending.empty()) {  // nothing to do: torch is not even loaded
@@ -309,11 +289,10 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
     }
     std::unique_ptr<EmbeddingModel> runner = torch_backend().load(model.weights_path, options.device, options.torch_threads, options.precision);
     summary.device = runner->device();
-    // Large batches only pay on a GPU: on the CPU the model's intermediates then outgrow the caches.
-    summary.batch_size = options.batch_size ? options.batch_size : summary.device == "cpu" ? 8 : 64;
+    summary.batch_size = options.batch_size ? options.batch_size : default_batch_size(summary.device);
     Batcher batcher(*runner, pending.dim, summary.batch_size);
 
-    auto last_commit = Clock::now();
+    CommitCadence cadence(options.commit_interval_seconds, options.commit_every_files);
     size_t files_since_commit = 0;
     size_t complete_file_vectors = 0;  // pending rows that belong to finished files
     auto commit = [&] {
@@ -325,7 +304,7 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
         files_since_commit = 0;
         complete_file_vectors = 0;
         ++summary.commits;
-        last_commit = Clock::now();
+        cadence.committed();
     };
     const std::string& root = store.manifest().library_root;
     {
@@ -363,16 +342,14 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
                 ++summary.files_embedded;
                 summary.audio_seconds += unit.file->audio.duration;
                 summary.chunks_embedded += current.chunks;
-                ++files_since_commit;
             }
+            ++files_since_commit;
             if (on_file) on_file(current);
             current = EmbeddedFile{};
             current_failed = false;
             complete_file_vectors = pending.chunk_ids.size() + batcher.waiting();  // rows reach pending in order
             if (on_progress) on_progress(++files_done, todo.size(), summary.audio_seconds);
-            bool by_count = options.commit_every_files > 0 && files_since_commit >= options.commit_every_files;
-            bool by_time = Clock::now() - last_commit >= std::chrono::duration<double>(options.commit_interval_seconds);
-            if (by_count || by_time) commit();
+            if (cadence.due(files_since_commit)) commit();
         }
     }
     summary.interrupted = options.cancel && options.cancel->load();

@@ -61,8 +61,12 @@ struct EmbedSummary {
     nlohmann::json to_json() const;
 };
 
-// Error(usage) for an unknown device or precision, fp16 on the CPU, a zero batch size: checked
-// before any work, torch not needed.
+// The batch size when none is given: large batches only pay on a GPU; on the CPU the model's
+// intermediates then outgrow the caches (docs/PERFORMANCE.md, "Embed (CPU)").
+size_t default_batch_size(const std::string& device);
+
+// Error(usage) for an unknown device or precision, or fp16 on the CPU: checked before any work,
+// torch not needed. (A batch size of 0 means "by device", default_batch_size.)
 void validate_embed_options(const EmbedOptions& options);
 
 EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const EmbedOptions& options,
@@ -78,9 +82,6 @@ struct EmbeddedAudio {
 };
 EmbeddedAudio embed_audio_file(const std::string& path, const ChunkProfile& profile, const ModelSpec& spec,
                                EmbeddingModel& model, size_t batch_size, ResampleQuality quality);
-
-// False when every chunk is flagged (silent, dc, noise floor, empty): such a file has nothing to embed.
-bool has_embeddable_chunk(const std::vector<Chunk>& chunks);
 
 // L2-normalizes each row of rows x dim floats in place; an all-zero row stays zero.
 void normalize_rows(std::vector<float>& vectors, size_t dim);

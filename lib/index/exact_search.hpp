@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -59,5 +60,10 @@ public:
 // check_exact_search_rows does.
 std::unique_ptr<ExactSearch> make_cpu_exact_search(std::vector<uint64_t> ids, std::vector<float> vectors, size_t dim,
                                                    unsigned threads);
+
+// Makes an exact search over ids.size() x dim vectors: how pairs and query take another searcher
+// (torch's, lib/model/backend) than make_cpu_exact_search.
+using ExactSearchFactory =
+    std::function<std::unique_ptr<ExactSearch>(std::vector<uint64_t> ids, std::vector<float> vectors, size_t dim)>;
 
 }  // namespace audiosim

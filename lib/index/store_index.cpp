@@ -138,6 +138,11 @@ IndexBuildResult update_index(StoreWriter& store, const std::string& key, const 
     return result;
 }
 
+std::string index_misfit(const IndexHeader& header, const EmbeddingSet& set) {
+    if (static_cast<int64_t>(header.dim) == set.dim && header.model_id == set.model_id && header.profile == set.profile) return "";
+    return fmt::format("built for {}/{} (dim {}), not {} (dim {})", header.profile, header.model_id, header.dim, set.key(), set.dim);
+}
+
 IndexStatus index_status(const std::string& store_path, const Manifest& manifest, const std::string& key,
                          const EmbeddingTable& set) {
     IndexStatus status;

@@ -17,6 +17,9 @@ namespace audiosim {
 // and a set's vectors for a chunk never change). A table read without vectors gives the same.
 uint64_t embeddings_checksum(const EmbeddingTable& table);
 
+// Why an index cannot serve `set` (built for another dimension, model or profile), or "" when it fits.
+std::string index_misfit(const IndexHeader& header, const EmbeddingSet& set);
+
 struct IndexBuildOptions {
     // Unset: the existing index's value, or the default of IndexParams for a new one. A changed
     // M or ef_construction rebuilds; a changed ef_search only rewrites the header.

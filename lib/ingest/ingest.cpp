@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "stage/stage.hpp"
 #include "util/csv.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -153,11 +154,10 @@ public:
     Ingest(StoreWriter& store, const IngestOptions& options, const IngestEventCallback& on_event,
            const IngestProgressCallback& on_progress)
         : store_(store), options_(options), on_event_(on_event), on_progress_(on_progress),
-          root_(store.manifest().library_root) {}
+          root_(store.manifest().library_root), cadence_(options.commit_interval_seconds, options.commit_every_files) {}
 
     IngestSummary run() {
         auto start = std::chrono::steady_clock::now();
-        last_commit_ = start;
         if (!options_.metadata_csv.empty()) metadata_ = read_metadata_csv(options_.metadata_csv, root_);
         ScanResult scan = scan_inputs(options_.inputs, options_.scan);
         report_scan_problems(scan);
@@ -351,12 +351,7 @@ private:
     }
 
     void maybe_commit() {
-        size_t pending = pending_.records.size() + pending_.removed_paths.size();
-        if (pending == 0) return;
-        bool by_count = options_.commit_every_files > 0 && pending >= options_.commit_every_files;
-        bool by_time = std::chrono::steady_clock::now() - last_commit_ >=
-                       std::chrono::duration<double>(options_.commit_interval_seconds);
-        if (by_count || by_time) commit();
+        if (cadence_.due(pending_.records.size() + pending_.removed_paths.size())) commit();
     }
 
     void commit() {
@@ -366,7 +361,7 @@ private:
         pending_by_hash_.clear();  // now in the catalog
         staged_paths_.clear();
         ++summary_.commits;
-        last_commit_ = std::chrono::steady_clock::now();
+        cadence_.committed();
     }
 
     void summarize_library() {
@@ -391,7 +386,7 @@ private:
     CatalogDelta pending_;
     std::unordered_multimap<uint64_t, std::string> pending_by_hash_;
     std::unordered_set<std::string> staged_paths_;  // paths in pending_, uncommitted
-    std::chrono::steady_clock::time_point last_commit_;
+    CommitCadence cadence_;
 };
 
 }  // namespace

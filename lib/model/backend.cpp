@@ -64,4 +64,16 @@ TorchBackend& torch_backend() {
     return *backend;
 }
 
+void validate_device(const std::string& device) {
+    bool known = device == "auto" || device == "cpu" || device == "cuda" ||
+                 (device.rfind("cuda:", 0) == 0 && device.size() > 5 && device.find_first_not_of("0123456789", 5) == std::string::npos);
+    if (!known) throw Error(ErrorKind::usage, fmt::format("unknown device '{}' (auto, cpu, cuda, cuda:N)", device));
+}
+
+ExactSearchFactory torch_exact_search_factory(std::string device, int threads) {
+    return [device = std::move(device), threads](std::vector<uint64_t> ids, std::vector<float> vectors, size_t dim) {
+        return torch_backend().exact_search(std::move(ids), vectors, dim, device, threads);
+    };
+}
+
 }  // namespace audiosim

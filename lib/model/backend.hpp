@@ -61,6 +61,12 @@ public:
                                                       size_t dim, const std::string& device, int threads) = 0;
 };
 
+// Error(usage) unless `device` is "auto", "cpu", "cuda" or "cuda:N": checked without torch.
+void validate_device(const std::string& device);
+
+// Exact search by torch's matrix products on `device` (the plugin is loaded on the first search).
+ExactSearchFactory torch_exact_search_factory(std::string device, int threads);
+
 // Loads the plugin once: $AUDIOSIM_TORCH_PLUGIN, else next to the executable, else in
 // ../lib/audiosim relative to it. Throws Error(model) naming the paths tried and dlerror().
 TorchBackend& torch_backend();

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <numeric>
+#include <regex>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -200,13 +202,40 @@ PairsResult find_pairs(const Catalog& catalog, const EmbeddingTable& embeddings,
     return result;
 }
 
+namespace {
+
+// How many marks of a copy a path carries, as file managers and browsers name copies: a "Copy of "
+// prefix, or a suffix " copy", " copy 2" (Finder), " - Copy", " - Copy (2)" (Windows), "_copy",
+// "-copy", " (1)" (downloads), "-2" to "-9"; not "-02" or "-1", which sample libraries number
+// sounds with. Each folder and the file name (its extension aside) count, case ignored.
+size_t copy_marks(const std::string& path) {
+    static const std::regex prefix("^copy of ", std::regex::icase);
+    static const std::regex suffix("(( - | |_|-)copy( [0-9]+)?( \\([0-9]+\\))?| \\([0-9]+\\)|-[2-9])$", std::regex::icase);
+    size_t marks = 0;
+    for (size_t start = 0; start <= path.size();) {
+        size_t end = std::min(path.find('/', start), path.size());
+        std::string name = path.substr(start, end - start);
+        if (end == path.size()) name = name.substr(0, name.rfind('.'));
+        marks += static_cast<size_t>(std::regex_search(name, prefix)) + static_cast<size_t>(std::regex_search(name, suffix));
+        start = end + 1;
+    }
+    return marks;
+}
+
+}  // namespace
+
 bool better_keeper(const FileRecord& a, const FileRecord& b) {
     auto rank = [](const FileRecord& f) {
         return std::make_tuple(!lossy(f.audio.codec), f.audio.sample_rate, depth_of(f.audio.codec), f.audio.channels,
                                f.audio.duration);
     };
     if (rank(a) != rank(b)) return rank(a) > rank(b);
-    return a.path < b.path;
+    // The same sound at the same quality: the original is likelier the older file, the one not
+    // named as a copy, the shorter path (a copy's name tends to grow); the path order decides the rest.
+    auto origin = [](const FileRecord& f) {
+        return std::make_tuple(f.mtime_ns, copy_marks(f.path), f.path.size(), std::cref(f.path));
+    };
+    return origin(a) < origin(b);
 }
 
 namespace {

@@ -44,7 +44,7 @@ struct PairOptions {
     bool exact = false;
     IndexParams index_params; // for the ANN over file vectors
     unsigned threads = 1;
-    std::function<std::unique_ptr<ExactSearch>(std::vector<uint64_t>, std::vector<float>, size_t)> exact_factory;
+    ExactSearchFactory exact_factory;  // unset: audiosim's CPU exact search
 };
 
 struct PairsResult {
@@ -93,7 +93,9 @@ struct DuplicateCluster {
 };
 
 // The keeper: lossless before lossy, then the higher sample rate, the deeper sample format, more
-// channels, the longer duration, and finally the path that sorts first.
+// channels, the longer duration; among equals the older file (mtime), then the path with fewer
+// marks of a copy (" copy", "Copy of ", " - Copy", "_copy", "-copy", " (1)", "-2".."-9", per
+// folder and name: docs/CLI.md), the shorter path, and finally the path that sorts first.
 bool better_keeper(const FileRecord& a, const FileRecord& b);
 
 std::vector<DuplicateCluster> duplicate_clusters(

@@ -5,7 +5,7 @@
 
 #include "audio/decode.hpp"
 #include "audio/resample.hpp"
-#include "chunk/chunking.hpp"
+#include "store/catalog.hpp"
 
 namespace audiosim {
 

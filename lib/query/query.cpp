@@ -104,11 +104,8 @@ QueryEngine::QueryEngine(StoreReader& store, const std::string& key, Options opt
         store.open_index(key, [&](const std::string& path) {
             try {
                 index_ = HnswIndex::load(path);
-                const IndexHeader& header = index_->header();
-                if (header.dim != static_cast<size_t>(set_.dim) || header.model_id != set_.model_id ||
-                    header.profile != set_.profile)
-                    throw Error(ErrorKind::format, fmt::format("{}: built for {}/{} (dim {}), not {}", path, header.profile,
-                                                               header.model_id, header.dim, key));
+                if (std::string misfit = index_misfit(index_->header(), set_); !misfit.empty())
+                    throw Error(ErrorKind::format, fmt::format("{}: {}", path, misfit));
             } catch (const Error& error) {
                 throw Error(ErrorKind::format, fmt::format("{} (run audiosim index to rebuild it, or query with --exact)",
                                                            error.what()));

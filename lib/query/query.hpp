@@ -67,11 +67,9 @@ struct QueryResult {
 
 class QueryEngine {
 public:
-    using ExactFactory = std::function<std::unique_ptr<ExactSearch>(std::vector<uint64_t> ids, std::vector<float> vectors,
-                                                                     size_t dim)>;
     struct Options {
         bool exact = false;          // search everything exactly, with `exact_factory` (e.g. torch)
-        ExactFactory exact_factory;  // unset: audiosim's CPU exact search
+        ExactSearchFactory exact_factory;  // unset: audiosim's CPU exact search
         unsigned threads = 1;
     };
 

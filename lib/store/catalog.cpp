@@ -64,6 +64,10 @@ std::string catalog_path_of(const std::string& path, const std::string& library_
     return inside.empty() ? absolute : inside;
 }
 
+std::string library_path(const std::string& library_root, const std::string& catalog_path) {
+    return !catalog_path.empty() && catalog_path[0] == '/' ? catalog_path : join_path(library_root, catalog_path);
+}
+
 void Catalog::apply(CatalogDelta delta) {
     auto forget_hash = [this](const FileRecord& record) {
         auto range = paths_by_hash_.equal_range(record.hash);

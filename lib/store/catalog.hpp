@@ -39,6 +39,9 @@ std::vector<std::string> split_tags(const std::string& value);
 // other paths stay as they are (lexically normalized when absolute).
 std::string catalog_path_of(const std::string& path, const std::string& library_root);
 
+// The absolute path of a catalog path (relative to the root, or absolute already).
+std::string library_path(const std::string& library_root, const std::string& catalog_path);
+
 // What one segment holds: records that replace those of the same path, and paths removed.
 struct CatalogDelta {
     std::vector<FileRecord> records;

@@ -159,11 +159,23 @@ void write_string_attribute(const File& file, hid_t object, const std::string& n
     if (attribute.get() < 0 || H5Awrite(attribute.get(), type.get(), &text) < 0) fail_write(file, "attribute " + name);
 }
 
-void write_int_attribute(const File& file, hid_t object, const std::string& name, int64_t value) {
+namespace {
+
+void write_scalar_attribute(const File& file, hid_t object, const std::string& name, hid_t stored_type, hid_t memory_type,
+                            const void* value) {
     Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-    Handle attribute(H5Acreate2(object, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-    if (attribute.get() < 0 || H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value) < 0)
-        fail_write(file, "attribute " + name);
+    Handle attribute(H5Acreate2(object, name.c_str(), stored_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (attribute.get() < 0 || H5Awrite(attribute.get(), memory_type, value) < 0) fail_write(file, "attribute " + name);
+}
+
+}  // namespace
+
+void write_int_attribute(const File& file, hid_t object, const std::string& name, int64_t value) {
+    write_scalar_attribute(file, object, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+
+void write_double_attribute(const File& file, hid_t object, const std::string& name, double value) {
+    write_scalar_attribute(file, object, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
 bool has_attribute(hid_t object, const std::string& name) { return H5Aexists(object, name.c_str()) > 0; }
@@ -201,13 +213,28 @@ std::string read_string_attribute(const File& file, hid_t object, const std::str
     return value;
 }
 
-int64_t read_int_attribute(const File& file, hid_t object, const std::string& name) {
+namespace {
+
+// A scalar attribute stored with a type of `expected` class (integer, float), read as `memory_type`.
+template <typename T>
+T read_scalar_attribute(const File& file, hid_t object, const std::string& name, H5T_class_t expected, hid_t memory_type,
+                        const char* kind) {
     Handle attribute = open_scalar_attribute(file, object, name);
     Handle stored_type(H5Aget_type(attribute.get()), H5Tclose);
-    if (H5Tget_class(stored_type.get()) != H5T_INTEGER) fail_read(file, "attribute " + name + " (not an integer)");
-    int64_t value = 0;
-    if (H5Aread(attribute.get(), H5T_NATIVE_INT64, &value) < 0) fail_read(file, "attribute " + name);
+    if (H5Tget_class(stored_type.get()) != expected) fail_read(file, fmt::format("attribute {} (not {})", name, kind));
+    T value{};
+    if (H5Aread(attribute.get(), memory_type, &value) < 0) fail_read(file, "attribute " + name);
     return value;
+}
+
+}  // namespace
+
+int64_t read_int_attribute(const File& file, hid_t object, const std::string& name) {
+    return read_scalar_attribute<int64_t>(file, object, name, H5T_INTEGER, H5T_NATIVE_INT64, "an integer");
+}
+
+double read_double_attribute(const File& file, hid_t object, const std::string& name) {
+    return read_scalar_attribute<double>(file, object, name, H5T_FLOAT, H5T_NATIVE_DOUBLE, "a number");
 }
 
 size_t read_row_count(const File& file, hid_t group) {

@@ -49,6 +49,8 @@ void write_string_attribute(const File& file, hid_t object, const std::string& n
 void write_int_attribute(const File& file, hid_t object, const std::string& name, int64_t value);
 std::string read_string_attribute(const File& file, hid_t object, const std::string& name);
 int64_t read_int_attribute(const File& file, hid_t object, const std::string& name);
+void write_double_attribute(const File& file, hid_t object, const std::string& name, double value);
+double read_double_attribute(const File& file, hid_t object, const std::string& name);
 bool has_attribute(hid_t object, const std::string& name);
 
 // The `rows` attribute of a table group: its number of rows, refused when negative.

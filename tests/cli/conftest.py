@@ -15,6 +15,7 @@ import subprocess
 import time
 import wave
 
+import h5py
 import numpy as np
 import pytest
 
@@ -242,3 +243,67 @@ class M(torch.nn.Module):
         "name": name, "version": "1", "sample_rate": sample_rate, "window_seconds": 1.0, "embedding_dim": dim,
         "normalized": False, "license": "test", "source": "tests/cli/conftest.py", "text_tower": tower}))
     return folder / f"{name}.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalog segments read the way a reader must (the crash and concurrency tests): whole, or gone.
+
+CATALOG_COLUMNS = ("file_id", "path", "size", "mtime_ns", "hash", "status", "error", "container", "codec",
+                   "sample_rate", "channels", "frames", "duration", "ingested_ns")
+
+
+class SegmentMissing(Exception):
+    pass
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_segment(path):
+    """One catalog segment, checked for completeness. SegmentMissing if it is not there (a
+    compaction removed it after we read the manifest); anything else wrong fails the test."""
+    if not path.exists():
+        raise SegmentMissing(path)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError:
+        if not path.exists():  # removed while HDF5 was opening it
+            raise SegmentMissing(path)
+        raise
+    with handle as f:
+        assert _text(f.attrs["format"]) == "audiosim-catalog", f"{path}: not a catalog segment"
+        assert int(f.attrs["format_version"]) == 1, path
+        generation = int(f.attrs["store_generation"])
+        files = f["files"]
+        rows = int(files.attrs["rows"])
+        columns = {}
+        for name in CATALOG_COLUMNS:
+            data = files[name][()]
+            assert data.shape == (rows,), f"{path}: files/{name} has {data.shape} rows, the group says {rows}"
+            columns[name] = data
+        status_names = {value: name for name, value in h5py.check_enum_dtype(files["status"].dtype).items()}
+        removed = f["removed"]
+        removed_paths = [os.fsdecode(p) for p in removed["path"][()]]
+        assert len(removed_paths) == int(removed.attrs["rows"]), path
+    records = []
+    for i in range(rows):
+        records.append({
+            "file_id": int(columns["file_id"][i]),
+            "path": os.fsdecode(columns["path"][i]),
+            "size": int(columns["size"][i]),
+            "mtime_ns": int(columns["mtime_ns"][i]),
+            "hash": f"{int(columns['hash'][i]):016x}",
+            "status": status_names[int(columns["status"][i])],
+            "error": _text(columns["error"][i]),
+            "container": _text(columns["container"][i]),
+            "codec": _text(columns["codec"][i]),
+            "sample_rate": int(columns["sample_rate"][i]),
+            "channels": int(columns["channels"][i]),
+            "frames": int(columns["frames"][i]),
+            "duration": float(columns["duration"][i]),
+            "ingested_ns": int(columns["ingested_ns"][i]),
+        })
+    paths = [r["path"] for r in records]
+    assert len(set(paths)) == len(paths), f"{path}: a path appears twice in one segment"
+    return {"generation": generation, "records": records, "removed": removed_paths}

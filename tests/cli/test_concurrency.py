@@ -13,13 +13,10 @@ import signal
 import threading
 import time
 
-import h5py
 import pytest
 
-from conftest import EXIT_BUSY, EXIT_OK, freeze, read_manifest, wait_for_generation, write_wav
+from conftest import EXIT_BUSY, EXIT_OK, SegmentMissing, freeze, read_manifest, read_segment, wait_for_generation, write_wav
 
-COLUMNS = ("file_id", "path", "size", "mtime_ns", "hash", "status", "error", "container", "codec",
-           "sample_rate", "channels", "frames", "duration", "ingested_ns")
 SAFE_WORD = re.compile(r"[A-Za-z0-9_\-+=./:,@%]+")
 
 
@@ -63,36 +60,6 @@ def wait_until_holding_lock(store, proc, timeout=60):
     raise AssertionError(f"pid {proc.pid} never took the lock")
 
 
-class SegmentMissing(Exception):
-    pass
-
-
-def read_segment(path):
-    """A whole segment, or SegmentMissing when it is gone. Anything partial fails the test."""
-    if not path.exists():
-        raise SegmentMissing(path)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError:
-        if not path.exists():  # removed while HDF5 was opening it
-            raise SegmentMissing(path)
-        raise
-    with handle as f:
-        assert f.attrs["format"] in ("audiosim-catalog", b"audiosim-catalog"), path
-        files = f["files"]
-        rows = int(files.attrs["rows"])
-        columns = {}
-        for name in COLUMNS:
-            data = files[name][()]
-            assert data.shape == (rows,), f"{path}: files/{name} has {data.shape} rows, the group says {rows}"
-            columns[name] = data
-        removed = [os.fsdecode(p) for p in f["removed/path"][()]]
-        assert len(removed) == int(f["removed"].attrs["rows"]), path
-        generation = int(f.attrs["store_generation"])
-    return {"generation": generation, "paths": [os.fsdecode(p) for p in columns["path"]],
-            "sizes": [int(s) for s in columns["size"]], "removed": removed}
-
-
 def read_store(store, attempts=10):
     """(manifest, {path: size}) read like audiosim's reader: the manifest, then the segments it
     names, re-reading the manifest only when a compaction removed a segment under us."""
@@ -104,11 +71,11 @@ def read_store(store, attempts=10):
             continue
         records = {}
         for entry, segment in zip(manifest["catalog"], segments):
-            assert len(segment["paths"]) == entry["rows"], entry
+            assert len(segment["records"]) == entry["rows"], entry
             assert segment["generation"] <= manifest["generation"], entry
             for path in segment["removed"]:
                 records.pop(path, None)
-            records.update(zip(segment["paths"], segment["sizes"]))
+            records.update((r["path"], r["size"]) for r in segment["records"])
         return manifest, records
     raise AssertionError("segments kept vanishing")
 

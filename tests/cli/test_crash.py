@@ -16,19 +16,17 @@ import signal
 import subprocess
 import time
 
-import h5py
 import numpy as np
 import pytest
 
-from conftest import Audiosim, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, freeze, kill_and_reap, read_manifest, wait_for_generation, write_wav
+from conftest import (Audiosim, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, SegmentMissing, freeze, kill_and_reap, read_manifest,
+                      read_segment, wait_for_generation, write_wav)
 
 ROUNDS = 6
 BATCHES = ROUNDS  # round r ingests batch0..batch{r}: every round has new work to be killed in
 SMALL_PER_BATCH = 90
 COMMIT_EVERY = "20"
 
-COLUMNS = ("file_id", "path", "size", "mtime_ns", "hash", "status", "error", "container", "codec",
-           "sample_rate", "channels", "frames", "duration", "ingested_ns")
 CHECKED = ("size", "hash", "status", "container", "codec", "sample_rate", "channels", "frames", "duration")
 SEGMENT_NAME = re.compile(r"(\d{8})-(delta|base)\.h5")
 SEGMENT_TEMPORARY = re.compile(r"\d{8}-(delta|base)\.h5\.tmp\.\d+\.[0-9a-f]{8}")
@@ -36,10 +34,6 @@ SEGMENT_TEMPORARY = re.compile(r"\d{8}-(delta|base)\.h5\.tmp\.\d+\.[0-9a-f]{8}")
 
 # ---------------------------------------------------------------------------------------------
 # Reading the store the way a reader must: manifest first, then the immutable segments it names.
-
-class SegmentMissing(Exception):
-    pass
-
 
 class StoreView:
     def __init__(self, manifest, segments, records):
@@ -50,59 +44,6 @@ class StoreView:
     @property
     def generation(self):
         return self.manifest["generation"]
-
-
-def _text(value):
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def read_segment(path):
-    """One catalog segment, checked for completeness. SegmentMissing if it is not there (a
-    compaction removed it after we read the manifest); anything else wrong fails the test."""
-    if not path.exists():
-        raise SegmentMissing(path)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError:
-        if not path.exists():  # removed while HDF5 was opening it
-            raise SegmentMissing(path)
-        raise
-    with handle as f:
-        assert _text(f.attrs["format"]) == "audiosim-catalog", f"{path}: not a catalog segment"
-        assert int(f.attrs["format_version"]) == 1, path
-        generation = int(f.attrs["store_generation"])
-        files = f["files"]
-        rows = int(files.attrs["rows"])
-        columns = {}
-        for name in COLUMNS:
-            data = files[name][()]
-            assert data.shape == (rows,), f"{path}: files/{name} has {data.shape} rows, the group says {rows}"
-            columns[name] = data
-        status_names = {value: name for name, value in h5py.check_enum_dtype(files["status"].dtype).items()}
-        removed = f["removed"]
-        removed_paths = [os.fsdecode(p) for p in removed["path"][()]]
-        assert len(removed_paths) == int(removed.attrs["rows"]), path
-    records = []
-    for i in range(rows):
-        records.append({
-            "file_id": int(columns["file_id"][i]),
-            "path": os.fsdecode(columns["path"][i]),
-            "size": int(columns["size"][i]),
-            "mtime_ns": int(columns["mtime_ns"][i]),
-            "hash": f"{int(columns['hash'][i]):016x}",
-            "status": status_names[int(columns["status"][i])],
-            "error": _text(columns["error"][i]),
-            "container": _text(columns["container"][i]),
-            "codec": _text(columns["codec"][i]),
-            "sample_rate": int(columns["sample_rate"][i]),
-            "channels": int(columns["channels"][i]),
-            "frames": int(columns["frames"][i]),
-            "duration": float(columns["duration"][i]),
-            "ingested_ns": int(columns["ingested_ns"][i]),
-        })
-    paths = [r["path"] for r in records]
-    assert len(set(paths)) == len(paths), f"{path}: a path appears twice in one segment"
-    return {"generation": generation, "records": records, "removed": removed_paths}
 
 
 def read_store(store, attempts=10):

@@ -113,6 +113,33 @@ def test_flagged_chunks_are_not_embedded(audiosim, library):
     assert stage["files_to_embed"] == 1, "a new file, not chunked yet, is still to embed"
 
 
+def test_status_counts_what_chunk_and_embed_then_do(audiosim, library):
+    # status and the engines plan by the same rules (lib/stage): what status says is to do is
+    # exactly what the next run does, through new, changed, silent, failed and removed files.
+    for i in range(4):
+        write_wav(library / f"t{i}.wav", tone(seconds=1.0, rate=22050, frequency=300 + 100 * i), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    audiosim.run("embed", check_code=EXIT_OK)
+    write_wav(library / "new.wav", tone(seconds=1.0, rate=22050, frequency=1500), rate=22050)
+    write_wav(library / "silence.wav", np.zeros((22050, 1)), rate=22050)
+    write_wav(library / "t0.wav", tone(seconds=1.5, rate=22050, frequency=333), rate=22050)  # changed
+    (library / "t1.wav").unlink()
+    audiosim.run("ingest", "--prune", ".", check_code=EXIT_OK)
+
+    (chunk_stage,) = audiosim.status()["stages"]["chunk"].values()
+    assert chunk_stage["files_to_chunk"] == 3
+    result = audiosim.run("chunk", check_code=EXIT_OK)
+    assert "3 files chunked" in result.stderr.decode(), result.stderr.decode()
+    assert audiosim.status()["stages"]["chunk"]["sample"]["files_to_chunk"] == 0
+
+    (embed_stage,) = audiosim.status()["stages"]["embed"].values()
+    assert embed_stage["files_to_embed"] == 2, "the silent file has nothing to embed"
+    result = audiosim.run("embed", check_code=EXIT_OK)
+    assert "2 files embedded" in result.stderr.decode() and "2 dropped" in result.stderr.decode(), result.stderr.decode()
+    (embed_stage,) = audiosim.status()["stages"]["embed"].values()
+    assert embed_stage["files_to_embed"] == 0 and embed_stage["files"] == 4
+
+
 def test_kill_9_during_embed_keeps_committed_files(audiosim, library):
     for i in range(120):
         write_wav(library / f"k{i:03}.wav", tone(seconds=2.0, rate=44100, seed=i), rate=44100)

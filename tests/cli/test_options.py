@@ -51,6 +51,12 @@ BAD_VALUES = [
     (["report", "--exact-limit", "-1"], "--exact-limit: -1 is not an integer in [0, 1000000000000]"),
     (["report", "--seed", "18446744073709551616"],
      "--seed: 18446744073709551616 is out of range [0, 18446744073709551615]"),
+    # --device is declared once (apps/cli) and checked when parsed, by every command that has it.
+    (["embed", "--device", "tpu"], "--device: unknown device 'tpu' (auto, cpu, cuda, cuda:N)"),
+    (["query", "--item", "x", "--device", "cuda:x"], "--device: unknown device 'cuda:x' (auto, cpu, cuda, cuda:N)"),
+    (["pairs", "--exact", "--device", "gpu"], "--device: unknown device 'gpu' (auto, cpu, cuda, cuda:N)"),
+    (["report", "--device", "cuda:"], "--device: unknown device 'cuda:' (auto, cpu, cuda, cuda:N)"),
+    (["models", "check", "audiosim-dsp", "--device", "CPU"], "--device: unknown device 'CPU' (auto, cpu, cuda, cuda:N)"),
 ]
 
 

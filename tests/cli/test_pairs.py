@@ -1,13 +1,15 @@
 """audiosim pairs on the demo library: planted duplicates found as clusters (and nothing else),
-pairs within groups, stored pairs, index pairs matching exact ones, output formats."""
+their keepers, pairs within groups, stored pairs, index pairs matching exact ones, output formats."""
 
 import csv
 import json
+import os
+import shutil
 
 import h5py
 import pytest
 
-from conftest import EXIT_OK, EXIT_USAGE, embedded_demo, parse_rows, read_manifest
+from conftest import EXIT_OK, EXIT_USAGE, embedded_demo, parse_rows, read_manifest, write_wav
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,33 @@ def test_duplicates_finds_every_planted_cluster_and_nothing_else(paired, demo):
     keepers = {frozenset(row["path"] for row in members): members[0]["path"] for members in clusters.values()}
     assert keepers[frozenset(("dupes/snare-01-reencode.mp3", "snare/snare-01.wav"))] == "snare/snare-01.wav"
     assert keepers[frozenset(("dupes/hihat_open-01-trim.wav", "hihat_open/hihat_open-01.wav"))] == "hihat_open/hihat_open-01.wav"
+    # Of the exact copy (the same file twice), the original, not the copy in dupes/ that sorts first.
+    assert keepers[frozenset(("dupes/kick-03-exact.wav", "kick/kick-03.wav"))] == "kick/kick-03.wav"
     assert "duplicate clusters" in result.stderr.decode()
+
+
+def test_the_keeper_of_identical_files_is_the_original(audiosim, library):
+    """Copies as people make them: the same bytes, in a folder that sorts first, newer (cp), or with
+    the same time (cp -p) and a copy's name."""
+    def plant(original, frequency, copies, mtime):
+        write_wav(library / original, frequency=frequency, seconds=1.5)
+        os.utime(library / original, (mtime, mtime))
+        for copy, copy_mtime in copies:
+            (library / copy).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(library / original, library / copy)
+            os.utime(library / copy, (copy_mtime, copy_mtime))
+    plant("kick/kick.wav", 110, [("dupes/kick.wav", 1_600_000_100)], 1_600_000_000)
+    plant("snare/snare.wav", 440, [("backup/snare copy.wav", 1_600_000_000), ("backup/Copy of snare (1).wav", 1_600_000_000)],
+          1_600_000_000)
+    plant("zz/hat.wav", 3520, [("hats/hat-long-name.wav", 1_600_000_000)], 1_600_000_000)
+    audiosim.ingest_rows(".")
+    audiosim.run("embed", check_code=EXIT_OK)
+    rows = parse_rows(audiosim.run("pairs", "--duplicates", check_code=EXIT_OK).stdout, "tsv")
+    keepers = {}
+    for row in rows:
+        keepers.setdefault(row["cluster"], []).append(row["path"])
+    assert sorted(members[0] for members in keepers.values()) == ["kick/kick.wav", "snare/snare.wav", "zz/hat.wav"]
+    assert sorted(len(members) for members in keepers.values()) == [2, 2, 3]
 
 
 def test_pairs_are_kept_once_above_the_score_in_order_and_stored(paired):
@@ -58,9 +86,9 @@ def test_pairs_are_kept_once_above_the_score_in_order_and_stored(paired):
     (key, entry), = manifest["pairs"].items()
     assert key.startswith("sample/audiosim-dsp-")
     with h5py.File(paired.store / entry["file"], "r") as f:
-        assert f.attrs["format"] == "audiosim-pairs" and f.attrs["format_version"] == 1
-        parameters = json.loads(f.attrs["parameters"])
-        assert parameters["min_score"] == 0.8 and parameters["k"] == 10
+        assert f.attrs["format"] == "audiosim-pairs" and f.attrs["format_version"] == 2
+        assert f.attrs["min_score"] == 0.8 and f.attrs["k"] == 10 and f.attrs["group_by"] == ""
+        assert f.attrs["method"].startswith("hnsw (M 16") and "mean chunk vectors" in f.attrs["file_similarity"]
         assert f["pairs"].attrs["rows"] == len(rows)
         assert sorted(f["pairs/score"][:].tolist(), reverse=True) == pytest.approx([row["score"] for row in rows], abs=1e-6)
     # A new run replaces the stored pairs; the old file is removed.

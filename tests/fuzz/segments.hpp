@@ -8,7 +8,7 @@
 #include "store/catalog.hpp"
 #include "store/chunks.hpp"
 #include "store/embeddings.hpp"
-#include "store/pairs_file.hpp"
+#include "pairs/pairs_file.hpp"
 
 namespace audiosim::fuzz {
 

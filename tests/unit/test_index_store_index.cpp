@@ -309,3 +309,20 @@ TEST_CASE("an unknown set is an input error naming the sets there are") {
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("index_misfit: an index serves only the set it was built for") {
+    audiosim::EmbeddingSet set{"m-1", "sample", 8, {}, {}};
+    audiosim::IndexHeader header;
+    header.model_id = "m-1";
+    header.profile = "sample";
+    header.dim = 8;
+    CHECK(audiosim::index_misfit(header, set).empty());
+    header.dim = 16;
+    CHECK(audiosim::index_misfit(header, set) == "built for sample/m-1 (dim 16), not sample/m-1 (dim 8)");
+    header.dim = 8;
+    header.model_id = "m-2";
+    CHECK(audiosim::index_misfit(header, set) == "built for sample/m-2 (dim 8), not sample/m-1 (dim 8)");
+    header.model_id = "m-1";
+    header.profile = "music";
+    CHECK(audiosim::index_misfit(header, set) == "built for music/m-1 (dim 8), not sample/m-1 (dim 8)");
+}

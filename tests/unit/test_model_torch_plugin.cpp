@@ -63,17 +63,17 @@ TEST_CASE("embed on the CPU: a row's vector does not depend on its batch mates, 
 }
 
 TEST_CASE("torch exact search on the CPU finds what the CPU exact search finds") {
-    // The default model's dimension; 3,001 rows: not a whole number of BLAS blocks.
-    const UnitVectors data = random_unit_vectors(3001, 117, 11);
-    const UnitVectors others = random_unit_vectors(20, 117, 12);
-    std::vector<float> queries(data.vectors.begin(), data.vectors.begin() + 20 * 117);
+    // The default model audiosim-dsp v2's dimension; 3,001 rows: not a whole number of BLAS blocks.
+    const UnitVectors data = random_unit_vectors(3001, 163, 11);
+    const UnitVectors others = random_unit_vectors(20, 163, 12);
+    std::vector<float> queries(data.vectors.begin(), data.vectors.begin() + 20 * 163);
     queries.insert(queries.end(), others.vectors.begin(), others.vectors.end());
 
     auto torch_search = torch_backend().exact_search(data.ids, data.vectors, data.dim, "cpu", 1);
     auto cpu_search = make_cpu_exact_search(data.ids, data.vectors, data.dim, 1);
     CHECK(torch_search->device() == "cpu");
     CHECK(torch_search->size() == 3001);
-    CHECK(torch_search->dim() == 117);
+    CHECK(torch_search->dim() == 163);
     for (size_t k : {1, 10, 50}) {
         auto got = torch_search->search(queries.data(), 40, k);
         auto expected = cpu_search->search(queries.data(), 40, k);

@@ -168,7 +168,7 @@ TEST_CASE("duplicate clusters: same bytes or near scores join; the keeper is los
     CHECK(clusters[0].files == std::vector<uint64_t>{3, 1, 2});
     CHECK(clusters[0].min_score == doctest::Approx(0.992));
     CHECK_FALSE(clusters[0].exact_only);
-    CHECK(clusters[1].keeper == 4);  // same bytes: the path that sorts first
+    CHECK(clusters[1].keeper == 4);  // same bytes and time: the path without "-copy"
     CHECK(clusters[1].exact_only);
     CHECK(clusters[1].min_score == 1.0f);
     CHECK(clusters[2].keeper == 6);  // the longer one
@@ -179,6 +179,62 @@ TEST_CASE("duplicate clusters: same bytes or near scores join; the keeper is los
     CHECK(components[0].size() == 3);
     CHECK(components[1] == std::vector<uint64_t>{6, 7});
     CHECK(pair_components(catalog, pairs, 0.999).empty());
+}
+
+TEST_CASE("keeper ties among equal files: the older file, then fewer marks of a copy, the shorter path, the path order") {
+    auto file = [](std::string path, int64_t mtime = 1000, std::string codec = "PCM_16") {
+        FileRecord r;
+        r.path = std::move(path);
+        r.mtime_ns = mtime;
+        r.audio.codec = std::move(codec);
+        r.audio.sample_rate = 44100;
+        r.audio.channels = 1;
+        r.audio.duration = 1.0;
+        return r;
+    };
+    // better_keeper is a strict order: exactly one of the two is better.
+    auto keeps = [](const FileRecord& original, const FileRecord& copy) {
+        return better_keeper(original, copy) && !better_keeper(copy, original);
+    };
+    // The copy in dupes/ sorts first and is as short, but is newer.
+    CHECK(keeps(file("kick/kick-03.wav", 1000), file("dupes/kick-03.wav", 2000)));
+    // Quality comes before age.
+    CHECK(keeps(file("z/kick.wav", 2000, "PCM_24"), file("a/kick.wav", 1000, "PCM_16")));
+    // Same time: each mark of a copy loses against a longer path that sorts later.
+    for (const char* name : {"kick copy", "kick copy 2", "KICK COPY", "kick - Copy", "kick - Copy (2)", "Copy of kick",
+                             "kick_copy", "kick-copy", "kick (1)", "kick (12)", "kick-2", "kick-9"}) {
+        CHECK_MESSAGE(keeps(file("z/kick-original-long-name.wav"), file(std::string("a/") + name + ".wav")), name);
+    }
+    CHECK(keeps(file("z/kick-original-long-name.wav"), file("Copy of a/kick.wav")));  // folders count too
+    // Names that are not marks: the shorter path wins, whatever it is called.
+    for (const char* name : {"kick-02", "kick-1", "kick-10", "photocopy", "copycat", "kick copyright", "copy"}) {
+        CHECK_MESSAGE(keeps(file(std::string("a/") + name + ".wav"), file("z/kick-original-long-name.wav")), name);
+    }
+    CHECK(keeps(file("a/kick.copy.wav"), file("z/kick-original-long-name.wav")));  // ".copy" is the extension's business
+    // Fewer marks beat more.
+    CHECK(keeps(file("z/kick (1).wav"), file("a/Copy of kick copy.wav")));
+    // Then the shorter path, then the path order.
+    CHECK(keeps(file("zz/kick.wav"), file("a/kick-long.wav")));
+    CHECK(keeps(file("a/kick.wav"), file("b/kick.wav")));
+    CHECK_FALSE(better_keeper(file("a/kick.wav"), file("a/kick.wav")));
+
+    // Through the clusters: identical bytes, the original kept.
+    Catalog catalog;
+    CatalogDelta delta;
+    uint64_t id = 1;
+    for (FileRecord r : {file("dupes/kick.wav", 2000), file("kick/kick.wav", 1000), file("b/snare copy.wav"), file("c/snare.wav")}) {
+        r.file_id = id;
+        r.hash = id <= 2 ? 7 : 8;
+        id++;
+        delta.records.push_back(r);
+    }
+    catalog.apply(delta);
+    auto clusters = duplicate_clusters(catalog, {}, 0.99);
+    REQUIRE(clusters.size() == 2);
+    CHECK(clusters[0].keeper == 4);  // c/snare.wav; clusters are in the keeper's path order
+    CHECK(clusters[0].files == std::vector<uint64_t>{4, 3});
+    CHECK(clusters[1].keeper == 2);  // kick/kick.wav
+    CHECK(clusters[1].files == std::vector<uint64_t>{2, 1});
 }
 
 TEST_CASE("an unknown --group-by field is a usage error listing the fields there are") {

@@ -12,7 +12,7 @@
 
 #include "pairs/pairs.hpp"
 #include "report/histogram.hpp"
-#include "store/pairs_file.hpp"
+#include "pairs/pairs_file.hpp"
 #include "support.hpp"
 
 using namespace audiosim;
@@ -201,8 +201,9 @@ TEST_CASE("per group: stored kept pairs read back, counted in their groups, with
     pair_options.min_score = 0.5;
     PairsResult found = find_pairs(catalog, embeddings, pair_options);
     REQUIRE_FALSE(found.pairs.empty());
+    const StoredPairs stored_pairs{s.key(), {10, 0.5, "folder", "hnsw"}, found.pairs};
     s.writer().commit_pairs(s.key(), [&](const std::string& path, const WriterStamp& stamp) {
-        write_pairs_file(path, {s.key(), R"({"group_by":"folder","k":10,"min_score":0.5})", found.pairs}, stamp);
+        write_pairs_file(path, stored_pairs, stamp);
     });
     StoreReader again(s.store());
     StoredPairs stored;

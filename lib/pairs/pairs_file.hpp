@@ -6,16 +6,25 @@
 #include <vector>
 
 #include "pairs/pairs.hpp"
-#include "store/catalog.hpp"
+#include "store/stamp.hpp"
 
 namespace audiosim {
 
 inline constexpr const char* pairs_format_name = "audiosim-pairs";
-inline constexpr int64_t pairs_format_version = 1;
+inline constexpr int64_t pairs_format_version = 2;  // 1 kept the parameters as one JSON string
+
+// What `audiosim pairs` was run with: `report` regroups by the same field unless told otherwise.
+struct PairsParameters {
+    int64_t k = 0;
+    double min_score = 0;
+    std::string group_by;  // "" without --group-by
+    std::string method;    // "hnsw (M 16, ef_construction 200, ef 100)" or "exact (cpu)"
+    nlohmann::json to_json() const;
+};
 
 struct StoredPairs {
-    std::string embeddings;   // the set's key
-    std::string parameters;   // JSON: k, min_score, group_by, method
+    std::string embeddings;  // the set's key
+    PairsParameters parameters;
     std::vector<FilePair> pairs;
 };
 

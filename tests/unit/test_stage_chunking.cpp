@@ -12,7 +12,7 @@
 #include <doctest/doctest.h>
 #include <sndfile.h>
 
-#include "chunk/chunking.hpp"
+#include "stage/chunking.hpp"
 #include "chunk/profile.hpp"
 #include "ingest/ingest.hpp"
 #include "store/store.hpp"

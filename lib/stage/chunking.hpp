@@ -51,7 +51,4 @@ ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
                          const std::function<void(const ChunkedFile&)>& on_file,
                          const std::function<void(size_t done, size_t total)>& on_progress);
 
-// The absolute path of a catalog path (relative to the root, or absolute already).
-std::string library_path(const std::string& library_root, const std::string& catalog_path);
-
 }  // namespace audiosim

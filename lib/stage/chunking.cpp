@@ -1,17 +1,13 @@
-#include "chunk/chunking.hpp"
+#include "stage/chunking.hpp"
 
 #include <chrono>
-#include <set>
 
+#include "stage/stage.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/ordered_pool.hpp"
 
 namespace audiosim {
-
-std::string library_path(const std::string& library_root, const std::string& catalog_path) {
-    return !catalog_path.empty() && catalog_path[0] == '/' ? catalog_path : join_path(library_root, catalog_path);
-}
 
 nlohmann::json ChunkSummary::to_json() const {
     return {{"files_chunked", files_chunked}, {"files_up_to_date", files_up_to_date}, {"files_failed", files_failed},
@@ -48,23 +44,15 @@ ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
     ChunkSummary summary;
     ChunkTable table = store.load_chunks(options.profile.name);
 
-    std::vector<const FileRecord*> todo;
-    std::set<uint64_t> live;
-    for (const FileRecord* file : store.catalog().records_sorted_by_path()) {
-        if (file->status != FileStatus::ok) continue;
-        live.insert(file->file_id);
-        if (table.has_file(file->file_id)) ++summary.files_up_to_date;
-        else if (table.failed().count(file->file_id) && !options.retry_failed) ++summary.files_failed_before;
-        else todo.push_back(file);
-    }
+    StagePlan plan = plan_chunking(store.catalog(), table, options.retry_failed);
+    const std::vector<const FileRecord*>& todo = plan.todo;
+    summary.files_up_to_date = plan.up_to_date.size();
+    summary.files_failed_before = plan.failed_before;
+    summary.files_dropped = plan.dropped.size();
     ChunkDelta pending;
-    for (const auto& entry : table.by_file())
-        if (!live.count(entry.first)) pending.dropped_file_ids.push_back(entry.first);
-    summary.files_dropped = pending.dropped_file_ids.size();
-    for (const auto& entry : table.failed())  // failures of files changed or gone: forgotten
-        if (!live.count(entry.first)) pending.dropped_file_ids.push_back(entry.first);
+    pending.dropped_file_ids = plan.removals();
 
-    auto last_commit = Clock::now();
+    CommitCadence cadence(options.commit_interval_seconds, options.commit_every_files);
     size_t pending_files = 0;
     auto commit = [&] {
         if (pending.empty()) return;
@@ -72,7 +60,7 @@ ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
         pending = {};
         pending_files = 0;
         ++summary.commits;
-        last_commit = Clock::now();
+        cadence.committed();
     };
     const std::string& root = store.manifest().library_root;
     {
@@ -82,12 +70,12 @@ ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
             std::optional<ChunkedFile> result = pool.take(i);
             if (!result) break;
             if (on_file) on_file(*result);
+            ++pending_files;
             if (!result->error.empty()) {
                 ++summary.files_failed;
                 pending.failed.push_back({result->file->file_id, result->error});
             } else {
                 ++summary.files_chunked;
-                ++pending_files;
                 for (const Chunk& chunk : result->chunks) {
                     ++summary.chunks;
                     summary.audio_seconds += chunk.duration;
@@ -96,9 +84,7 @@ ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
                 pending.chunks.insert(pending.chunks.end(), result->chunks.begin(), result->chunks.end());
             }
             if (on_progress) on_progress(i + 1, todo.size());
-            bool by_count = options.commit_every_files > 0 && pending_files >= options.commit_every_files;
-            bool by_time = Clock::now() - last_commit >= std::chrono::duration<double>(options.commit_interval_seconds);
-            if (by_count || by_time) commit();
+            if (cadence.due(pending_files)) commit();
         }
     }
     summary.interrupted = options.cancel && options.cancel->load();
