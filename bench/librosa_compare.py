@@ -7,6 +7,9 @@ librosa (librosa.load(path, sr=22050, mono=True, duration=10), MFCC 20 + delta, 
 file: 80 numbers; 2 processes with multiprocessing, BLAS threads 1), then numpy: cosine similarity
 of every file to every file and its top 10 neighbours.
 
+`pairs` keeps every neighbour pair (--min-score -1). The librosa job runs once untimed on 32 files
+first: numba compiles librosa's kernels on first use and caches them.
+
 Both are timed from outside: wall clock around the processes, CPU = user + sys of them and of
 every process they waited for (getrusage(RUSAGE_CHILDREN) of this script before and after).
 
@@ -152,13 +155,13 @@ class Failed(Exception):
 
 
 def timed(cmd, env=None, stdout=subprocess.DEVNULL):
-    """(wall s, CPU s, stderr) of cmd and everything it waited for."""
+    """(wall s, CPU s) of cmd and everything it waited for."""
     cpu0, t0 = children_cpu(), time.monotonic()
     p = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env, text=True)
     wall, cpu = time.monotonic() - t0, children_cpu() - cpu0
     if p.returncode != 0:
         raise Failed(f"{' '.join(map(str, cmd))} exited {p.returncode}:\n{p.stderr.strip()}")
-    return wall, cpu, p.stderr
+    return wall, cpu
 
 
 def run_audiosim(args, name, lib, n_files):
@@ -175,7 +178,7 @@ def run_audiosim(args, name, lib, n_files):
     result = {"stages": {}, "cpu_busy_before": round(busy, 3), "loadavg_before": load}
     for stage, cmd in stages:
         with open(pairs_out, "w") if stage == "pairs" else open(os.devnull, "w") as out:
-            wall, cpu, _ = timed(base + cmd, env, out)
+            wall, cpu = timed(base + cmd, env, out)
         result["stages"][stage] = {"wall_s": wall, "cpu_s": cpu}
     result["wall_s"] = sum(s["wall_s"] for s in result["stages"].values())
     result["cpu_s"] = sum(s["cpu_s"] for s in result["stages"].values())
@@ -183,10 +186,10 @@ def run_audiosim(args, name, lib, n_files):
     status = json.loads(subprocess.run(base + ["status", "--format", "json"], capture_output=True, text=True,
                                        env=env).stdout)
     result["status"] = status
-    with open(pairs_out) as f:
-        result["pair_rows"] = sum(1 for _ in f) - 1
-    if result["pair_rows"] <= 0:
-        raise Failed(f"audiosim pairs wrote no pairs for {name}")
+    embedded = [s.get("files") for s in status["stages"]["embed"].values() if not s.get("files_failed")]
+    paired = status["last_run"]["summary"]
+    if embedded != [n_files] or paired.get("files") != n_files or paired.get("files_without_vector"):
+        raise Failed(f"{name}: not every one of the {n_files} files was embedded and paired: {json.dumps(status)}")
     if not args.keep_stores:
         shutil.rmtree(store, ignore_errors=True)
     return result
@@ -230,7 +233,7 @@ def run_librosa(args, python, name, lib, files):
     paths.write_text(json.dumps([str(lib / f["path"]) for f in files]))
     warm(lib)
     busy, load = wait_quiet(args.max_busy, log), os.getloadavg()
-    wall, cpu, _ = timed([python, "-c", LIBROSA_JOB, str(paths), str(out)], env)
+    wall, cpu = timed([python, "-c", LIBROSA_JOB, str(paths), str(out)], env)
     top = np.load(out)
     if top.shape != (len(files), 10):
         raise Failed(f"librosa pipeline wrote top-10 of shape {top.shape} for {len(files)} files")
