@@ -308,7 +308,6 @@ public:
         file_.expect_random_access();  // after the walk above, which reads ahead usefully
     }
 
-    size_t count() const { return p_.count; }
     void set_ef(size_t ef) { ef_ = ef; }
     const float* vector(hnswlib::tableint id) const {
         return reinterpret_cast<const float*>(element(id) + p_.offset_data);

@@ -349,7 +349,7 @@ void verify_store_file(const std::string& store_path, const std::string& file, c
     const std::string& hint = remedy.empty() ? repair_hint : remedy;
     std::string path = join_path(store_path, file);
     if (!path_exists(path))
-        throw Error(ErrorKind::format, fmt::format("{}: missing, but the manifest names it; {}", path, hint));
+        throw Error(ErrorKind::format, fmt::format("{}: missing, but the store's manifest names it; {}", path, hint));
     if (!expected.recorded) return;  // a store from before checksums: nothing to compare with
     const int64_t now_ns = now_unix_ns();
     std::optional<FileIdentity> identity = identity_of(path);  // before hashing: a write meanwhile changes it
