@@ -9,6 +9,11 @@ windows, 1 s hop: 4 chunks for 5 s), embedding it with the default model, search
 100 nearest, fusing. The query files are devset one-shots laid end to end to fill 5 s (seeded).
 
     .venv/bin/python bench/query_bench.py --vectors /tmp/audiosim-index-bench/vectors-1000000.f32
+
+Then the one-query process: wall time and peak RSS (/usr/bin/time -v) of `audiosim query FILE`
+answering one file, the first call after the index was built (the store's files not yet in its
+verification cache, whatever the page cache holds) and --process-runs calls after it; with
+--process-only, only that (the store and index must exist).
 """
 import argparse
 import json
@@ -53,6 +58,24 @@ def make_query_files(devset, folder, count, seconds=5.0, rate=44100, seed=7):
     return paths
 
 
+def one_query_process(audiosim, store, query_file, runs):
+    """Whole `audiosim query FILE` processes: the first call, then the median of `runs` more."""
+    calls = []
+    for _ in range(runs + 1):
+        result, _ = run(["/usr/bin/time", "-v", audiosim, "--store", store, "-j", "1", "query", "--format", "tsv",
+                         query_file])
+        wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", result.stderr)
+        rss_kb = re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr)
+        seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
+        calls.append({"wall_s": seconds, "peak_rss_mib": round(int(rss_kb.group(1)) / 1024, 1), "stdout": result.stdout})
+    warm = sorted(calls[1:], key=lambda c: c["wall_s"])
+    return {"first_wall_s": calls[0]["wall_s"], "first_peak_rss_mib": calls[0]["peak_rss_mib"],
+            "warm_runs": runs, "warm_median_wall_s": warm[len(warm) // 2]["wall_s"] if warm else None,
+            "warm_wall_s": [c["wall_s"] for c in calls[1:]], "warm_peak_rss_mib": [c["peak_rss_mib"] for c in calls[1:]],
+            "same_output": len({c["stdout"] for c in calls}) == 1, "rows": calls[0]["stdout"].count("\n") - 1,
+            "load_average": os.getloadavg()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--audiosim", default=ROOT / "build/bin/audiosim")
@@ -63,6 +86,8 @@ def main():
     parser.add_argument("--devset", default=ROOT.parent / "shared/devset")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--index-threads", type=int, default=os.cpu_count())
+    parser.add_argument("--process-runs", type=int, default=5)
+    parser.add_argument("--process-only", action="store_true")
     args = parser.parse_args()
 
     work = pathlib.Path(args.work)
@@ -70,6 +95,11 @@ def main():
     count = os.path.getsize(args.vectors) // (4 * args.dim)
     report = {"vectors": count, "dim": args.dim, "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+    if args.process_only:
+        (query_file,) = make_query_files(args.devset, work / "queries", 1)
+        report["one_query_process"] = one_query_process(args.audiosim, store, query_file, args.process_runs)
+        print(json.dumps(report, indent=2))
+        return
     if not (store / "manifest.json").exists():
         _, report["store_seconds"] = run([args.make_store, args.vectors, args.dim, store])
     result, report["index_seconds"] = run([args.audiosim, "--store", store, "-j", args.index_threads, "index",
@@ -86,6 +116,7 @@ def main():
         rows = result.stdout.count("\n") - 1
         report[mode] = {"median_ms": float(found.group(1)), "p95_ms": float(found.group(2)), "rows": rows,
                         "process_seconds": round(wall, 2), "peak_memory": found.group(3)}
+    report["one_query_process"] = one_query_process(args.audiosim, store, files[0], args.process_runs)
     print(json.dumps(report, indent=2))
 
 

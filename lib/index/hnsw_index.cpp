@@ -5,16 +5,25 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <new>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -69,18 +78,49 @@ struct PayloadPrefix {
     size_t ef_construction = 0;
 };
 
-template <typename T>
-bool read_pod(std::ifstream& in, T& value) {
-    in.read(reinterpret_cast<char*>(&value), sizeof value);
-    return static_cast<bool>(in);
+constexpr size_t payload_prefix_bytes = 96;  // the fields of PayloadPrefix as saveIndex writes them
+
+// Reads the prefix from the first bytes of a payload; false when there are fewer than it needs.
+bool parse_prefix(const char* bytes, size_t size, PayloadPrefix& p) {
+    if (size < payload_prefix_bytes) return false;
+    size_t at = 0;
+    auto take = [&](auto& value) {
+        std::memcpy(&value, bytes + at, sizeof value);
+        at += sizeof value;
+    };
+    take(p.offset_level0), take(p.max_elements), take(p.count), take(p.size_data_per_element), take(p.label_offset);
+    take(p.offset_data), take(p.max_level), take(p.enter_point), take(p.max_m), take(p.max_m0), take(p.m), take(p.mult);
+    take(p.ef_construction);
+    return at == payload_prefix_bytes;
 }
 
 bool read_prefix(const std::string& path, PayloadPrefix& p) {
+    char bytes[payload_prefix_bytes];
     std::ifstream in(path, std::ios::binary);
-    return read_pod(in, p.offset_level0) && read_pod(in, p.max_elements) && read_pod(in, p.count) &&
-           read_pod(in, p.size_data_per_element) && read_pod(in, p.label_offset) && read_pod(in, p.offset_data) &&
-           read_pod(in, p.max_level) && read_pod(in, p.enter_point) && read_pod(in, p.max_m) &&
-           read_pod(in, p.max_m0) && read_pod(in, p.m) && read_pod(in, p.mult) && read_pod(in, p.ef_construction);
+    in.read(bytes, sizeof bytes);
+    return in && parse_prefix(bytes, sizeof bytes, p);
+}
+
+// What load() and open() check of the prefix before they use it: the header's count, M and dim,
+// the only layout hnswlib 0.6.2 writes, and enough bytes for every element's level-0 block.
+void check_prefix(const PayloadPrefix& p, const IndexHeader& header, uint64_t bytes, const std::string& header_path,
+                  const std::function<Error(const std::string&)>& bad) {
+    const size_t links0 = 2 * header.params.M * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+    if (header.dim > std::numeric_limits<size_t>::max() / sizeof(float) / 2) throw bad("index dim is impossibly large");
+    if (p.count != header.count + header.deleted)
+        throw bad(fmt::format("index payload holds {} vectors but {} records {} (and {} deleted)", p.count,
+                              file_name(header_path), header.count, header.deleted));
+    if (p.m != header.params.M || p.max_m != header.params.M || p.max_m0 != 2 * header.params.M)
+        throw bad(fmt::format("index payload was built with M {} but {} records M {}", p.m, file_name(header_path),
+                              header.params.M));
+    if (p.offset_data != links0 || p.label_offset < p.offset_data ||
+        p.label_offset - p.offset_data != header.dim * sizeof(float))
+        throw bad(fmt::format("index payload does not hold vectors of dim {} as {} records", header.dim,
+                              file_name(header_path)));
+    if (p.offset_level0 != 0 || p.size_data_per_element != p.label_offset + sizeof(hnswlib::labeltype) ||
+        !std::isfinite(p.mult))
+        throw bad("index payload has an unknown layout");
+    if (p.count > 0 && bytes / p.count < p.size_data_per_element) throw bad("index payload is truncated");
 }
 
 // Every link of a loaded graph points inside it and no list is longer than its level allows, so
@@ -193,12 +233,248 @@ IndexHeader header_from_json(const std::string& text, const std::string& file) {
     return h;
 }
 
+// A whole file mapped read-only; unmapped when destroyed.
+class MappedFile {
+public:
+    explicit MappedFile(const std::string& path) {  // Error(input) when it cannot be read
+        require_regular_file(path);
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(errno)));
+        struct stat st {};
+        void* data = nullptr;
+        if (::fstat(fd, &st) == 0 && st.st_size > 0)
+            data = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+        int saved = errno;
+        ::close(fd);
+        if (data == MAP_FAILED) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(saved)));
+        data_ = static_cast<const char*>(data);
+        size_ = data_ ? static_cast<size_t>(st.st_size) : 0;
+    }
+    // A graph search jumps around the file: read ahead of a page would read what it never visits.
+    void expect_random_access() const {
+        if (data_) ::madvise(const_cast<char*>(data_), size_, MADV_RANDOM);
+    }
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+    ~MappedFile() {
+        if (data_) ::munmap(const_cast<char*>(data_), size_);
+    }
+    const char* data() const { return data_; }
+    size_t size() const { return size_; }
+
+private:
+    const char* data_ = nullptr;
+    size_t size_ = 0;
+};
+
+// A payload searched in place (HnswIndex::open): saveIndex's layout read from a mapping, so a
+// search touches only the pages of the elements it visits. The upper levels' lists are located
+// and checked once (a small share of the file); level-0 lists are checked as a search follows
+// them. The search is hnswlib 0.6.2's searchKnn (same steps, same heaps, so the same answers),
+// with those checks added: damaged bytes give Error(format), never a read outside the mapping.
+class MappedGraph {
+public:
+    MappedGraph(const std::string& path, const IndexHeader& header, hnswlib::InnerProductSpace& space)
+        : file_(path), path_(path), has_deleted_(header.deleted > 0), ef_(header.params.ef_search),
+          distance_(space.get_dist_func()), distance_param_(space.get_dist_func_param()) {
+        auto bad = [&](const std::string& why) { return Error(ErrorKind::format, fmt::format("{}: {}", path, why)); };
+        if (file_.size() == 0) throw bad("index payload is empty");
+        if (!parse_prefix(file_.data(), file_.size(), p_)) throw bad("index payload is truncated");
+        check_prefix(p_, header, file_.size(), index_header_path(path), bad);
+        if (p_.count > std::numeric_limits<hnswlib::tableint>::max()) throw bad("index payload holds too many vectors");
+        level0_ = file_.data() + payload_prefix_bytes;
+        // Past the level-0 blocks: per element, the byte count of its upper-level lists, then the lists.
+        const size_t upper_bytes = p_.max_m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+        size_t at = payload_prefix_bytes + p_.count * p_.size_data_per_element;
+        if (at > file_.size()) throw bad("index payload is truncated");
+        for (size_t i = 0; i < p_.count; i++) {
+            unsigned int bytes = 0;
+            if (file_.size() - at < sizeof bytes) throw bad("index payload is truncated");
+            std::memcpy(&bytes, file_.data() + at, sizeof bytes);
+            at += sizeof bytes;
+            if (bytes == 0) continue;
+            if (bytes % upper_bytes != 0 || bytes / upper_bytes > static_cast<size_t>(std::max(p_.max_level, 0)) ||
+                file_.size() - at < bytes)
+                throw bad("index payload has an element with impossible levels (damaged or truncated)");
+            int levels = static_cast<int>(bytes / upper_bytes);
+            for (int level = 1; level <= levels; level++) check_list(file_.data() + at + (level - 1) * upper_bytes, p_.max_m);
+            upper_[static_cast<hnswlib::tableint>(i)] = {at, levels};
+            at += bytes;
+        }
+        if (at != file_.size()) throw bad("index payload has bytes after its last element (damaged)");
+        if (p_.count > 0 && (p_.max_level < 0 || p_.enter_point >= p_.count || level_of(p_.enter_point) != p_.max_level))
+            throw bad("index payload has an entry point outside the graph");
+        visited_ = std::make_unique<hnswlib::VisitedListPool>(1, static_cast<int>(std::max<size_t>(p_.count, 1)));
+        file_.expect_random_access();  // after the walk above, which reads ahead usefully
+    }
+
+    void set_ef(size_t ef) { ef_ = ef; }
+    const float* vector(hnswlib::tableint id) const {
+        return reinterpret_cast<const float*>(element(id) + p_.offset_data);
+    }
+    bool is_deleted(hnswlib::tableint id) const {
+        return static_cast<unsigned char>(element(id)[2]) & 0x01;  // hnswlib's DELETE_MARK
+    }
+    hnswlib::labeltype label(hnswlib::tableint id) const {
+        hnswlib::labeltype value;
+        std::memcpy(&value, element(id) + p_.label_offset, sizeof value);
+        return value;
+    }
+
+    // Label -> element, read from every element on first use (that touches the whole payload).
+    const std::unordered_map<hnswlib::labeltype, hnswlib::tableint>& labels() const {
+        std::call_once(labels_made_, [&] {
+            labels_.reserve(p_.count);
+            for (size_t i = 0; i < p_.count; i++) labels_[label(static_cast<hnswlib::tableint>(i))] = static_cast<hnswlib::tableint>(i);
+        });
+        return labels_;
+    }
+
+    // searchKnn of hnswlib 0.6.2 (hnswalg.h): greedy descent through the upper levels, then
+    // searchBaseLayerST with ef = max(ef, k).
+    std::priority_queue<std::pair<float, hnswlib::labeltype>> search(const float* query, size_t k) const {
+        std::priority_queue<std::pair<float, hnswlib::labeltype>> result;
+        if (p_.count == 0) return result;
+        hnswlib::tableint current = p_.enter_point;
+        float current_distance = distance(query, current);
+        for (int level = p_.max_level; level > 0; level--) {
+            for (bool changed = true; changed;) {
+                changed = false;
+                auto upper = upper_.find(current);
+                if (upper == upper_.end() || upper->second.levels < level)
+                    throw damaged("a link to an element below the link's level");
+                const char* list = file_.data() + upper->second.offset +
+                                   static_cast<size_t>(level - 1) * (p_.max_m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint));
+                const auto* targets = reinterpret_cast<const hnswlib::tableint*>(list + sizeof(hnswlib::linklistsizeint));
+                for (size_t i = 0, n = list_count(list); i < n; i++) {
+                    float d = distance(query, targets[i]);  // checked in the constructor
+                    if (d < current_distance) {
+                        current_distance = d;
+                        current = targets[i];
+                        changed = true;
+                    }
+                }
+            }
+        }
+        Candidates top = search_level0(current, query, std::max(ef_, k));
+        while (top.size() > k) top.pop();
+        for (; !top.empty(); top.pop()) result.emplace(top.top().first, label(top.top().second));
+        return result;
+    }
+
+private:
+    using Candidates = std::priority_queue<std::pair<float, hnswlib::tableint>, std::vector<std::pair<float, hnswlib::tableint>>,
+                                           Graph::CompareByFirst>;
+    struct Upper {
+        size_t offset = 0;  // of its level-1 list in the file
+        int levels = 0;
+    };
+
+    Error damaged(const char* what) const {
+        return Error(ErrorKind::format, fmt::format("{}: index payload is damaged ({}): rebuild the index", path_, what));
+    }
+    const char* element(hnswlib::tableint id) const { return level0_ + id * p_.size_data_per_element; }
+    static size_t list_count(const char* list) {
+        unsigned short count;  // hnswlib keeps a list's length in its first two bytes
+        std::memcpy(&count, list, sizeof count);
+        return count;
+    }
+    void check_list(const char* list, size_t max_links) const {
+        size_t n = list_count(list);
+        if (n > max_links) throw damaged("a list longer than M allows");
+        const auto* targets = reinterpret_cast<const hnswlib::tableint*>(list + sizeof(hnswlib::linklistsizeint));
+        for (size_t j = 0; j < n; j++)
+            if (targets[j] >= p_.count) throw damaged("a link outside the graph");
+    }
+    int level_of(hnswlib::tableint id) const {
+        auto upper = upper_.find(id);
+        return upper == upper_.end() ? 0 : upper->second.levels;
+    }
+    float distance(const float* query, hnswlib::tableint id) const {
+        return distance_(query, vector(id), distance_param_);
+    }
+
+    // searchBaseLayerST<has_deletions, collect_metrics=true> (metrics left out; they change nothing).
+    Candidates search_level0(hnswlib::tableint entry, const float* query, size_t ef) const {
+        struct Release {
+            hnswlib::VisitedListPool& pool;
+            hnswlib::VisitedList* list;
+            ~Release() { pool.releaseVisitedList(list); }
+        } visited{*visited_, visited_->getFreeVisitedList()};
+        hnswlib::vl_type* marks = visited.list->mass;
+        const hnswlib::vl_type tag = visited.list->curV;
+
+        Candidates top, candidates;
+        float lower_bound;
+        if (!has_deleted_ || !is_deleted(entry)) {
+            float d = distance(query, entry);
+            lower_bound = d;
+            top.emplace(d, entry);
+            candidates.emplace(-d, entry);
+        } else {
+            lower_bound = std::numeric_limits<float>::max();
+            candidates.emplace(-lower_bound, entry);
+        }
+        marks[entry] = tag;
+        while (!candidates.empty()) {
+            std::pair<float, hnswlib::tableint> current = candidates.top();
+            if (-current.first > lower_bound && (top.size() == ef || !has_deleted_)) break;
+            candidates.pop();
+            const char* list = element(current.second);
+            check_list(list, p_.max_m0);
+            const auto* targets = reinterpret_cast<const hnswlib::tableint*>(list + sizeof(hnswlib::linklistsizeint));
+            for (size_t j = 0, n = list_count(list); j < n; j++) {
+                hnswlib::tableint candidate = targets[j];
+                if (marks[candidate] == tag) continue;
+                marks[candidate] = tag;
+                float d = distance(query, candidate);
+                if (top.size() < ef || lower_bound > d) {
+                    candidates.emplace(-d, candidate);
+                    if (!has_deleted_ || !is_deleted(candidate)) top.emplace(d, candidate);
+                    if (top.size() > ef) top.pop();
+                    if (!top.empty()) lower_bound = top.top().first;
+                }
+            }
+        }
+        return top;
+    }
+
+    MappedFile file_;
+    std::string path_;
+    PayloadPrefix p_;
+    const char* level0_ = nullptr;
+    std::unordered_map<hnswlib::tableint, Upper> upper_;  // elements above level 0
+    bool has_deleted_;  // the header's deleted count, as hnswlib's num_deleted_ after loadIndex
+    size_t ef_;
+    hnswlib::DISTFUNC<float> distance_;
+    void* distance_param_;
+    std::unique_ptr<hnswlib::VisitedListPool> visited_;
+    mutable std::once_flag labels_made_;
+    mutable std::unordered_map<hnswlib::labeltype, hnswlib::tableint> labels_;
+};
+
 }  // namespace
 
 struct HnswIndex::Impl {
     IndexHeader header;
-    std::unique_ptr<hnswlib::InnerProductSpace> space;  // must outlive graph
-    std::unique_ptr<Graph> graph;
+    std::unique_ptr<hnswlib::InnerProductSpace> space;  // must outlive graph and mapped
+    std::unique_ptr<Graph> graph;          // built or load()ed: every operation
+    std::unique_ptr<MappedGraph> mapped;   // open()ed: search and reads, no changes
+
+    Graph& writable(const char* what) {
+        if (!graph) throw Error(ErrorKind::internal, fmt::format("index {}: the index was opened for search only", what));
+        return *graph;
+    }
+    const std::unordered_map<hnswlib::labeltype, hnswlib::tableint>& labels() const {
+        return graph ? graph->label_lookup_ : mapped->labels();
+    }
+    bool is_deleted(hnswlib::tableint id) const { return graph ? graph->isMarkedDeleted(id) : mapped->is_deleted(id); }
+    // The element of a live id, or none.
+    std::optional<hnswlib::tableint> live(uint64_t id) const {
+        auto found = labels().find(static_cast<hnswlib::labeltype>(id));
+        if (found == labels().end() || is_deleted(found->second)) return std::nullopt;
+        return found->second;
+    }
 };
 
 HnswIndex::HnswIndex(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -208,7 +484,11 @@ HnswIndex::~HnswIndex() = default;
 
 const IndexHeader& HnswIndex::header() const { return impl_->header; }
 
-void HnswIndex::set_ef(size_t ef) { impl_->graph->setEf(std::max<size_t>(ef, 1)); }
+void HnswIndex::set_ef(size_t ef) {
+    ef = std::max<size_t>(ef, 1);
+    if (impl_->graph) impl_->graph->setEf(ef);
+    if (impl_->mapped) impl_->mapped->set_ef(ef);
+}
 
 std::string index_header_path(const std::string& payload_path) { return payload_path + ".json"; }
 
@@ -312,7 +592,7 @@ HnswIndex HnswIndex::build(const IndexHeader& header, const std::vector<uint64_t
 void HnswIndex::add(const std::vector<uint64_t>& ids, const std::vector<float>& vectors, unsigned threads) {
     const size_t dim = impl_->header.dim;
     check_vectors(ids, vectors, dim, "update");
-    Graph& graph = *impl_->graph;
+    Graph& graph = impl_->writable("update");
     for (uint64_t id : ids)
         if (graph.label_lookup_.count(static_cast<hnswlib::labeltype>(id)))
             throw Error(ErrorKind::internal, fmt::format("index update: id {} is in the index already", id));
@@ -327,12 +607,11 @@ void HnswIndex::add(const std::vector<uint64_t>& ids, const std::vector<float>& 
 }
 
 void HnswIndex::remove(const std::vector<uint64_t>& ids) {
-    Graph& graph = *impl_->graph;
+    Graph& graph = impl_->writable("update");
     for (uint64_t id : ids) {
-        auto found = graph.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
-        if (found == graph.label_lookup_.end() || graph.isMarkedDeleted(found->second))
-            throw Error(ErrorKind::internal, fmt::format("index update: id {} is not in the index", id));
-        graph.markDeletedInternal(found->second);
+        std::optional<hnswlib::tableint> internal = impl_->live(id);
+        if (!internal) throw Error(ErrorKind::internal, fmt::format("index update: id {} is not in the index", id));
+        graph.markDeletedInternal(*internal);
         --impl_->header.count;
         ++impl_->header.deleted;
     }
@@ -340,27 +619,21 @@ void HnswIndex::remove(const std::vector<uint64_t>& ids) {
 }
 
 std::vector<uint64_t> HnswIndex::ids() const {
-    const Graph& graph = *impl_->graph;
     std::vector<uint64_t> live;
     live.reserve(impl_->header.count);
-    for (const auto& [label, internal] : graph.label_lookup_)
-        if (!graph.isMarkedDeleted(internal)) live.push_back(static_cast<uint64_t>(label));
+    for (const auto& [label, internal] : impl_->labels())
+        if (!impl_->is_deleted(internal)) live.push_back(static_cast<uint64_t>(label));
     std::sort(live.begin(), live.end());
     return live;
 }
 
-bool HnswIndex::contains(uint64_t id) const {
-    const Graph& graph = *impl_->graph;
-    auto found = graph.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
-    return found != graph.label_lookup_.end() && !graph.isMarkedDeleted(found->second);
-}
+bool HnswIndex::contains(uint64_t id) const { return impl_->live(id).has_value(); }
 
 void HnswIndex::append_vector(uint64_t id, std::vector<float>& out) const {
-    const Graph& graph = *impl_->graph;
-    auto found = graph.label_lookup_.find(static_cast<hnswlib::labeltype>(id));
-    if (found == graph.label_lookup_.end() || graph.isMarkedDeleted(found->second))
-        throw Error(ErrorKind::internal, fmt::format("index: no vector of id {}", id));
-    const auto* data = reinterpret_cast<const float*>(graph.getDataByInternalId(found->second));
+    std::optional<hnswlib::tableint> internal = impl_->live(id);
+    if (!internal) throw Error(ErrorKind::internal, fmt::format("index: no vector of id {}", id));
+    const auto* data = impl_->graph ? reinterpret_cast<const float*>(impl_->graph->getDataByInternalId(*internal))
+                                    : impl_->mapped->vector(*internal);
     out.insert(out.end(), data, data + impl_->header.dim);
 }
 
@@ -369,13 +642,13 @@ void HnswIndex::set_embeddings_checksum(uint64_t checksum) { impl_->header.embed
 void HnswIndex::set_ef_search(size_t ef) {
     check_params({impl_->header.params.M, impl_->header.params.ef_construction, ef});
     impl_->header.params.ef_search = ef;
-    impl_->graph->setEf(ef);
+    set_ef(ef);
 }
 
 std::vector<std::pair<uint64_t, float>> HnswIndex::search(const float* query, size_t k) const {
     std::vector<std::pair<uint64_t, float>> result;
     if (k == 0 || impl_->header.count == 0) return result;  // hnswlib would search deleted-only graphs
-    auto queue = impl_->graph->searchKnn(query, k);
+    auto queue = impl_->graph ? impl_->graph->searchKnn(query, k) : impl_->mapped->search(query, k);
     result.resize(queue.size());
     // The queue pops the farthest first: fill from the back.
     for (size_t i = result.size(); i-- > 0; queue.pop())
@@ -384,7 +657,7 @@ std::vector<std::pair<uint64_t, float>> HnswIndex::search(const float* query, si
 }
 
 std::vector<std::string> HnswIndex::save(const std::string& path) const {
-    Graph& graph = *impl_->graph;
+    Graph& graph = impl_->writable("save");
     uint64_t expected = expected_payload_size(graph);
     AtomicFile payload(path);
     try {
@@ -422,21 +695,7 @@ HnswIndex HnswIndex::load(const std::string& path) {
     const size_t dim = header.dim;
     PayloadPrefix p;
     if (!read_prefix(path, p)) throw bad("index payload is truncated");
-    const size_t links0 = 2 * header.params.M * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
-    if (p.count != header.count + header.deleted)
-        throw bad(fmt::format("index payload holds {} vectors but {} records {} (and {} deleted)", p.count,
-                              file_name(header_path), header.count, header.deleted));
-    if (p.m != header.params.M || p.max_m != header.params.M || p.max_m0 != 2 * header.params.M)
-        throw bad(fmt::format("index payload was built with M {} but {} records M {}", p.m, file_name(header_path),
-                              header.params.M));
-    if (p.offset_data != links0 || p.label_offset < p.offset_data ||
-        p.label_offset - p.offset_data != dim * sizeof(float))
-        throw bad(fmt::format("index payload does not hold vectors of dim {} as {} records", dim,
-                              file_name(header_path)));
-    if (p.offset_level0 != 0 || p.size_data_per_element != p.label_offset + sizeof(hnswlib::labeltype) ||
-        !std::isfinite(p.mult))
-        throw bad("index payload has an unknown layout");
-    if (p.count > 0 && bytes / p.count < p.size_data_per_element) throw bad("index payload is truncated");
+    check_prefix(p, header, bytes, header_path, bad);
 
     auto impl = std::make_unique<Impl>();
     impl->header = header;
@@ -468,6 +727,15 @@ HnswIndex HnswIndex::load(const std::string& path) {
         throw bad(fmt::format("index payload disagrees with {} (count or dim)", file_name(header_path)));
     if (!links_are_sane(graph)) throw bad("index payload has links outside the graph");
     impl->graph->setEf(header.params.ef_search);
+    return HnswIndex(std::move(impl));
+}
+
+HnswIndex HnswIndex::open(const std::string& path) {
+    check_hnsw_cpu_support();
+    auto impl = std::make_unique<Impl>();
+    impl->header = read_index_header(path);
+    impl->space = std::make_unique<hnswlib::InnerProductSpace>(impl->header.dim);
+    impl->mapped = std::make_unique<MappedGraph>(path, impl->header, *impl->space);
     return HnswIndex(std::move(impl));
 }
 

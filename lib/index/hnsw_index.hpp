@@ -74,6 +74,13 @@ public:
     // the header, or one that disagrees with the header (count, dim, M); Error(input) when a file
     // cannot be read. Search uses the header's ef_search afterwards.
     static HnswIndex load(const std::string& path);
+    // For search alone: maps `path` read-only instead of reading it, so opening costs the upper
+    // levels (a small share) and a search reads only the elements it visits. The payload's XXH3 is
+    // not computed: the caller has checked its bytes (the store does, verify_store_file). Its
+    // layout is checked like load()'s, links as they are followed, so damage gives Error(format).
+    // add(), remove() and save() throw Error(internal); ids(), contains() and append_vector()
+    // read every element's id the first time (the whole payload).
+    static HnswIndex open(const std::string& path);
 
     const IndexHeader& header() const;
     size_t dim() const { return header().dim; }

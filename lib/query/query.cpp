@@ -103,7 +103,7 @@ QueryEngine::QueryEngine(StoreReader& store, const std::string& key, Options opt
     if (!options_.exact) {
         store.open_index(key, [&](const std::string& path) {
             try {
-                index_ = HnswIndex::load(path);
+                index_ = HnswIndex::open(path);
                 if (std::string misfit = index_misfit(index_->header(), set_); !misfit.empty())
                     throw Error(ErrorKind::format, fmt::format("{}: {}", path, misfit));
             } catch (const Error& error) {
@@ -113,8 +113,8 @@ QueryEngine::QueryEngine(StoreReader& store, const std::string& key, Options opt
         });
     }
     EmbeddingTable ids_only = store.load_embeddings(key, false);
-    bool index_current = index_ && index_->header().embeddings_checksum == embeddings_checksum(ids_only);
-    if (!index_current) {
+    index_current_ = index_ && index_->header().embeddings_checksum == embeddings_checksum(ids_only);
+    if (!index_current_) {
         vectors_ = store.load_embeddings(key, true);
         const size_t dim = static_cast<size_t>(set_.dim);
         for (const auto& [file_id, file] : vectors_.by_file())
@@ -133,7 +133,7 @@ QueryEngine::QueryEngine(StoreReader& store, const std::string& key, Options opt
             if (chunk == by_id.end()) continue;
             chunks_[chunk_id] = {file_id, chunk->second->start, chunk->second->duration};
             chunks_of_file_[file_id].push_back(chunk_id);
-            if (index_ && !index_->contains(chunk_id)) ++unindexed_;
+            if (index_ && !indexed(chunk_id)) ++unindexed_;
         }
     }
 }
@@ -149,6 +149,10 @@ std::string QueryEngine::source() const {
     if (unindexed_ == 0) return "index";
     return fmt::format("index + exact search of {} chunks added since it was built", unindexed_);
 }
+
+// A current index holds exactly the set's chunks (its checksum says so): asking it chunk by chunk
+// would read every element of the payload.
+bool QueryEngine::indexed(uint64_t chunk_id) const { return index_current_ || index_->contains(chunk_id); }
 
 const FileRecord* QueryEngine::file(uint64_t file_id) const {
     auto found = files_.find(file_id);
@@ -211,7 +215,7 @@ const QueryEngine::Subset& QueryEngine::subset_for(const std::vector<MetadataFil
     for (const auto& [chunk_id, info] : chunks_) {
         if (!subset->all && !subset->files.count(info.file_id)) continue;
         passing.push_back(chunk_id);
-        if (index_ && !options_.exact && index_->contains(chunk_id)) {
+        if (index_ && !options_.exact && indexed(chunk_id)) {
             ++subset->indexed;
         } else {
             unindexed.push_back(chunk_id);

@@ -99,6 +99,7 @@ private:
     };
     struct Subset;  // the chunks that pass one set of filters, with their exact searcher
     std::vector<float> vectors_of(const std::vector<uint64_t>& chunk_ids) const;
+    bool indexed(uint64_t chunk_id) const;  // a chunk of the store the index holds
     const Subset& subset_for(const std::vector<MetadataFilter>& filters) const;
     Neighbours search_chunk(const float* vector, size_t k, const Subset& subset,
                             const std::unordered_set<uint64_t>& excluded_files) const;
@@ -113,6 +114,7 @@ private:
     std::unordered_map<uint64_t, std::vector<uint64_t>> chunks_of_file_;
     std::unordered_map<uint64_t, std::vector<const FileRecord*>> files_by_hash_;
     std::optional<HnswIndex> index_;
+    bool index_current_ = false;  // built from the set's chunks as they are now
     size_t unindexed_ = 0;  // live chunks the index lacks
     EmbeddingTable vectors_;  // loaded when the index cannot serve every vector
     std::unordered_map<uint64_t, const float*> stored_vector_;  // into vectors_

@@ -2,7 +2,9 @@
 
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -230,21 +232,131 @@ FileChecksum checksum_of(const std::string& path) {
     return {hash.hash, hash.bytes, true};
 }
 
+namespace {
+
+// What stat(2) says of a file: a write to it changes ctime (and mtime), a replacement the inode.
+struct FileIdentity {
+    uint64_t device = 0, inode = 0, bytes = 0;
+    int64_t mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const FileIdentity& o) const {
+        return device == o.device && inode == o.inode && bytes == o.bytes && mtime_ns == o.mtime_ns && ctime_ns == o.ctime_ns;
+    }
+};
+
+std::optional<FileIdentity> identity_of(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    auto ns = [](const timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
+    return FileIdentity{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                        static_cast<uint64_t>(st.st_size), ns(st.st_mtim), ns(st.st_ctim)};
+}
+
+// The files of one store whose bytes were found to match their checksum, with the identity they
+// had then (verified.json, docs/FORMAT.md): a file of the same checksum and identity is not hashed
+// again, in this process or a later one. Damage without a write (media bit-rot) keeps the
+// identity, so this misses it; `audiosim check` hashes every file regardless (docs/RELIABILITY.md).
+class VerifiedFiles {
+public:
+    explicit VerifiedFiles(std::string store_path) : store_path_(std::move(store_path)) { read(); }
+
+    bool known(const std::string& file, const FileChecksum& checksum, const FileIdentity& identity) const {
+        auto entry = entries_.find(file);
+        return entry != entries_.end() && entry->second.checksum.xxh3 == checksum.xxh3 &&
+               entry->second.checksum.bytes == checksum.bytes && entry->second.identity == identity;
+    }
+    // `changed_ns_ago`: how long before the stat the file last changed. The clock that stamps
+    // ctime ticks coarsely (milliseconds; seconds on some filesystems), so a write just after our
+    // stat may leave ctime as it was: such recent files are trusted in this process only, as
+    // git treats "racily clean" index entries.
+    void add(const std::string& file, const FileChecksum& checksum, const FileIdentity& identity, int64_t changed_ns_ago) {
+        bool settled = changed_ns_ago >= settle_ns;
+        entries_[file] = {checksum, identity, settled};
+        dirty_ = dirty_ || settled;
+    }
+    // Best effort: a store on read-only media, or a writer's garbage collection racing the rename,
+    // costs only the hashing next time.
+    void save() {
+        if (!dirty_) return;
+        dirty_ = false;
+        nlohmann::json files = nlohmann::json::object();
+        for (const auto& [file, entry] : entries_) {
+            if (!entry.settled || !path_exists(join_path(store_path_, file))) continue;  // dropped by the store
+            const FileIdentity& id = entry.identity;
+            files[file] = {{"xxh3", hash_to_hex(entry.checksum.xxh3)}, {"bytes", entry.checksum.bytes},
+                           {"device", id.device}, {"inode", id.inode}, {"size", id.bytes},
+                           {"mtime_ns", id.mtime_ns}, {"ctime_ns", id.ctime_ns}};
+        }
+        nlohmann::json json = {{"format", verified_format_name}, {"format_version", verified_format_version},
+                               {"about", "files audiosim found intact and their stat(2) then; safe to delete"},
+                               {"files", files}};
+        try {
+            AtomicFile out(join_path(store_path_, store_verified_name));
+            out.write(dump(json));
+            out.commit();
+        } catch (const std::exception&) {
+        }
+    }
+
+private:
+    static constexpr const char* verified_format_name = "audiosim-verified";
+    static constexpr int64_t verified_format_version = 1;
+    static constexpr int64_t settle_ns = 2'000'000'000;  // FAT's 2 s, the coarsest of common filesystems
+    struct Entry {
+        FileChecksum checksum;
+        FileIdentity identity;
+        bool settled = true;
+    };
+
+    // Anything unreadable, malformed or of another version counts as no entries: it is a cache.
+    void read() {
+        std::string path = join_path(store_path_, store_verified_name);
+        if (!path_exists(path)) return;
+        try {
+            nlohmann::json json = nlohmann::json::parse(read_text_file(path));
+            if (json.at("format") != verified_format_name || json.at("format_version") != verified_format_version) return;
+            for (const auto& [file, entry] : json.at("files").items()) {
+                Entry e;
+                if (!hash_from_hex(entry.at("xxh3").get<std::string>(), e.checksum.xxh3)) continue;
+                e.checksum.bytes = entry.at("bytes").get<uint64_t>();
+                e.identity = {entry.at("device").get<uint64_t>(), entry.at("inode").get<uint64_t>(),
+                              entry.at("size").get<uint64_t>(), entry.at("mtime_ns").get<int64_t>(),
+                              entry.at("ctime_ns").get<int64_t>()};
+                entries_[file] = e;
+            }
+        } catch (const std::exception&) {
+            entries_.clear();
+        }
+    }
+
+    std::string store_path_;
+    std::map<std::string, Entry> entries_;
+    bool dirty_ = false;
+};
+
+std::mutex verified_mutex;  // guards every VerifiedFiles
+
+VerifiedFiles& verified_files(const std::string& store_path) {
+    static std::map<std::string, std::unique_ptr<VerifiedFiles>> stores;
+    auto& files = stores[store_path];
+    if (!files) files = std::make_unique<VerifiedFiles>(store_path);
+    return *files;
+}
+
+}  // namespace
+
 void verify_store_file(const std::string& store_path, const std::string& file, const FileChecksum& expected,
                        const std::string& remedy) {
     const std::string& hint = remedy.empty() ? repair_hint : remedy;
-    // Files are immutable and every write gets a new name, so one good check per process is enough.
-    static std::mutex mutex;
-    static std::set<std::string> verified;
     std::string path = join_path(store_path, file);
-    std::string key = fmt::format("{}\n{}\n{}", path, expected.xxh3, expected.bytes);
-    {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (verified.count(key)) return;
-    }
     if (!path_exists(path))
         throw Error(ErrorKind::format, fmt::format("{}: missing, but the store's manifest names it; {}", path, hint));
     if (!expected.recorded) return;  // a store from before checksums: nothing to compare with
+    const int64_t now_ns = now_unix_ns();
+    std::optional<FileIdentity> identity = identity_of(path);  // before hashing: a write meanwhile changes it
+    if (identity) {
+        std::lock_guard<std::mutex> lock(verified_mutex);
+        if (verified_files(store_path).known(file, expected, *identity)) return;
+    }
     FileChecksum actual;
     try {
         actual = checksum_of(path);
@@ -256,8 +368,10 @@ void verify_store_file(const std::string& store_path, const std::string& file, c
                     fmt::format("{}: damaged: {} bytes with XXH3 {}, but the manifest records {} bytes with XXH3 {}; {}",
                                 path, actual.bytes, hash_to_hex(actual.xxh3), expected.bytes,
                                 hash_to_hex(expected.xxh3), hint));
-    std::lock_guard<std::mutex> lock(mutex);
-    verified.insert(key);
+    if (!identity) return;
+    std::lock_guard<std::mutex> lock(verified_mutex);
+    verified_files(store_path).add(file, expected, *identity, now_ns - identity->ctime_ns);
+    verified_files(store_path).save();
 }
 
 std::vector<std::string> files_named_by(const Manifest& manifest) {
@@ -597,7 +711,9 @@ void StoreWriter::remove_unreferenced_files() {
         if (!it->is_regular_file(error)) continue;
         std::string relative = relative_to(it->path().string(), path_);
         bool top_level = relative.find('/') == std::string::npos;
-        bool garbage = top_level ? relative.rfind(std::string(manifest_name) + ".tmp.", 0) == 0 : !referenced.count(relative);
+        bool garbage = top_level ? relative.rfind(std::string(manifest_name) + ".tmp.", 0) == 0 ||
+                                       relative.rfind(std::string(store_verified_name) + ".tmp.", 0) == 0
+                                 : !referenced.count(relative);
         if (garbage) std::filesystem::remove(it->path(), error);
     }
 }

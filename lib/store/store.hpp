@@ -108,8 +108,10 @@ std::optional<std::string> find_store(const std::string& option);
 std::vector<std::string> files_named_by(const Manifest& manifest);
 
 // Throws Error(format) naming the file and what to do (`remedy`, default: run check --repair) when
-// a file the manifest names is missing or its bytes differ from the recorded checksum. Each file is
-// hashed once per process.
+// a file the manifest names is missing or its bytes differ from the recorded checksum. A file is
+// hashed only when the store's verification cache (store_verified_name) does not already hold it
+// with the same checksum, device, inode, size, mtime and ctime; a good result is added to it
+// (written atomically, silently not on a read-only store). Writers add the files they write.
 void verify_store_file(const std::string& store_path, const std::string& file, const FileChecksum& expected,
                        const std::string& remedy = "");
 
@@ -118,6 +120,7 @@ void verify_store_file(const std::string& store_path, const std::string& file, c
 std::vector<std::string> store_data_files(const std::string& store_path);
 
 inline constexpr const char* store_manifest_name = "manifest.json";
+inline constexpr const char* store_verified_name = "verified.json";  // the verification cache (docs/FORMAT.md)
 inline constexpr const char* store_quarantine_folder = "damaged";  // where check --repair moves damaged files
 
 class StoreReader {

@@ -245,6 +245,54 @@ def test_damaged_or_deleted_index_and_pairs(store):
     store.run("query", "--item", "kick/kick-01.wav", check_code=EXIT_OK)
 
 
+def test_cached_verification_gives_the_same_answers_and_still_catches_a_written_index(store):
+    """verified.json spares later readers the hashing of settled files; a write to one changes its
+    ctime, so it is hashed again; deleting or garbling the cache changes nothing but time."""
+    m = manifest(store)
+    (key,) = m["indexes"]
+    payload_name = m["indexes"][key]["file"]
+    payload = store.store / payload_name
+    cache = store.store / "verified.json"
+    query = ("query", store.cwd / "kick/kick-01.wav", "--format", "tsv")
+    time.sleep(2.1)  # files younger than the ctime clock's coarsest tick are not written down
+    first = store.run(*query, check_code=EXIT_OK).stdout
+    assert first.count(b"\n") > 2
+    files = json.loads(cache.read_text())["files"]
+    assert payload_name in files and payload_name + ".json" in files
+    assert store.run(*query, check_code=EXIT_OK).stdout == first  # now from the cache
+    cache.unlink()
+    assert store.run(*query, check_code=EXIT_OK).stdout == first
+    cache.write_text("{ not json")
+    assert store.run(*query, check_code=EXIT_OK).stdout == first
+    assert payload_name in json.loads(cache.read_text())["files"]
+
+    flip(payload, payload.stat().st_size // 2, 32)
+    line = error_line(store.run(*query, check_code=EXIT_FORMAT))
+    assert payload_name in line and "damaged" in line
+
+
+def test_check_hashes_every_file_whatever_the_cache_says(store):
+    """Damage without a write (bit-rot) keeps a file's stat: forged here by writing the damaged
+    file's new stat into the cache. Readers trust it; check must not."""
+    segment = the_segment(store, "embeddings")
+    name = str(segment.relative_to(store.store))
+    time.sleep(2.1)
+    store.run("status", check_code=EXIT_OK)
+    store.run("query", "--item", "kick/kick-01.wav", "--exact", check_code=EXIT_OK)
+    cache = store.store / "verified.json"
+    entries = json.loads(cache.read_text())
+    assert name in entries["files"]
+    flip(segment, dataset_offset(segment, "embeddings/vector") + 4096, 64)
+    st = segment.stat()
+    entries["files"][name].update(device=st.st_dev, inode=st.st_ino, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                  ctime_ns=st.st_ctime_ns)
+    cache.write_text(json.dumps(entries))
+    store.run("status", check_code=EXIT_OK)  # trusts the cache: the trade-off docs/RELIABILITY.md states
+    rows, _ = check(store, code=EXIT_FORMAT)
+    problems = [r for r in rows if r["event"] == "problem"]
+    assert len(problems) == 1 and name in json.dumps(problems[0])
+
+
 def test_legacy_store_without_checksums_still_reads_and_check_survives_damage(store):
     """Manifests from before checksums: read unverified; check parses their files in a child
     process, so bytes that crash HDF5 end the child, not check."""

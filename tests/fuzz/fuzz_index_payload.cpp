@@ -2,7 +2,7 @@
 // the header written beside it, whose size and XXH3 always match the payload, so HnswIndex::load
 // gets past the checksum to its own checks and to hnswlib's loader (as with a forged payload). In
 // one mode the header copies count, M and dim from the payload's own prefix so that those checks
-// pass too. An index that loads is searched, which follows every link.
+// pass too. An index that loads (or opens, mapped) is searched, which follows every link.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -65,14 +65,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string payload = fuzz::write_scratch("index", data, payload_size);
     std::string text = header.dump();
     fuzz::write_scratch("index.json", text.data(), text.size());
-    fuzz::expect_errors([&] {
-        HnswIndex index = HnswIndex::load(payload);
-        std::vector<float> query(index.dim(), 0.0f);
-        query[0] = 1.0f;
-        for (const auto& [id, score] : index.search(query.data(), k)) {
-            std::vector<float> stored;
-            index.append_vector(id, stored);
-        }
-    });
+    // Both readers: load (writers) and open (queries: mapped, links checked as a search follows them).
+    for (auto read : {&HnswIndex::load, &HnswIndex::open})
+        fuzz::expect_errors([&] {
+            HnswIndex index = read(payload);
+            std::vector<float> query(index.dim(), 0.0f);
+            query[0] = 1.0f;
+            for (const auto& [id, score] : index.search(query.data(), k)) {
+                std::vector<float> stored;
+                index.append_vector(id, stored);
+            }
+        });
     return 0;
 }

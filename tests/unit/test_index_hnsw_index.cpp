@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -395,6 +397,134 @@ TEST_CASE("add and remove refuse ids that break their contract") {
     CHECK(kind_of([&] { index.add({data.ids[1]}, {data.vectors.begin(), data.vectors.begin() + dim}, 1); }) ==
           ErrorKind::internal);
     CHECK(index.size() == 3);
+}
+
+// saveIndex's layout (hnswlib 0.6.2), as the damage below needs it: a 96-byte prefix, then per
+// element its level-0 block (link count, links, vector, id), then per element its upper levels.
+constexpr size_t prefix_bytes = 96;
+constexpr size_t element_bytes = (2 * 16 + 1) * 4 + dim * 4 + 8;  // M 16
+
+TEST_CASE("open maps the payload and answers exactly as load, deleted vectors too") {
+    TempFolder folder;
+    const Dataset& all = data5k();
+    HnswIndex built = HnswIndex::build(test_header(), all.ids, all.vectors, 2);
+    std::vector<uint64_t> removed(all.ids.begin(), all.ids.begin() + 300);
+    built.remove(removed);
+    const std::string path = folder.file("index.hnsw");
+    built.save(path);
+    HnswIndex loaded = HnswIndex::load(path);
+    HnswIndex opened = HnswIndex::open(path);
+    CHECK(opened.size() == 4700);
+    CHECK(opened.header().deleted == 300);
+    CHECK(opened.header().embeddings_checksum == loaded.header().embeddings_checksum);
+
+    std::mt19937_64 random(3);
+    std::normal_distribution<float> gauss(0.0f, 0.1f);
+    size_t compared = 0;
+    for (size_t ef : {size_t{100}, size_t{10}}) {
+        loaded.set_ef(ef);
+        opened.set_ef(ef);
+        for (size_t i = 0; i < 5000; i += 37) {
+            std::vector<float> query(row(all, i), row(all, i) + dim);  // near a stored vector, not on it
+            for (float& x : query) x += gauss(random);
+            normalize(query.data());
+            for (size_t k : {size_t{1}, size_t{10}, size_t{150}}) {
+                auto a = loaded.search(query.data(), k);
+                CHECK(a == opened.search(query.data(), k));  // the same ids and the same floats, in order
+                compared += a.size();
+            }
+        }
+    }
+    CHECK(compared > 40000);
+    CHECK(opened.ids() == loaded.ids());
+    CHECK(!opened.contains(removed[0]));
+    CHECK(opened.contains(all.ids[4000]));
+    std::vector<float> a, b;
+    loaded.append_vector(all.ids[4321], a);
+    opened.append_vector(all.ids[4321], b);
+    CHECK(a == b);
+
+    // Search only: changing or saving an opened index is a bug of the caller.
+    auto kind_of = [](const std::function<void()>& f) { return error_of(f).first; };
+    CHECK(kind_of([&] { opened.remove({all.ids[4000]}); }) == ErrorKind::internal);
+    CHECK(kind_of([&] { opened.save(folder.file("copy.hnsw")); }) == ErrorKind::internal);
+}
+
+TEST_CASE("open: damaged or truncated payloads are format errors, at open or when a search meets them") {
+    TempFolder folder;
+    const std::string path = folder.file("index.hnsw");
+    index5k().save(path);
+    const std::string payload = read_all(path);
+    const size_t count = 5000;
+    REQUIRE(payload.size() > prefix_bytes + count * element_bytes);
+    auto search_all = [&] {
+        HnswIndex index = HnswIndex::open(path);
+        for (size_t i = 0; i < count; i += 250) index.search(row(data5k(), i), 10);
+    };
+
+    SUBCASE("truncated, empty, one byte more") {
+        for (const std::string& bytes : {payload.substr(0, payload.size() / 2), payload.substr(0, 50),
+                                         payload.substr(0, payload.size() - 1), std::string(), payload + "x"}) {
+            write_bytes(path, bytes);
+            auto [kind, message] = error_of([&] { HnswIndex::open(path); });
+            CHECK(kind == ErrorKind::format);
+            CHECK(contains(message, path));
+        }
+    }
+    SUBCASE("header and payload disagree") {
+        edit_header(path, [](nlohmann::json& j) { j["dim"] = 32; });
+        CHECK(error_of([&] { HnswIndex::open(path); }).first == ErrorKind::format);
+        edit_header(path, [](nlohmann::json& j) { j["dim"] = dim; j["count"] = 4000; });
+        CHECK(error_of([&] { HnswIndex::open(path); }).first == ErrorKind::format);
+    }
+    SUBCASE("an upper-level list with a link outside the graph is refused at open") {
+        std::string bytes = payload;
+        size_t at = prefix_bytes + count * element_bytes;
+        uint32_t size = 0;
+        for (;; at += 4 + size) {  // the first element above level 0
+            std::memcpy(&size, bytes.data() + at, 4);
+            if (size > 0) break;
+        }
+        uint32_t outside = 0xfffffff0u;
+        std::memcpy(&bytes[at + 4 + 4], &outside, 4);  // its level-1 list's first link
+        uint16_t links = 1;
+        std::memcpy(&bytes[at + 4], &links, 2);
+        write_bytes(path, bytes);
+        auto [kind, message] = error_of([&] { HnswIndex::open(path); });
+        CHECK(kind == ErrorKind::format);
+        CHECK(contains(message, "outside the graph"));
+    }
+    SUBCASE("level-0 links outside the graph stop the search that follows them") {
+        std::string bytes = payload;
+        uint32_t outside = 0xfffffff0u;
+        for (size_t i = 0; i < count; i++) std::memcpy(&bytes[prefix_bytes + i * element_bytes + 4], &outside, 4);
+        write_bytes(path, bytes);
+        auto [kind, message] = error_of(search_all);
+        CHECK(kind == ErrorKind::format);
+        CHECK(contains(message, path));
+        CHECK(contains(message, "rebuild"));
+    }
+    SUBCASE("random bytes anywhere: a format error or an answer, never a crash") {
+        std::mt19937_64 random(11);
+        size_t refused = 0;
+        for (int round = 0; round < 200; round++) {
+            std::string bytes = payload;
+            std::uniform_int_distribution<size_t> at(0, bytes.size() - 1);
+            for (int flip = 0; flip < 1 + round % 8; flip++) bytes[at(random)] = static_cast<char>(random());
+            write_bytes(path, bytes);
+            try {
+                search_all();
+            } catch (const audiosim::Error& error) {
+                CHECK(error.kind() == ErrorKind::format);
+                ++refused;
+            }
+        }
+        MESSAGE(refused, " of 200 damaged payloads refused");
+    }
+    SUBCASE("the undamaged payload opens and searches") {
+        write_bytes(path, payload);
+        CHECK_NOTHROW(search_all());
+    }
 }
 
 TEST_SUITE_END();

@@ -1,11 +1,13 @@
 // lib/store/store: the store folder, its manifest, commits, compaction, and finding a store.
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -16,6 +18,7 @@
 #include "support.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/hash.hpp"
 
 using audiosim::CatalogDelta;
 using audiosim::ErrorKind;
@@ -508,6 +511,45 @@ TEST_CASE("segments carry checksums; a damaged or missing one is Error(format) n
     auto [missing_kind, missing] = error_of([&] { StoreReader(store).load_catalog(); });
     CHECK(missing_kind == ErrorKind::format);
     CHECK(contains(missing, "missing"));
+}
+
+TEST_CASE("the verification cache keeps settled files only, and a changed file is hashed again and caught") {
+    TempFolder folder;
+    std::string store = folder.file("store");
+    const std::string cache = store + "/" + audiosim::store_verified_name;
+    StoreWriter writer(store, options_for(folder));
+    writer.commit({{make_record("a.wav", 1)}, {}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // older than the ctime clock's coarsest tick
+    writer.commit({{make_record("b.wav", 2)}, {}});
+    StoreReader reader(store);
+    const std::string settled = reader.manifest().catalog.at(0).file, fresh = reader.manifest().catalog.at(1).file;
+    CHECK(reader.load_catalog().size() == 2);
+
+    // Only the settled segment is written down: a write to the fresh one could still keep its ctime.
+    REQUIRE(audiosim::path_exists(cache));
+    auto json = nlohmann::json::parse(audiosim::read_text_file(cache));
+    CHECK(json["format"] == "audiosim-verified");
+    CHECK(json["format_version"] == 1);
+    REQUIRE(json["files"].contains(settled));
+    CHECK(!json["files"].contains(fresh));
+    const auto& entry = json["files"][settled];
+    CHECK(entry["xxh3"] == audiosim::hash_to_hex(reader.manifest().catalog.at(0).checksum.xxh3));
+    CHECK(entry["size"] == std::filesystem::file_size(store + "/" + settled));
+    CHECK(entry["inode"].get<uint64_t>() > 0);
+
+    // The same size, other bytes: the write changed ctime, so the file is hashed again.
+    std::string bytes = audiosim::read_text_file(store + "/" + settled);
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
+    write_bytes(store + "/" + settled, bytes);
+    auto [kind, message] = error_of([&] { StoreReader(store).load_catalog(); });
+    CHECK(kind == ErrorKind::format);
+    CHECK(contains(message, settled));
+    CHECK(contains(message, "damaged"));
+
+    // Its bytes restored, it is hashed again and passes.
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
+    write_bytes(store + "/" + settled, bytes);
+    CHECK(StoreReader(store).load_catalog().size() == 2);
 }
 
 TEST_CASE("references into a reader's manifest stay valid when it reloads") {
