@@ -93,6 +93,22 @@ std::vector<WorkUnit> plan_units(const std::vector<const FileRecord*>& files, co
     return units;
 }
 
+// How many units may be decoded ahead of the model: as many as hold the audio of 4 full units per
+// thread, so that memory stays bounded as with full units while short files are decoded far ahead.
+// With 8 units ahead whatever their length, the model waited on the decoders between batches of
+// one-shots and embed used ~150 % of two cores (docs/PERFORMANCE.md).
+size_t look_ahead(const std::vector<WorkUnit>& units, unsigned threads) {
+    size_t full_units = std::max<size_t>(4, threads * 4);
+    double longest = 0;
+    for (const WorkUnit& unit : units) {
+        double seconds = 0;
+        for (const Chunk& chunk : unit.chunks) seconds += chunk.duration;
+        longest = std::max(longest, seconds);
+    }
+    if (longest <= 0) return full_units;
+    return std::max(full_units, static_cast<size_t>(static_cast<double>(full_units) * unit_audio_seconds / longest));
+}
+
 DecodedUnit decode_unit(const WorkUnit& unit, const std::string& root, uint32_t model_rate, ResampleQuality quality) {
     DecodedUnit decoded;
     if (unit.chunks.empty()) return decoded;
@@ -311,7 +327,7 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
         OrderedPool<DecodedUnit> pool(
             units.size(), options.decode_threads,
             [&](size_t i) { return decode_unit(units[i], root, model.sample_rate, options.quality); }, options.cancel,
-            /*window=*/std::max<size_t>(4, options.decode_threads * 4));
+            look_ahead(units, options.decode_threads));
         EmbeddedFile current;  // the file whose units are being taken
         bool current_failed = false;
         size_t files_done = 0;
