@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlib import cpu_busy
+from benchlib import cpu_busy, ensure
 
 DATA_VERSION = {"short": 1, "long": 3}  # bump when generated data changes, to force regeneration
 SR = 44100
@@ -207,35 +207,6 @@ def generate_long(root, seconds, seed):
         for p in ex.map(generate_long_one, jobs):
             log(f"  wrote {p}")
     return entries
-
-
-# ---------------------------------------------------------------------------------------------
-# Cache handling
-# ---------------------------------------------------------------------------------------------
-
-def ensure_dataset(work, name, spec, make):
-    """Return the dataset manifest, generating the data only when absent or different."""
-    root = work / name
-    manifest_path = work / f"{name}.manifest.json"
-    if manifest_path.exists() and root.is_dir():
-        m = json.loads(manifest_path.read_text())
-        if m.get("spec") == spec:
-            log(f"reusing {root} ({len(m['files'])} files, generated {m['generated']})")
-            return m
-        log(f"{root} was generated with another spec; regenerating")
-    if root.exists():
-        shutil.rmtree(root)
-    manifest_path.unlink(missing_ok=True)
-    root.mkdir(parents=True)
-    log(f"generating {root} ...")
-    t0 = time.monotonic()
-    files = make(root)
-    dt = time.monotonic() - t0
-    m = {"spec": spec, "generated": datetime.datetime.now().isoformat(timespec="seconds"),
-         "generation_seconds": round(dt, 1), "files": files}
-    manifest_path.write_text(json.dumps(m))  # written last: its presence means "complete"
-    log(f"generated {root} in {dt:.1f} s")
-    return m
 
 
 def tree_bytes(root):
@@ -507,13 +478,11 @@ def main():
     datasets = {}
     if a.only in (None, "short"):
         spec = {"version": DATA_VERSION["short"], "kind": "short", "files": a.short_files, "seed": 1}
-        datasets["short"] = ensure_dataset(work, "short", spec,
-                                           lambda root: generate_short(root, a.short_files, 1)[0])
+        datasets["short"] = ensure(work, "short", lambda root: generate_short(root, a.short_files, 1)[0], spec, log)
     if a.only in (None, "long"):
         spec = {"version": DATA_VERSION["long"], "kind": "long", "files": len(LONG_SPECS),
                 "seconds": a.long_seconds, "seed": 1000}
-        datasets["long"] = ensure_dataset(work, "long", spec,
-                                          lambda root: generate_long(root, a.long_seconds, 1000))
+        datasets["long"] = ensure(work, "long", lambda root: generate_long(root, a.long_seconds, 1000), spec, log)
     sizes = {name: tree_bytes(work / name) for name in datasets}
     for name, b in sizes.items():
         log(f"{name}: {len(datasets[name]['files'])} files, {b / 2**30:.2f} GiB on disk")
@@ -532,7 +501,7 @@ def main():
                           "peak_rss_mib": TARGET_PEAK_MIB},
               "datasets": {n: {"files": len(d["files"]), "bytes": sizes[n],
                                "audio_hours": sum(f["seconds"] for f in d["files"]) / 3600,
-                               "generation_seconds": d.get("generation_seconds"),
+                               "generation_seconds": d.get("seconds"),
                                "formats": {fm: sum(1 for f in d["files"] if f["format"] == fm)
                                            for fm in sorted({f["format"] for f in d["files"]})}}
                            for n, d in datasets.items()},
