@@ -60,7 +60,8 @@ struct Library : audiosim::test::TestLibrary {
         return audiosim::StoreReader(store).load_embeddings(options.profile.name + "/" + model.id());
     }
     uint64_t file_id(const std::string& path) const {
-        const audiosim::FileRecord* record = audiosim::StoreReader(store).load_catalog().find(path);
+        const audiosim::Catalog catalog = audiosim::StoreReader(store).load_catalog();  // owns the record
+        const audiosim::FileRecord* record = catalog.find(path);
         REQUIRE(record != nullptr);
         return record->file_id;
     }
