@@ -49,6 +49,7 @@ struct WorkUnit {
     const FileRecord* file = nullptr;
     std::vector<Chunk> chunks;
     bool last_of_file = false;
+    double seconds = 0;  // of its chunks
 };
 
 struct ChunkWave {
@@ -73,19 +74,17 @@ std::vector<WorkUnit> plan_units(const std::vector<const FileRecord*>& files, co
     std::vector<WorkUnit> units;
     for (const FileRecord* file : files) {
         WorkUnit unit{file, {}, false};
-        double seconds = 0;
         for (const Chunk& chunk : *chunks.chunks_of(file->file_id)) {
             if (chunk.flags) {
                 ++flagged;
                 continue;
             }
-            if (!unit.chunks.empty() && seconds + chunk.duration > unit_audio_seconds) {
+            if (!unit.chunks.empty() && unit.seconds + chunk.duration > unit_audio_seconds) {
                 units.push_back(std::move(unit));
                 unit = WorkUnit{file, {}, false};
-                seconds = 0;
             }
             unit.chunks.push_back(chunk);
-            seconds += chunk.duration;
+            unit.seconds += chunk.duration;
         }
         unit.last_of_file = true;
         units.push_back(std::move(unit));  // possibly without chunks: the file is still done
@@ -100,11 +99,7 @@ std::vector<WorkUnit> plan_units(const std::vector<const FileRecord*>& files, co
 size_t look_ahead(const std::vector<WorkUnit>& units, unsigned threads) {
     size_t full_units = std::max<size_t>(4, threads * 4);
     double longest = 0;
-    for (const WorkUnit& unit : units) {
-        double seconds = 0;
-        for (const Chunk& chunk : unit.chunks) seconds += chunk.duration;
-        longest = std::max(longest, seconds);
-    }
+    for (const WorkUnit& unit : units) longest = std::max(longest, unit.seconds);
     if (longest <= 0) return full_units;
     return std::max(full_units, static_cast<size_t>(static_cast<double>(full_units) * unit_audio_seconds / longest));
 }

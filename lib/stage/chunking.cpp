@@ -11,9 +11,9 @@ namespace audiosim {
 
 nlohmann::json ChunkSummary::to_json() const {
     return {{"files_chunked", files_chunked}, {"files_up_to_date", files_up_to_date}, {"files_failed", files_failed},
-            {"files_failed_before", files_failed_before}, {"files_dropped", files_dropped}, {"chunks", chunks},                     {"flagged", flagged},
-            {"audio_seconds", audio_seconds}, {"elapsed_seconds", elapsed_seconds},   {"commits", commits},
-            {"interrupted", interrupted}};
+            {"files_failed_before", files_failed_before}, {"files_dropped", files_dropped}, {"chunks", chunks},
+            {"flagged", flagged}, {"audio_seconds", audio_seconds}, {"elapsed_seconds", elapsed_seconds},
+            {"commits", commits}, {"interrupted", interrupted}};
 }
 
 namespace {

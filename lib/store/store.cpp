@@ -113,6 +113,10 @@ std::vector<SegmentEntry> segments_from_json(const nlohmann::json& list, const s
     return segments;
 }
 
+// Writes the store's verification cache if files were verified since: once per table read, not
+// once per file (a table may have hundreds of segments).
+void save_verified_files(const std::string& store_path);
+
 template <typename Table, typename Read>
 Table fold_segments(const std::string& store_path, const std::vector<SegmentEntry>& segments, Read read) {
     Table table;
@@ -120,6 +124,7 @@ Table fold_segments(const std::string& store_path, const std::vector<SegmentEntr
         verify_store_file(store_path, segment.file, segment.checksum);
         table.apply(read(join_path(store_path, segment.file)));
     }
+    save_verified_files(store_path);
     return table;
 }
 
@@ -317,10 +322,10 @@ private:
             for (const auto& [file, entry] : json.at("files").items()) {
                 Entry e;
                 if (!hash_from_hex(entry.at("xxh3").get<std::string>(), e.checksum.xxh3)) continue;
-                e.checksum.bytes = entry.at("bytes").get<uint64_t>();
-                e.identity = {entry.at("device").get<uint64_t>(), entry.at("inode").get<uint64_t>(),
-                              entry.at("size").get<uint64_t>(), entry.at("mtime_ns").get<int64_t>(),
-                              entry.at("ctime_ns").get<int64_t>()};
+                e.checksum.bytes = json_integer<uint64_t>(entry.at("bytes"));
+                e.identity = {json_integer<uint64_t>(entry.at("device")), json_integer<uint64_t>(entry.at("inode")),
+                              json_integer<uint64_t>(entry.at("size")), json_integer<int64_t>(entry.at("mtime_ns")),
+                              json_integer<int64_t>(entry.at("ctime_ns"))};
                 entries_[file] = e;
             }
         } catch (const std::exception&) {
@@ -340,6 +345,11 @@ VerifiedFiles& verified_files(const std::string& store_path) {
     auto& files = stores[store_path];
     if (!files) files = std::make_unique<VerifiedFiles>(store_path);
     return *files;
+}
+
+void save_verified_files(const std::string& store_path) {
+    std::lock_guard<std::mutex> lock(verified_mutex);
+    verified_files(store_path).save();
 }
 
 }  // namespace
@@ -371,7 +381,6 @@ void verify_store_file(const std::string& store_path, const std::string& file, c
     if (!identity) return;
     std::lock_guard<std::mutex> lock(verified_mutex);
     verified_files(store_path).add(file, expected, *identity, now_ns - identity->ctime_ns);
-    verified_files(store_path).save();
 }
 
 std::vector<std::string> files_named_by(const Manifest& manifest) {
@@ -459,6 +468,7 @@ bool StoreReader::open_derived(const std::map<std::string, DerivedFile> Manifest
         auto entry = (manifest().*files).find(key);
         if (entry == (manifest().*files).end()) return false;
         for (const auto& [file, checksum] : entry->second.files) verify_store_file(path_, file, checksum, remedy);
+        save_verified_files(path_);
         open(join_path(path_, entry->second.file));
         return true;
     });
