@@ -41,6 +41,7 @@ std::string summary_line(const IndexBuildResult& r, std::optional<double> recall
     if (!r.reason.empty()) line += fmt::format(" ({})", r.reason);
     line += fmt::format("; {} vectors", r.count);
     if (r.action == "updated") line += fmt::format(" (+{} -{}, {} deleted kept in the graph)", r.added, r.removed, r.deleted);
+    if (r.action == "up to date" && r.labels_written) line += " (labels written again: the store changed)";
     line += fmt::format("; M {}, ef_construction {}, ef {}; {}", r.params.M, r.params.ef_construction, r.params.ef_search,
                         human_duration(r.seconds));
     if (recall)

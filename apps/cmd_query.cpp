@@ -95,8 +95,8 @@ public:
 
 private:
     std::string path(uint64_t file_id) const {
-        const FileRecord* file = engine_.file(file_id);
-        return file ? file->path : fmt::format("#{}", file_id);
+        std::optional<LabelledFile> file = engine_.file(file_id);
+        return file ? std::string(file->path) : fmt::format("#{}", file_id);
     }
 
     nlohmann::ordered_json region_json(const RegionMatch& r) const {
@@ -234,7 +234,7 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
     if (options.exact)
         engine_options.exact_factory = torch_exact_search_factory(options.device, static_cast<int>(engine_options.threads));
     QueryEngine engine(store, key, engine_options);
-    check_filter_fields(engine.catalog(), options.query.filters);
+    if (!options.query.filters.empty()) check_filter_fields(engine.catalog(), options.query.filters);
     std::optional<QueryEmbedder> embedder;
     if (!files.empty() || !options.texts.empty()) {
         embedder.emplace(engine.set(), options.device, static_cast<int>(resolve_threads(global.threads)), options.batch_size);

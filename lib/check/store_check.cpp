@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "index/hnsw_index.hpp"
+#include "index/index_labels.hpp"
 #include "index/store_index.hpp"
 #include "store/h5.hpp"
 #include "pairs/pairs_file.hpp"
@@ -77,7 +78,7 @@ std::string parse_in_child(const std::function<void()>& parse) {
     return cause.empty() ? "unreadable" : cause;
 }
 
-enum class FileKind { catalog, chunks, embeddings, index, index_header, pairs };
+enum class FileKind { catalog, chunks, embeddings, index, index_header, index_labels, pairs };
 
 // What a data file's path says: catalog/G-K.h5, chunks/P/G-K.h5, embeddings/P/M/G-K.h5,
 // indexes/P/M/G.hnsw[.json], pairs/P/M/G.h5 (docs/FORMAT.md).
@@ -122,8 +123,8 @@ std::optional<DataFile> classify(const std::string& file) {
     if (parts.size() != 4 || !parse_generation(name.substr(0, 8), data.generation)) return std::nullopt;
     data.key = parts[1] + "/" + parts[2];
     std::string rest = name.substr(8);
-    if (folder == "indexes" && (rest == ".hnsw" || rest == ".hnsw.json")) {
-        data.kind = rest == ".hnsw" ? FileKind::index : FileKind::index_header;
+    if (folder == "indexes" && (rest == ".hnsw" || rest == ".hnsw.json" || rest == ".hnsw.labels")) {
+        data.kind = rest == ".hnsw" ? FileKind::index : rest == ".hnsw.json" ? FileKind::index_header : FileKind::index_labels;
         return data;
     }
     if (folder == "pairs" && rest == ".h5") {
@@ -147,6 +148,7 @@ void inspect(const std::string& path, FileKind kind) {
             break;
         }
         case FileKind::index_header: read_index_header(path.substr(0, path.size() - 5)); break;
+        case FileKind::index_labels: IndexLabels::open(path).validate(); break;
     }
 }
 
@@ -157,6 +159,7 @@ const char* kind_name(FileKind kind) {
         case FileKind::embeddings: return "embedding segment";
         case FileKind::index: return "index";
         case FileKind::index_header: return "index header";
+        case FileKind::index_labels: return "index labels";
         case FileKind::pairs: return "pairs file";
     }
     return "file";
@@ -237,7 +240,9 @@ void Checker::examine_manifest_files(const Manifest& manifest) {
     for (auto [files, kind] : {std::pair{&manifest.indexes, FileKind::index}, std::pair{&manifest.pairs, FileKind::pairs}})
         for (const auto& [key, entry] : *files)
             for (const auto& [file, checksum] : entry.files)
-                examine(file, checksum, file == entry.file ? kind : FileKind::index_header);
+                examine(file, checksum, file == entry.file                ? kind
+                                        : file == index_labels_path(entry.file) ? FileKind::index_labels
+                                                                                : FileKind::index_header);
 }
 
 // Problems of the store as a whole, over its intact files, and what repair does about them.
@@ -390,6 +395,7 @@ Manifest Checker::rebuilt_from_files() {
         manifest.generation = std::max(manifest.generation, data.generation);
         if (data.kind == FileKind::index) newest_index[data.key] = &data;
         else if (data.kind == FileKind::pairs) newest_pairs[data.key] = &data;
+        else if (data.kind == FileKind::index_labels) continue;  // added with its payload when intact
         else {
             std::string table = data.kind == FileKind::catalog ? "catalog"
                                 : data.kind == FileKind::chunks ? "chunks/" + data.key
@@ -438,8 +444,12 @@ Manifest Checker::rebuilt_from_files() {
             if (!manifest.embedding_sets.count(key)) continue;
             DerivedFile entry{data->file, data->generation, {}};
             entry.files[data->file] = checksum_of(join_path(path_, data->file));
-            if (data->kind == FileKind::index)
+            if (data->kind == FileKind::index) {
                 entry.files[data->file + ".json"] = checksum_of(join_path(path_, data->file + ".json"));
+                const std::string labels = index_labels_path(data->file);
+                if (path_exists(join_path(path_, labels)) && !damaged_.count(labels))
+                    entry.files[labels] = checksum_of(join_path(path_, labels));
+            }
             (*derived)[key] = entry;
         }
     if (library_root.empty()) library_root = options_.library_root.empty() ? "" : absolute_path(options_.library_root);

@@ -21,7 +21,6 @@
 #include <unordered_set>
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -232,40 +231,6 @@ IndexHeader header_from_json(const std::string& text, const std::string& file) {
     h.payload_hash = hash_field(json, "payload_hash");
     return h;
 }
-
-// A whole file mapped read-only; unmapped when destroyed.
-class MappedFile {
-public:
-    explicit MappedFile(const std::string& path) {  // Error(input) when it cannot be read
-        require_regular_file(path);
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(errno)));
-        struct stat st {};
-        void* data = nullptr;
-        if (::fstat(fd, &st) == 0 && st.st_size > 0)
-            data = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-        int saved = errno;
-        ::close(fd);
-        if (data == MAP_FAILED) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(saved)));
-        data_ = static_cast<const char*>(data);
-        size_ = data_ ? static_cast<size_t>(st.st_size) : 0;
-    }
-    // A graph search jumps around the file: read ahead of a page would read what it never visits.
-    void expect_random_access() const {
-        if (data_) ::madvise(const_cast<char*>(data_), size_, MADV_RANDOM);
-    }
-    MappedFile(const MappedFile&) = delete;
-    MappedFile& operator=(const MappedFile&) = delete;
-    ~MappedFile() {
-        if (data_) ::munmap(const_cast<char*>(data_), size_);
-    }
-    const char* data() const { return data_; }
-    size_t size() const { return size_; }
-
-private:
-    const char* data_ = nullptr;
-    size_t size_ = 0;
-};
 
 // A payload searched in place (HnswIndex::open): saveIndex's layout read from a mapping, so a
 // search touches only the pages of the elements it visits. The upper levels' lists are located

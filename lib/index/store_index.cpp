@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "index/index_labels.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
@@ -48,6 +49,19 @@ void select_rows(const std::vector<uint64_t>& ids, const std::vector<float>& vec
         out_ids.push_back(ids[i]);
         out_vectors.insert(out_vectors.end(), vectors.begin() + static_cast<std::ptrdiff_t>(i * dim),
                            vectors.begin() + static_cast<std::ptrdiff_t>((i + 1) * dim));
+    }
+}
+
+// Whether the index entry lists labels made from the tables `basis` names, for the set whose ids
+// hash to `checksum`.
+bool labels_fit(const std::string& store_path, const DerivedFile& entry, const nlohmann::json& basis, uint64_t checksum) {
+    const std::string labels = index_labels_path(entry.file);
+    if (!entry.files.count(labels)) return false;
+    try {
+        IndexLabels stored = IndexLabels::open(join_path(store_path, labels));
+        return stored.basis() == basis && stored.embeddings_checksum() == checksum;
+    } catch (const Error&) {
+        return false;  // damaged: written again
     }
 }
 
@@ -128,7 +142,28 @@ IndexBuildResult update_index(StoreWriter& store, const std::string& key, const 
         result.added = add_ids.size();
         result.removed = to_remove.size();
     }
-    if (result.action != "up to date") store.commit_index(key, [&](const std::string& path) { return index->save(path); });
+    // The labels follow every new graph, and an unchanged graph gets new ones when the store's
+    // tables moved on (files renamed or removed, segments compacted): a query uses labels only
+    // when they describe the tables as they are.
+    const nlohmann::json basis = labels_basis(store.manifest(), set);
+    const bool graph_changed = result.action != "up to date";
+    if (graph_changed || !labels_fit(store.path(), entry->second, basis, checksum)) {
+        IndexLabels labels = IndexLabels::build(store.catalog(), store.load_chunks(set.profile), table, basis, checksum);
+        const std::string old_payload = graph_changed ? "" : join_path(store.path(), entry->second.file);
+        store.commit_index(key, [&](const std::string& path, const WriterStamp& stamp) {
+            std::vector<std::string> written;
+            if (graph_changed) {
+                written = index->save(path);
+            } else {
+                link_or_copy(old_payload, path);
+                link_or_copy(index_header_path(old_payload), index_header_path(path));
+                written = {path, index_header_path(path)};
+            }
+            written.push_back(labels.save(index_labels_path(path), stamp, set.model_id, set.profile));
+            return written;
+        });
+        result.labels_written = true;
+    }
 
     result.count = index->size();
     result.deleted = index->header().deleted;

@@ -38,6 +38,7 @@ struct IndexBuildResult {
     size_t count = 0;    // live vectors afterwards
     size_t deleted = 0;  // deleted vectors still in the graph afterwards
     IndexParams params;
+    bool labels_written = false;  // the labels file (index/index_labels.hpp) was written
     std::string file;    // the payload, absolute
     double seconds = 0;
 };

@@ -82,6 +82,10 @@ public:
     TorchScriptModel(const std::string& path, torch::Device device, std::optional<torch::ScalarType> autocast)
         : path_(path), device_(device), autocast_(autocast) {
         try {
+            // The profiling executor spends a process's first calls profiling the graph (75 ms of a
+            // one-query process's 95 ms, docs/PERFORMANCE.md) for fusers that do not run on the CPU;
+            // the legacy executor gives the same vectors from the first call.
+            if (!device_.is_cuda()) torch::jit::getProfilingMode() = false;
             module_ = torch::jit::load(path, device_);
             module_.eval();
         } catch (const std::exception& error) {

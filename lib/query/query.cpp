@@ -84,7 +84,7 @@ struct QueryEngine::Subset {
 };
 
 QueryEngine::QueryEngine(StoreReader& store, const std::string& key, Options options)
-    : library_root_(store.manifest().library_root), options_(std::move(options)) {
+    : store_(store), library_root_(store.manifest().library_root), options_(std::move(options)) {
     auto set = store.manifest().embedding_sets.find(key);
     if (set == store.manifest().embedding_sets.end()) store.load_embeddings(key);  // throws, naming the sets there are
     set_ = set->second;
@@ -93,52 +93,57 @@ QueryEngine::QueryEngine(StoreReader& store, const std::string& key, Options opt
         throw Error(ErrorKind::format, fmt::format("{}: embeddings {} name chunk profile '{}', which the store lacks",
                                                    store.path(), key, set_.profile));
     profile_ = chunk_set->second.profile;
-    catalog_ = store.load_catalog();
-    catalog_.for_each([&](const FileRecord& file) {
-        if (file.status != FileStatus::ok) return;
-        files_[file.file_id] = &file;
-        files_by_hash_[file.hash].push_back(&file);
-    });
 
     if (!options_.exact) {
         store.open_index(key, [&](const std::string& path) {
+            labels_.reset();
             try {
                 index_ = HnswIndex::open(path);
                 if (std::string misfit = index_misfit(index_->header(), set_); !misfit.empty())
                     throw Error(ErrorKind::format, fmt::format("{}: {}", path, misfit));
+                // Labels made from the tables as they are now spare reading those tables.
+                const Manifest& manifest = store.manifest();
+                const DerivedFile& entry = manifest.indexes.at(key);
+                auto current_set = manifest.embedding_sets.find(key);
+                if (entry.files.count(index_labels_path(entry.file)) && current_set != manifest.embedding_sets.end()) {
+                    IndexLabels labels = IndexLabels::open(index_labels_path(path));
+                    if (labels.basis() == labels_basis(manifest, current_set->second) &&
+                        labels.embeddings_checksum() == index_->header().embeddings_checksum)
+                        labels_ = std::move(labels);
+                }
             } catch (const Error& error) {
                 throw Error(ErrorKind::format, fmt::format("{} (run audiosim index to rebuild it, or query with --exact)",
                                                            error.what()));
             }
         });
     }
+    labels_from_index_ = labels_.has_value();
+    if (labels_from_index_) {
+        index_current_ = true;  // the set is as the labels saw it, and so was the index
+        return;
+    }
     EmbeddingTable ids_only = store.load_embeddings(key, false);
-    index_current_ = index_ && index_->header().embeddings_checksum == embeddings_checksum(ids_only);
+    const uint64_t checksum = embeddings_checksum(ids_only);
+    index_current_ = index_ && index_->header().embeddings_checksum == checksum;
     if (!index_current_) {
         vectors_ = store.load_embeddings(key, true);
         const size_t dim = static_cast<size_t>(set_.dim);
         for (const auto& [file_id, file] : vectors_.by_file())
             for (size_t i = 0; i < file.chunk_ids.size(); ++i) stored_vector_[file.chunk_ids[i]] = file.vectors.data() + i * dim;
     }
-
-    ChunkTable chunks = store.load_chunks(set_.profile);
-    for (const auto& [file_id, file] : ids_only.by_file()) {
-        if (!files_.count(file_id)) continue;  // the file left the catalog after it was embedded
-        const std::vector<Chunk>* stored = chunks.chunks_of(file_id);
-        if (!stored) continue;
-        std::unordered_map<uint64_t, const Chunk*> by_id;
-        for (const Chunk& chunk : *stored) by_id[chunk.chunk_id] = &chunk;
-        for (uint64_t chunk_id : file.chunk_ids) {
-            auto chunk = by_id.find(chunk_id);
-            if (chunk == by_id.end()) continue;
-            chunks_[chunk_id] = {file_id, chunk->second->start, chunk->second->duration};
-            chunks_of_file_[file_id].push_back(chunk_id);
-            if (index_ && !indexed(chunk_id)) ++unindexed_;
-        }
-    }
+    catalog_ = store.load_catalog();
+    labels_ = IndexLabels::build(*catalog_, store.load_chunks(set_.profile), ids_only, nlohmann::json(), checksum);
+    if (index_ && !index_current_)
+        for (size_t row = 0; row < labels_->chunk_count(); ++row)
+            if (!index_->contains(labels_->chunk(row).chunk_id)) ++unindexed_;
 }
 
 QueryEngine::~QueryEngine() = default;
+
+const Catalog& QueryEngine::catalog() const {
+    if (!catalog_) catalog_ = store_.load_catalog();
+    return *catalog_;
+}
 
 std::string QueryEngine::source() const {
     if (options_.exact) {
@@ -146,7 +151,8 @@ std::string QueryEngine::source() const {
         return fmt::format("exact search (--exact, {})", all.exact ? all.exact->device() : "nothing to search");
     }
     if (!index_) return "exact search (no index: run audiosim index)";
-    if (unindexed_ == 0) return "index";
+    std::string tables = labels_from_index_ ? "" : " (store tables read: its labels predate the store's last change)";
+    if (unindexed_ == 0) return "index" + tables;
     return fmt::format("index + exact search of {} chunks added since it was built", unindexed_);
 }
 
@@ -154,9 +160,21 @@ std::string QueryEngine::source() const {
 // would read every element of the payload.
 bool QueryEngine::indexed(uint64_t chunk_id) const { return index_current_ || index_->contains(chunk_id); }
 
-const FileRecord* QueryEngine::file(uint64_t file_id) const {
-    auto found = files_.find(file_id);
-    return found == files_.end() ? nullptr : found->second;
+std::optional<LabelledChunk> QueryEngine::live_chunk(uint64_t chunk_id) const {
+    size_t row = labels_->find_chunk(chunk_id);
+    if (row == IndexLabels::npos) return std::nullopt;
+    return labels_->chunk(row);
+}
+
+std::optional<LabelledFile> QueryEngine::file(uint64_t file_id) const {
+    size_t row = labels_->find_file(file_id);
+    if (row == IndexLabels::npos) return std::nullopt;
+    return labels_->file(row);
+}
+
+std::string_view QueryEngine::path_of(uint64_t file_id) const {
+    std::optional<LabelledFile> found = file(file_id);
+    return found ? found->path : std::string_view();
 }
 
 std::vector<float> QueryEngine::vectors_of(const std::vector<uint64_t>& chunk_ids) const {
@@ -175,29 +193,31 @@ std::vector<float> QueryEngine::vectors_of(const std::vector<uint64_t>& chunk_id
 }
 
 QueryInput QueryEngine::item(const std::string& path_or_id) const {
-    const FileRecord* record = nullptr;
+    size_t row = IndexLabels::npos;
     uint64_t file_id = 0;
     if (is_number(path_or_id) &&
         std::from_chars(path_or_id.data(), path_or_id.data() + path_or_id.size(), file_id).ec == std::errc())
-        record = file(file_id);  // a number too large for an id is a path or nothing
-    if (!record) record = catalog_.find(path_or_id);
-    if (!record) record = catalog_.find(catalog_path_of(absolute_path(path_or_id), library_root_));
-    if (!record || record->status != FileStatus::ok)
+        row = labels_->find_file(file_id);  // a number too large for an id is a path or nothing
+    if (row == IndexLabels::npos) row = labels_->find_path(path_or_id);
+    if (row == IndexLabels::npos) row = labels_->find_path(catalog_path_of(absolute_path(path_or_id), library_root_));
+    if (row == IndexLabels::npos)
         throw Error(ErrorKind::input, fmt::format("{}: not a stored file (give a catalog path, a path inside the library "
                                                   "or a file id)",
                                                   path_or_id));
-    auto chunk_ids = chunks_of_file_.find(record->file_id);
-    if (chunk_ids == chunks_of_file_.end())
+    const LabelledFile record = labels_->file(row);
+    std::vector<uint64_t> chunk_ids = labels_->chunks_of_file(row);
+    if (chunk_ids.empty())
         throw Error(ErrorKind::input, fmt::format("{}: no vectors in {}/{} (not embedded yet, or every chunk is silent)",
-                                                  record->path, set_.profile, set_.model_id));
+                                                  record.path, set_.profile, set_.model_id));
     QueryInput query;
-    query.name = record->path;
-    query.self_file_id = record->file_id;
-    for (uint64_t chunk_id : chunk_ids->second) {
-        query.starts.push_back(chunks_.at(chunk_id).start);
-        query.durations.push_back(chunks_.at(chunk_id).duration);
+    query.name = record.path;
+    query.self_file_id = record.file_id;
+    for (uint64_t chunk_id : chunk_ids) {
+        LabelledChunk chunk = *live_chunk(chunk_id);
+        query.starts.push_back(chunk.start);
+        query.durations.push_back(chunk.duration);
     }
-    query.vectors = vectors_of(chunk_ids->second);
+    query.vectors = vectors_of(chunk_ids);
     return query;
 }
 
@@ -209,16 +229,22 @@ const QueryEngine::Subset& QueryEngine::subset_for(const std::vector<MetadataFil
     auto subset = std::make_unique<Subset>();
     subset->all = filters.empty();
     if (!subset->all)
-        for (const auto& [file_id, record] : files_)
-            if (passes_filters(*record, filters)) subset->files.insert(file_id);
+        catalog().for_each([&](const FileRecord& record) {
+            if (record.status == FileStatus::ok && passes_filters(record, filters)) subset->files.insert(record.file_id);
+        });
     std::vector<uint64_t> passing, unindexed;
-    for (const auto& [chunk_id, info] : chunks_) {
-        if (!subset->all && !subset->files.count(info.file_id)) continue;
-        passing.push_back(chunk_id);
-        if (index_ && !options_.exact && indexed(chunk_id)) {
-            ++subset->indexed;
-        } else {
-            unindexed.push_back(chunk_id);
+    if (subset->all && index_ && !options_.exact && index_current_) {
+        subset->indexed = labels_->chunk_count();  // all of them, without reading a row
+    } else {
+        for (size_t row = 0; row < labels_->chunk_count(); ++row) {
+            const LabelledChunk chunk = labels_->chunk(row);
+            if (!subset->all && !subset->files.count(chunk.file_id)) continue;
+            passing.push_back(chunk.chunk_id);
+            if (index_ && !options_.exact && indexed(chunk.chunk_id)) {
+                ++subset->indexed;
+            } else {
+                unindexed.push_back(chunk.chunk_id);
+            }
         }
     }
     subset->use_index = index_ && !options_.exact && subset->indexed > 0 &&
@@ -240,14 +266,13 @@ Neighbours QueryEngine::search_chunk(const float* vector, size_t k, const Subset
                                      const std::unordered_set<uint64_t>& excluded_files) const {
     size_t excluded_chunks = 0;
     for (uint64_t file_id : excluded_files) {
-        auto chunks = chunks_of_file_.find(file_id);
-        if (chunks != chunks_of_file_.end()) excluded_chunks += chunks->second.size();
+        size_t row = labels_->find_file(file_id);
+        if (row != IndexLabels::npos) excluded_chunks += labels_->chunks_of_file(row).size();
     }
     auto wanted = [&](uint64_t chunk_id) {
-        auto info = chunks_.find(chunk_id);
-        if (info == chunks_.end()) return false;  // removed from the store since the index was built
-        uint64_t file_id = info->second.file_id;
-        return (subset.all || subset.files.count(file_id)) && !excluded_files.count(file_id);
+        std::optional<LabelledChunk> chunk = live_chunk(chunk_id);
+        if (!chunk) return false;  // removed from the store since the index was built
+        return (subset.all || subset.files.count(chunk->file_id)) && !excluded_files.count(chunk->file_id);
     };
 
     Neighbours found;
@@ -292,11 +317,8 @@ QueryResult QueryEngine::run(const QueryInput& query, const QueryOptions& option
     std::unordered_set<uint64_t> excluded;
     if (options.exclude_self) {
         if (query.self_file_id) excluded.insert(*query.self_file_id);
-        if (query.content_hash) {
-            auto same = files_by_hash_.find(*query.content_hash);
-            if (same != files_by_hash_.end())
-                for (const FileRecord* record : same->second) excluded.insert(record->file_id);
-        }
+        if (query.content_hash)
+            for (uint64_t file_id : labels_->files_with_hash(*query.content_hash)) excluded.insert(file_id);
     }
     const Subset& subset = subset_for(options.filters);
 
@@ -305,14 +327,14 @@ QueryResult QueryEngine::run(const QueryInput& query, const QueryOptions& option
         chunks[c].start = query.starts[c];
         chunks[c].duration = query.durations[c];
         for (const auto& [chunk_id, similarity] : search_chunk(query.vectors.data() + c * dim, options.neighbours, subset, excluded)) {
-            const ChunkInfo& info = chunks_.at(chunk_id);
-            chunks[c].hits.push_back({chunk_id, info.file_id, similarity, info.start, info.duration});
+            const LabelledChunk chunk = *live_chunk(chunk_id);
+            chunks[c].hits.push_back({chunk_id, chunk.file_id, similarity, chunk.start, chunk.duration});
         }
     }
 
     QueryResult result;
     std::vector<FileMatch> files = fuse(chunks, options.fusion, [&](uint64_t a, uint64_t b) {
-        return files_.at(a)->path < files_.at(b)->path;  // equal scores in path order, the same in every store
+        return path_of(a) < path_of(b);  // equal scores in path order, the same in every store
     });
     result.candidate_files = files.size();
     for (FileMatch& match : files) {

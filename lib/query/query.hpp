@@ -20,6 +20,7 @@
 
 #include "index/exact_search.hpp"
 #include "index/hnsw_index.hpp"
+#include "index/index_labels.hpp"
 #include "query/fusion.hpp"
 #include "store/store.hpp"
 
@@ -73,46 +74,47 @@ public:
         unsigned threads = 1;
     };
 
-    // Loads what queries of set `key` need. Error(input) for an unknown set; Error(format) for an
-    // index that cannot be loaded (the message says to run `audiosim index`).
+    // Loads what queries of set `key` need: with an index whose labels describe the store as it is,
+    // only the index and its labels, both mapped (a query reads the rows it touches); otherwise
+    // the catalog, the chunk table and the set's ids. `store` must outlive the engine: a filter
+    // reads the catalog from it when first used. Error(input) for an unknown set; Error(format)
+    // for an index that cannot be loaded (the message says to run `audiosim index`).
     QueryEngine(StoreReader& store, const std::string& key, Options options);
     ~QueryEngine();
 
-    const Catalog& catalog() const { return catalog_; }
+    const Catalog& catalog() const;  // read on first use
     const EmbeddingSet& set() const { return set_; }
     const ChunkProfile& profile() const { return profile_; }
     // Where answers come from: "index", "index + exact search of N chunks added since it was built",
-    // "exact search (no index: run audiosim index)", "exact search (--exact, DEVICE)".
+    // "exact search (no index: run audiosim index)", "exact search (--exact, DEVICE)"; a current
+    // index whose labels could not be used: "index (store tables read: its labels predate ...)".
     std::string source() const;
 
     // A stored file by catalog path, absolute path or file id. Error(input) naming it when it is
     // not in the catalog or has no vectors in this set.
     QueryInput item(const std::string& path_or_id) const;
-    const FileRecord* file(uint64_t file_id) const;
+    std::optional<LabelledFile> file(uint64_t file_id) const;  // a file of status ok
 
     QueryResult run(const QueryInput& query, const QueryOptions& options) const;
 
 private:
-    struct ChunkInfo {
-        uint64_t file_id;
-        double start, duration;
-    };
     struct Subset;  // the chunks that pass one set of filters, with their exact searcher
     std::vector<float> vectors_of(const std::vector<uint64_t>& chunk_ids) const;
     bool indexed(uint64_t chunk_id) const;  // a chunk of the store the index holds
+    std::optional<LabelledChunk> live_chunk(uint64_t chunk_id) const;
+    std::string_view path_of(uint64_t file_id) const;
     const Subset& subset_for(const std::vector<MetadataFilter>& filters) const;
     Neighbours search_chunk(const float* vector, size_t k, const Subset& subset,
                             const std::unordered_set<uint64_t>& excluded_files) const;
 
+    StoreReader& store_;
     std::string library_root_;
     EmbeddingSet set_;
     ChunkProfile profile_;
     Options options_;
-    Catalog catalog_;
-    std::unordered_map<uint64_t, const FileRecord*> files_;
-    std::unordered_map<uint64_t, ChunkInfo> chunks_;  // live chunks with vectors
-    std::unordered_map<uint64_t, std::vector<uint64_t>> chunks_of_file_;
-    std::unordered_map<uint64_t, std::vector<const FileRecord*>> files_by_hash_;
+    mutable std::optional<Catalog> catalog_;
+    std::optional<IndexLabels> labels_;  // the live chunks with vectors, and the files of status ok
+    bool labels_from_index_ = false;     // mapped from the index's labels file, not built from the tables
     std::optional<HnswIndex> index_;
     bool index_current_ = false;  // built from the set's chunks as they are now
     size_t unindexed_ = 0;  // live chunks the index lacks

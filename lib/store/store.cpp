@@ -616,8 +616,9 @@ void StoreWriter::commit_derived(std::map<std::string, DerivedFile>& files, cons
 }
 
 void StoreWriter::commit_index(const std::string& key,
-                               const std::function<std::vector<std::string>(const std::string& payload_path)>& save) {
-    commit_derived(manifest_.indexes, key, index_file(key, manifest_.generation + 1), save);
+                               const std::function<std::vector<std::string>(const std::string& payload_path, const WriterStamp& stamp)>& save) {
+    commit_derived(manifest_.indexes, key, index_file(key, manifest_.generation + 1),
+                   [&](const std::string& path) { return save(path, stamp_for(manifest_.generation + 1)); });
 }
 
 void StoreWriter::commit_pairs(const std::string& key,

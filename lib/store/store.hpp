@@ -184,10 +184,11 @@ public:
     // Commits vectors of a set (created on first use). Error(model) when the dimension changes.
     void commit_embeddings(const EmbeddingSet& set, EmbeddingDelta delta);
     EmbeddingTable load_embeddings(const std::string& key) const;  // empty for a set not stored yet
-    // Writes a new index of set `key` (save(path) writes the payload `path` and its companions, each
-    // atomically, and returns every path it wrote) and commits it in place of the previous one.
+    // Writes a new index of set `key` (save(path, stamp) writes the payload `path` and its
+    // companions, each atomically, and returns every path it wrote) and commits it in place of the
+    // previous one.
     void commit_index(const std::string& key,
-                      const std::function<std::vector<std::string>(const std::string& payload_path)>& save);
+                      const std::function<std::vector<std::string>(const std::string& payload_path, const WriterStamp& stamp)>& save);
     // Writes new pairs of set `key` (write(path, stamp) writes the file) and commits them in place
     // of the previous ones.
     void commit_pairs(const std::string& key, const std::function<void(const std::string& path, const WriterStamp& stamp)>& write);

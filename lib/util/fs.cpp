@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <random>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +63,41 @@ void AtomicFile::commit() {
         throw_errno("cannot rename " + temporary_path_ + " to " + target_path_);
     committed_ = true;
     fsync_directory(parent_path(target_path_));
+}
+
+MappedFile::MappedFile(const std::string& path) {
+    require_regular_file(path);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(errno)));
+    struct stat st {};
+    void* data = nullptr;
+    if (::fstat(fd, &st) == 0 && st.st_size > 0)
+        data = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    int saved = errno;
+    ::close(fd);
+    if (data == MAP_FAILED) throw Error(ErrorKind::input, fmt::format("{}: {}", path, std::strerror(saved)));
+    data_ = static_cast<const char*>(data);
+    size_ = data_ ? static_cast<size_t>(st.st_size) : 0;
+}
+
+MappedFile::~MappedFile() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+}
+
+void MappedFile::expect_random_access() const {
+    if (data_) ::madvise(const_cast<char*>(data_), size_, MADV_RANDOM);
+}
+
+void link_or_copy(const std::string& from, const std::string& to) {
+    if (::link(from.c_str(), to.c_str()) == 0) {
+        fsync_directory(parent_path(to));
+        return;
+    }
+    if (errno == EEXIST) throw_errno(fmt::format("cannot link {} to {}", from, to));
+    MappedFile source(from);
+    AtomicFile copy(to);
+    copy.write(std::string_view(source.data(), source.size()));
+    copy.commit();
 }
 
 void fsync_path(const std::string& path) {

@@ -28,6 +28,27 @@ private:
     bool committed_ = false;
 };
 
+// A whole file mapped read-only (an empty file maps to nothing); unmapped when destroyed.
+class MappedFile {
+public:
+    explicit MappedFile(const std::string& path);  // Error(input) naming the file when it cannot be read
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+    ~MappedFile();
+    // For a reader that jumps around the file (a graph search): read-ahead would read what it never visits.
+    void expect_random_access() const;
+    const char* data() const { return data_; }
+    size_t size() const { return size_; }
+
+private:
+    const char* data_ = nullptr;
+    size_t size_ = 0;
+};
+
+// Makes `to` (a new name) a second name of `from`'s bytes: a hard link, or where the filesystem
+// has none, a copy written atomically. Error(io) naming both when neither works.
+void link_or_copy(const std::string& from, const std::string& to);
+
 // fsync a file by path (after a library such as HDF5 closed it) and a folder (after a rename).
 void fsync_path(const std::string& path);
 void fsync_directory(const std::string& path);

@@ -47,12 +47,12 @@ def test_build_update_and_rebuild(tmp_path, demo):
     status = index_status(audiosim)
     assert status["state"] == "up to date" and status["vectors"] == total and status["file"] == built["file"]
 
-    # The files: a payload and its header under indexes/, named by the manifest.
+    # The files: a payload, its header and its labels under indexes/, named by the manifest.
     manifest = read_manifest(audiosim.store)
     (key,) = manifest["indexes"]
     entry = manifest["indexes"][key]
     assert pathlib.Path(built["file"]) == audiosim.store / entry["file"]
-    assert index_files(audiosim) == [entry["file"], entry["file"] + ".json"]
+    assert index_files(audiosim) == [entry["file"], entry["file"] + ".json", entry["file"] + ".labels"]
     assert entry["file"].startswith(f"indexes/{key}/")
     header = json.loads((audiosim.store / (entry["file"] + ".json")).read_text())
     assert header["format"] == "audiosim-index" and header["format_version"] == 1
@@ -79,8 +79,8 @@ def test_build_update_and_rebuild(tmp_path, demo):
     assert updated["added"] == grown - total > 0 and updated["removed"] == 0
     assert updated["vectors"] == grown and updated["recall_at_10"] >= 0.99
     assert updated["file"] != built["file"]
-    assert index_files(audiosim) == [read_manifest(audiosim.store)["indexes"][key]["file"],
-                                     read_manifest(audiosim.store)["indexes"][key]["file"] + ".json"]
+    payload = read_manifest(audiosim.store)["indexes"][key]["file"]
+    assert index_files(audiosim) == [payload, payload + ".json", payload + ".labels"]
 
     # A file removed from the library: ingest --prune + embed drops its vectors.
     (audiosim.cwd / "loop/loop-02.ogg").unlink()

@@ -81,7 +81,7 @@ def test_manifest_records_a_checksum_of_every_file(store):
     segments = m["catalog"] + m["chunks"]["sample"]["segments"] + [
         s for e in m["embeddings"].values() for s in e["segments"]]
     derived = [part for kind in ("indexes", "pairs") for entry in m[kind].values() for part in entry["files"].items()]
-    assert segments and len(derived) == 3  # index payload + header, pairs
+    assert segments and len(derived) == 4  # index payload, header and labels; pairs
     for entry in segments:
         data = (store.store / entry["file"]).read_bytes()
         assert entry["bytes"] == len(data) and len(entry["xxh3"]) == 16
@@ -150,14 +150,24 @@ def test_unparsable_manifest_is_rebuilt(store):
 # ---------------------------------------------------------------------------------------------
 # Damaged segments.
 
+def indexed_query_unchanged(store, query, before):
+    """A query through the index reads its payload and labels, not the tables: it answers exactly
+    as before the damage (the labels describe those tables as they were, checksum-verified)."""
+    result = store.run(*query, check_code=EXIT_OK)
+    assert result.stdout == before
+
+
 def test_damaged_catalog_segment_is_named_never_a_crash(store):
+    query = ("query", "--item", "kick/kick-01.wav", "--format", "tsv")
+    before = store.run(*query, check_code=EXIT_OK).stdout
     segment = the_segment(store, "catalog")
     flip(segment, segment.stat().st_size // 2, 256)
     name = str(segment.relative_to(store.store))
-    for command in (["status"], ["status", "--errors"], ["query", "--item", "kick/kick-01.wav"], ["embed"],
+    for command in (["status"], ["status", "--errors"], ["query", "--item", "kick/kick-01.wav", "--exact"], ["embed"],
                     ["ingest", "."], ["pairs"], ["eval", "--labels", "labels.tsv"], ["index"]):
         result = store.run(*command, check_code=EXIT_FORMAT)
         assert name in error_line(result) and "damaged" in error_line(result), command
+    indexed_query_unchanged(store, query, before)
     rows, _ = check(store, code=EXIT_FORMAT)
     assert [r["file"] for r in rows if r["event"] == "problem"][0] == name
 
@@ -176,12 +186,15 @@ def test_damaged_vectors_are_never_served_and_repair_redoes_exactly_their_files(
     segment = the_segment(store, "embeddings")
     with h5py.File(segment, "r") as f:
         files_in_segment = len(set(f["embeddings/file_id"][:].tolist()))
+    query = ("query", "--item", "kick/kick-01.wav", "--format", "tsv")
+    before = store.run(*query, check_code=EXIT_OK).stdout
     flip(segment, dataset_offset(segment, "embeddings/vector") + 4096, 64)
     name = str(segment.relative_to(store.store))
-    for command in (["query", "--item", "kick/kick-01.wav", "--exact"], ["query", "--item", "kick/kick-01.wav"],
+    for command in (["query", "--item", "kick/kick-01.wav", "--exact"],
                     ["eval", "--labels", "labels.tsv"], ["pairs"], ["index"], ["status"], ["embed"], ["report"]):
         result = store.run(*command, check_code=EXIT_FORMAT)
         assert name in error_line(result), (command, result.stderr)
+    indexed_query_unchanged(store, query, before)
 
     rows, _ = check(store, code=EXIT_FORMAT)
     assert any(r["file"] == name and "XXH3" in r["detail"] for r in rows)
@@ -242,6 +255,23 @@ def test_damaged_or_deleted_index_and_pairs(store):
     check(store, "--repair", code=EXIT_OK)
     assert manifest(store)["indexes"] == {} and manifest(store)["pairs"] == {}
     store.run("index", check_code=EXIT_OK)
+    store.run("query", "--item", "kick/kick-01.wav", check_code=EXIT_OK)
+
+
+def test_damaged_index_labels_are_named_and_repaired_with_their_index(store):
+    m = manifest(store)
+    (key,) = m["indexes"]
+    labels_name = m["indexes"][key]["file"] + ".labels"
+    assert labels_name in m["indexes"][key]["files"]
+    flip(store.store / labels_name, 64, 16)
+    assert labels_name in error_line(store.run("query", "--item", "kick/kick-01.wav", check_code=EXIT_FORMAT))
+    rows, _ = check(store, code=EXIT_FORMAT)
+    problems = [r for r in rows if r["event"] == "problem"]
+    assert len(problems) == 1 and labels_name in json.dumps(problems[0])
+    check(store, "--repair", code=EXIT_OK)
+    assert manifest(store)["indexes"] == {}
+    store.run("index", check_code=EXIT_OK)
+    assert manifest(store)["indexes"][key]["file"] + ".labels" in manifest(store)["indexes"][key]["files"]
     store.run("query", "--item", "kick/kick-01.wav", check_code=EXIT_OK)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import (EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Audiosim, embedded_demo, parse_rows,
-                      read_manifest, write_wav)
+                      read_manifest, tone, write_wav)
 
 COLUMNS = ["query", "rank", "path", "score", "votes", "total_similarity", "best_similarity", "best_region"]
 EXPLAIN_COLUMNS = ["query", "query_chunk", "query_start", "query_end", "rank", "path", "match_start", "match_end",
@@ -301,3 +301,33 @@ def test_without_an_index_queries_search_exactly(indexed, tmp_path):
         assert [row["path"] for row in rows] == [row["path"] for row in expected]
         for a, b in zip(rows, expected):
             assert a["score"] == pytest.approx(b["score"], abs=1e-5)
+
+
+def test_index_labels_spare_the_tables_until_the_store_changes(indexed, tmp_path):
+    """A query maps the index and its labels when they describe the store as it is; after a change
+    it reads the tables (same answers) until `audiosim index` writes labels again."""
+    store = tmp_path / "store"
+    shutil.copytree(indexed.store, store, ignore=shutil.ignore_patterns("lock"))
+    audiosim = Audiosim(store, indexed.cwd)
+
+    def answers():
+        rows, result = query(audiosim, "--item", ITEM, "--explain", "-vv")
+        source = [line for line in stderr_lines(result) if line.startswith("audiosim query: sample/")]
+        assert len(source) == 1
+        return rows, source[0].split(": ", 2)[2]
+
+    mapped, source = answers()
+    assert source == "index"
+    # An ingest that only changes the catalog (a file nothing is chunked or embedded from yet).
+    library = tmp_path / "library"
+    shutil.copytree(indexed.cwd, library)
+    audiosim = Audiosim(store, library)
+    write_wav(library / "new/late.wav", tone(seconds=1.0))
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    tables, source = answers()
+    assert source == "index (store tables read: its labels predate the store's last change)"
+    assert tables == mapped
+    result = audiosim.run("index", check_code=EXIT_OK)
+    assert "labels written again" in result.stderr.decode()
+    again, source = answers()
+    assert source == "index" and again == mapped

@@ -250,6 +250,17 @@ SyntheticStore::SyntheticStore(size_t dim, size_t clusters, bool paired, uint64_
     }
 }
 
+uint64_t SyntheticStore::add_unchunked(const std::string& path) {
+    CatalogDelta delta;
+    FileRecord record;
+    record.file_id = writer_.allocate_file_id();
+    record.path = path;
+    record.hash = 0x9e3779b97f4a7c15ull * next_hash_++;
+    delta.records.push_back(record);
+    writer_.commit(std::move(delta));
+    return record.file_id;
+}
+
 std::vector<uint64_t> SyntheticStore::add(const std::vector<File>& files) {
     auto set = writer_.manifest().chunk_sets.find(profile_.name);
     uint64_t next_chunk_id = set == writer_.manifest().chunk_sets.end() ? 1 : set->second.next_chunk_id;

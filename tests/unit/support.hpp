@@ -126,6 +126,9 @@ public:
     // Commits the files to the catalog, the chunks and the embeddings (three commits) and returns
     // their file ids, in order.
     std::vector<uint64_t> add(const std::vector<File>& files);
+    // Commits a file to the catalog alone (nothing chunked or embedded from it yet): a store
+    // change that leaves the embedding set as it was. Returns its file id.
+    uint64_t add_unchunked(const std::string& path);
     // Drops files from the catalog, the chunks and the embeddings.
     void remove(const std::vector<std::string>& paths);
     // The vectors committed for a file (chunks() x dim), and its chunk ids.

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "index/index_labels.hpp"
 #include "index/store_index.hpp"
 #include "support.hpp"
 #include "util/fs.hpp"
@@ -264,14 +265,53 @@ TEST_CASE("a new index commit removes the files of the old one") {
     s.add(files("a/", 20));
     IndexBuildResult first = update(s);
     std::string folder = parent_path(first.file);
-    CHECK(sorted_entries(folder) == std::vector<std::string>{file_name(first.file), file_name(first.file) + ".json"});
+    CHECK(sorted_entries(folder) ==
+          std::vector<std::string>{file_name(first.file), file_name(first.file) + ".json", file_name(first.file) + ".labels"});
     s.add(files("b/", 2));
     IndexBuildResult second = update(s);
     REQUIRE(second.action == "updated");
     CHECK(second.file != first.file);
     CHECK_FALSE(path_exists(first.file));
     CHECK_FALSE(path_exists(index_header_path(first.file)));
-    CHECK(sorted_entries(folder) == std::vector<std::string>{file_name(second.file), file_name(second.file) + ".json"});
+    CHECK(sorted_entries(folder) == std::vector<std::string>{file_name(second.file), file_name(second.file) + ".json",
+                                                             file_name(second.file) + ".labels"});
+}
+
+TEST_CASE("labels come with every graph, and again for an unchanged graph when the store's tables moved on") {
+    SyntheticStore s;
+    s.add(files("a/", 10));
+    IndexBuildResult first = update(s);
+    CHECK(first.labels_written);
+    auto basis_now = [&] { return labels_basis(s.writer().manifest(), s.writer().manifest().embedding_sets.at(s.key())); };
+    {
+        IndexLabels labels = IndexLabels::open(index_labels_path(first.file));
+        CHECK(labels.basis() == basis_now());
+        CHECK(labels.embeddings_checksum() == read_index_header(first.file).embeddings_checksum);
+        CHECK(labels.chunk_count() == 40);
+    }
+    IndexBuildResult again = update(s);
+    CHECK(again.action == "up to date");
+    CHECK_FALSE(again.labels_written);
+    CHECK(again.file == first.file);
+
+    // A file with no chunks yet changes the catalog alone: the graph stays, the labels are new.
+    s.add_unchunked("b/fresh.wav");
+    IndexBuildResult relabelled = update(s);
+    CHECK(relabelled.action == "up to date");
+    CHECK(relabelled.labels_written);
+    REQUIRE(relabelled.file != first.file);
+    CHECK_FALSE(path_exists(first.file));
+    IndexHeader header = read_index_header(relabelled.file);
+    CHECK(hash_file(relabelled.file).hash == header.payload_hash);  // the same graph under its new name
+    IndexLabels labels = IndexLabels::open(index_labels_path(relabelled.file));
+    CHECK(labels.basis() == basis_now());
+    REQUIRE(labels.find_path("b/fresh.wav") != IndexLabels::npos);
+    CHECK(labels.chunks_of_file(labels.find_path("b/fresh.wav")).empty());
+    CHECK(s.writer().manifest().indexes.at(s.key()).files.count(relative_to(index_labels_path(relabelled.file), s.store())) == 1);
+
+    // Damaged labels are written again, not trusted.
+    write_bytes(index_labels_path(relabelled.file), "not labels");
+    CHECK(update(s).labels_written);
 }
 
 TEST_CASE("the manifest's indexes entry and the header name the set, its checksum and its count") {

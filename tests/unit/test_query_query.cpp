@@ -12,11 +12,13 @@
 #include "index/store_index.hpp"
 #include "query/query.hpp"
 #include "support.hpp"
+#include "util/fs.hpp"
 
 using namespace audiosim;
 using audiosim::test::contains;
 using audiosim::test::error_of;
 using audiosim::test::SyntheticStore;
+using audiosim::test::write_bytes;
 
 namespace {
 
@@ -81,7 +83,7 @@ QueryOptions with_limit(size_t limit, std::vector<MetadataFilter> filters = {}) 
 
 std::vector<std::string> paths(const QueryEngine& engine, const QueryResult& result) {
     std::vector<std::string> out;
-    for (const FileMatch& match : result.files) out.push_back(engine.file(match.file_id)->path);
+    for (const FileMatch& match : result.files) out.emplace_back(engine.file(match.file_id)->path);
     return out;
 }
 
@@ -344,6 +346,57 @@ TEST_CASE("a stale index: chunks added since are searched exactly, removed ones 
     for (const std::string& path : removed) CHECK(error_of([&] { index.item(path); }).first == ErrorKind::input);
     // A new file is an item too, its vectors read from the store.
     CHECK(index.item("c03/new205.wav").vectors == s->vectors(s->file_id("c03/new205.wav")));
+}
+
+TEST_CASE("labels mapped from the index and labels built from the tables give the same answers") {
+    auto s = small_store();
+    StoreReader mapped_reader(s->store());
+    QueryEngine mapped = engine_for(mapped_reader, *s);
+    CHECK(mapped.source() == "index");
+    // The mapped labels spare the tables: a damaged embeddings segment goes unread.
+    const std::string segment =
+        join_path(s->store(), s->writer().manifest().embedding_sets.at(s->key()).segments.front().file);
+    const std::string segment_bytes = read_text_file(segment);
+    write_bytes(segment, "damaged");
+    StoreReader damaged_reader(s->store());
+    CHECK(engine_for(damaged_reader, *s).source() == "index");
+    write_bytes(segment, segment_bytes);
+
+    // A file with no chunks yet changes the catalog alone: the labels no longer describe the store.
+    s->add_unchunked("c00/fresh.wav");
+    StoreReader built_reader(s->store());
+    QueryEngine built = engine_for(built_reader, *s);
+    CHECK(built.source() == "index (store tables read: its labels predate the store's last change)");
+
+    const std::vector<std::vector<MetadataFilter>> filters = {{}, {{"kind", "odd"}}, {{"folder", "c03"}}, {{"tags", "t07"}}};
+    for (size_t i : {0, 57, 123, 199}) {
+        for (const auto& filter : filters) {
+            QueryOptions options = with_limit(8, filter);
+            options.exclude_self = true;
+            options.explain = true;
+            QueryResult a = mapped.run(mapped.item(path_of(i, 20)), options);
+            QueryResult b = built.run(built.item(std::to_string(s->file_id(path_of(i, 20)))), options);
+            CHECK(paths(mapped, a) == paths(built, b));
+            REQUIRE(a.chunks.size() == b.chunks.size());
+            for (size_t c = 0; c < a.chunks.size(); ++c) {
+                REQUIRE(a.chunks[c].hits.size() == b.chunks[c].hits.size());
+                for (size_t h = 0; h < a.chunks[c].hits.size(); ++h) {
+                    CHECK(a.chunks[c].hits[h].chunk_id == b.chunks[c].hits[h].chunk_id);
+                    CHECK(a.chunks[c].hits[h].start == b.chunks[c].hits[h].start);
+                    CHECK(a.chunks[c].hits[h].similarity == b.chunks[c].hits[h].similarity);
+                }
+            }
+        }
+        // A copy of a stored file's bytes is itself, by content hash, in both.
+        QueryInput copy = own_vectors(*s, s->file_id(path_of(i, 20)));
+        copy.content_hash = mapped.file(s->file_id(path_of(i, 20)))->hash;
+        QueryOptions options = with_limit(3);
+        options.exclude_self = true;
+        for (const QueryEngine* engine : {&mapped, &built})
+            for (const std::string& path : paths(*engine, engine->run(copy, options))) CHECK(path != path_of(i, 20));
+    }
+    CHECK(contains(error_of([&] { built.item("c00/fresh.wav"); }).second, "no vectors"));
+    CHECK(contains(error_of([&] { mapped.item("c00/nothing.wav"); }).second, "not a stored file"));
 }
 
 TEST_CASE("no index: exact search with the same answers") {

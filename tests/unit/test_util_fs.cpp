@@ -105,6 +105,37 @@ TEST_CASE("AtomicFile: a target in a missing folder throws Error(io)") {
     }
 }
 
+TEST_CASE("MappedFile maps a file's bytes; an empty file maps to nothing; a missing one is Error(input)") {
+    TempFolder folder;
+    std::string bytes("mapped\0bytes", 12);
+    write_bytes(folder.file("f"), bytes);
+    {
+        audiosim::MappedFile mapped(folder.file("f"));
+        REQUIRE(mapped.size() == bytes.size());
+        CHECK(std::string(mapped.data(), mapped.size()) == bytes);
+        mapped.expect_random_access();
+    }
+    write_bytes(folder.file("empty"), "");
+    audiosim::MappedFile empty(folder.file("empty"));
+    CHECK(empty.size() == 0);
+    CHECK(empty.data() == nullptr);
+    CHECK_THROWS_AS(audiosim::MappedFile(folder.file("missing")), audiosim::Error);
+    CHECK_THROWS_AS(audiosim::MappedFile(folder.path()), audiosim::Error);  // a folder
+}
+
+TEST_CASE("link_or_copy gives a new name to the same bytes and refuses an existing target") {
+    TempFolder folder;
+    write_bytes(folder.file("from"), "payload");
+    audiosim::link_or_copy(folder.file("from"), folder.file("to"));
+    CHECK(audiosim::read_text_file(folder.file("to")) == "payload");
+    struct stat a {}, b {};
+    REQUIRE(::stat(folder.file("from").c_str(), &a) == 0);
+    REQUIRE(::stat(folder.file("to").c_str(), &b) == 0);
+    CHECK(a.st_ino == b.st_ino);  // a hard link on this filesystem
+    CHECK_THROWS_AS(audiosim::link_or_copy(folder.file("from"), folder.file("to")), audiosim::Error);
+    CHECK_THROWS_AS(audiosim::link_or_copy(folder.file("missing"), folder.file("other")), audiosim::Error);
+}
+
 TEST_CASE("read_text_file: reads bytes exactly; a missing file is Error(input)") {
     TempFolder folder;
     std::string bytes("a\0b\xff\n", 5);
