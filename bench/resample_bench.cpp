@@ -225,7 +225,7 @@ std::vector<Case> cases() {
     std::vector<Case> list;
     for (auto q : qualities) list.push_back({44100, 22050, q, true});
     const uint32_t pairs[][2] = {{44100, 22050}, {48000, 24000}, {88200, 22050}, {96000, 48000},
-                                 {48000, 22050}, {44100, 16000}};
+                                 {48000, 22050}, {96000, 22050}, {44100, 16000}, {44056, 22050}};
     for (auto& pair : pairs)
         for (auto q : qualities) list.push_back({pair[0], pair[1], q, false});
     return list;

@@ -1,11 +1,16 @@
 // Sample-rate conversion (resample.hpp). Three converters behind one interface: passthrough,
-// a windowed-sinc FIR decimator for integer ratios, and libsamplerate for everything else.
+// a windowed-sinc polyphase FIR for down-conversions (integer decimation is its one-phase case),
+// and libsamplerate for everything else.
 #include "audio/resample.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <numeric>
 #include <samplerate.h>
+#include <tuple>
 
 #include "util/error.hpp"
 
@@ -21,6 +26,11 @@ uint64_t rounded_output_frames(uint64_t frames, uint64_t in, uint64_t out) {
     uint64_t rounded = rest / in + ((rest % in) * 2 >= in ? 1 : 0);
     return periods * out + rounded;
 }
+
+// Down-conversions whose reduced ratio has at most this many output phases go through the
+// polyphase FIR (48k -> 22.05k: 147, 192k -> 22.05k: 147, 44.1k -> 16k: 160); odd ratios such
+// as 44,056 Hz -> 22,050 Hz (11,025 phases) through libsamplerate.
+constexpr uint32_t max_fir_phases = 1024;
 
 class Converter {
 public:
@@ -85,33 +95,68 @@ size_t kaiser_length(double attenuation, double transition /* cycles per input s
     return taps | 1;
 }
 
-// Low-pass taps for decimation by `factor`: a sinc cut off halfway through the transition band,
-// under a Kaiser window, scaled to unit DC gain so that DC (and slow drifts) pass exactly.
-std::vector<float> decimation_taps(uint32_t factor, const FirSpec& spec) {
-    double nyquist = 0.5 / factor;  // output Nyquist in cycles per input sample
+// The polyphase filter of a conversion by up/down (a reduced ratio, up < down): the low-pass
+// prototype at the rate input * up, a sinc cut off halfway through the transition band under a
+// Kaiser window, split into `up` phases. Output n lies at input time n * down / up; phase
+// (n * down + center) % up holds the taps that fall on input samples there, reversed so that a
+// forward dot product over the window applies them. Each phase is scaled to unit DC gain, so DC
+// (and slow drifts) pass exactly whatever the phase. For up = 1 this is a plain decimation filter.
+struct PolyphaseTable {
+    uint32_t up = 1, down = 1;
+    size_t center = 0;   // the prototype's center, in samples at input * up
+    size_t length = 0;   // taps per phase, padded with zeros to whole lanes
+    size_t live = 0;     // taps per phase before the padding
+    std::vector<float> taps;  // up x length
+    const float* phase(size_t p) const { return taps.data() + p * length; }
+};
+
+// Sixteen independent partial sums in a fixed order: the compiler vectorizes this without
+// -ffast-math (a single running sum would be a serial dependency it may not reorder), and a
+// fixed order makes every output independent of how the input was split into blocks.
+constexpr size_t lanes = 16;
+
+PolyphaseTable design_polyphase(uint32_t up, uint32_t down, const FirSpec& spec) {
+    double nyquist = 0.5 / down;  // output Nyquist in cycles per sample at input * up
     double transition = (1.0 - spec.passband) * nyquist;
     double cutoff = nyquist - transition / 2.0;
     size_t length = kaiser_length(spec.attenuation, transition);
     double beta = kaiser_beta(spec.attenuation);
     double center = static_cast<double>(length - 1) / 2.0;
 
-    std::vector<double> taps(length);
+    std::vector<double> prototype(length);
     for (size_t i = 0; i < length; ++i) {
         double t = static_cast<double>(i) - center;
         double sinc = t == 0.0 ? 2.0 * cutoff : std::sin(2.0 * M_PI * cutoff * t) / (M_PI * t);
         double r = t / center;
-        taps[i] = sinc * bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / bessel_i0(beta);
+        prototype[i] = sinc * bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / bessel_i0(beta);
     }
-    double sum = std::accumulate(taps.begin(), taps.end(), 0.0);
-    std::vector<float> result(length);
-    for (size_t i = 0; i < length; ++i) result[i] = static_cast<float>(taps[i] / sum);
-    return result;
+    PolyphaseTable table;
+    table.up = up;
+    table.down = down;
+    table.center = (length - 1) / 2;
+    table.live = (length + up - 1) / up;
+    // Trailing zero taps round the length up to whole lanes; they only widen the window.
+    table.length = (table.live + lanes - 1) / lanes * lanes;
+    table.taps.assign(up * table.length, 0.0f);
+    for (size_t p = 0; p < up; ++p) {
+        double sum = 0.0;
+        for (size_t k = 0; p + k * up < length; ++k) sum += prototype[p + k * up];
+        for (size_t k = 0; p + k * up < length; ++k)
+            table.taps[p * table.length + table.live - 1 - k] = static_cast<float>(prototype[p + k * up] / sum);
+    }
+    return table;
 }
 
-// Sixteen independent partial sums in a fixed order: the compiler vectorizes this without
-// -ffast-math (a single running sum would be a serial dependency it may not reorder), and a
-// fixed order makes every output independent of how the input was split into blocks.
-constexpr size_t lanes = 16;
+// Designing a table costs milliseconds for ratios such as 147/320 (48k -> 22.05k: 13,000
+// prototype taps), and embed makes a Resampler per file: each table is designed once per process.
+std::shared_ptr<const PolyphaseTable> polyphase_table(uint32_t up, uint32_t down, ResampleQuality quality) {
+    static std::mutex mutex;
+    static std::map<std::tuple<uint32_t, uint32_t, ResampleQuality>, std::shared_ptr<const PolyphaseTable>> tables;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto& table = tables[{up, down, quality}];
+    if (!table) table = std::make_shared<const PolyphaseTable>(design_polyphase(up, down, fir_spec(quality)));
+    return table;
+}
 
 float dot(const float* taps, const float* samples, size_t length /* multiple of lanes */) {
     float partial[lanes] = {};
@@ -122,26 +167,27 @@ float dot(const float* taps, const float* samples, size_t length /* multiple of 
     return sum;
 }
 
-// `count` outputs, output n from the samples at window[n * factor]. Cloned for AVX2 (chosen at run
-// time): twice the lanes per instruction. Without FMA each lane still rounds its product and its
-// sum separately and in the same order, so both clones give the same bits.
+// `count` outputs from `first` on; output n applies phase (n * down + center) % up to the window
+// from input sample starts[n - first]. Cloned for AVX2 (chosen at run time): twice the lanes per
+// instruction. Without FMA each lane still rounds its product and its sum separately and in the
+// same order, so both clones give the same bits.
 #if defined(__x86_64__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-void filter_outputs(const float* taps, size_t length, const float* window, size_t factor, size_t count, float* out) {
-    for (size_t n = 0; n < count; ++n) out[n] = dot(taps, window + n * factor, length);
+void filter_outputs(const PolyphaseTable& table, const float* window, uint64_t first, size_t count,
+                    const size_t* offsets, float* out) {
+    for (size_t i = 0; i < count; ++i) {
+        uint64_t n = first + i;
+        size_t phase = static_cast<size_t>((n * table.down + table.center) % table.up);
+        out[i] = dot(table.phase(phase), window + offsets[i], table.length);
+    }
 }
 
-// Direct-form FIR that computes only the kept samples: output n is the filter centered on
-// input sample n * factor. Input before the first sample is zero (the window starts primed with
-// `delay_` zeros), and finish() supplies zeros after the last one.
-class FirDecimator final : public Converter {
+// Direct-form polyphase FIR that computes only the kept samples. Input before the first sample is
+// zero (the window starts primed with zeros), and finish() supplies zeros after the last one.
+class FirResampler final : public Converter {
 public:
-    FirDecimator(uint32_t factor, ResampleQuality quality)
-        : factor_(factor), taps_(decimation_taps(factor, fir_spec(quality))) {
-        delay_ = (taps_.size() - 1) / 2;
-        // Trailing zero taps round the length up to whole lanes; they only widen the window.
-        taps_.resize((taps_.size() + lanes - 1) / lanes * lanes, 0.0f);
+    FirResampler(uint32_t up, uint32_t down, ResampleQuality quality) : table_(polyphase_table(up, down, quality)) {
         reset();
     }
 
@@ -152,48 +198,68 @@ public:
     }
 
     // The stream ends: zeros after the last sample let the remaining outputs up to
-    // round(input / factor) be computed. process() never got that far: an output needs `delay_`
-    // samples after its center, and delay_ > 1.5 * factor for every design here, so the outputs
-    // emitted so far always number fewer than round(input / factor).
+    // round(input * up / down) be computed. process() never got that far: an output needs half a
+    // filter of input after its instant, more than the 0.5 output samples of the rounding.
     void finish(std::vector<float>& output) override {
-        uint64_t total = rounded_output_frames(input_frames_, factor_, 1);
+        uint64_t total = rounded_output_frames(input_frames_, table_->down, table_->up);
         if (total > output_frames_) {
             auto missing = static_cast<size_t>(total - output_frames_);
-            size_t needed = (missing - 1) * factor_ + taps_.size();
+            auto needed = static_cast<size_t>(first_input(total - 1) - window_start_) + table_->length;
             if (window_.size() < needed) window_.resize(needed, 0.0f);
             emit(missing, output);
         }
         reset();  // the Resampler can take the next stream
     }
 
-    std::string method() const override { return "fir-decimate-" + std::to_string(factor_); }
+    std::string method() const override {
+        if (table_->up == 1) return "fir-decimate-" + std::to_string(table_->down);
+        return "fir-polyphase-" + std::to_string(table_->up) + "/" + std::to_string(table_->down);
+    }
 
 private:
+    // The input sample under the first tap of output n (negative: before the stream, a zero).
+    int64_t first_input(uint64_t n) const {
+        return static_cast<int64_t>((n * table_->down + table_->center) / table_->up) -
+               static_cast<int64_t>(table_->live - 1);
+    }
+
     void reset() {
-        window_.assign(delay_, 0.0f);
+        window_start_ = first_input(0);
+        window_.assign(static_cast<size_t>(-window_start_), 0.0f);
         input_frames_ = 0;
         output_frames_ = 0;
     }
 
+    // Outputs whose whole window has arrived. first_input grows with n, so they are a prefix.
     size_t ready_outputs() const {
-        if (window_.size() < taps_.size()) return 0;
-        return (window_.size() - taps_.size()) / factor_ + 1;
+        int64_t end = window_start_ + static_cast<int64_t>(window_.size());
+        // first_input(n) + length <= end  <=>  n * down + center < (end - length + live) * up
+        int64_t bound = (end - static_cast<int64_t>(table_->length) + static_cast<int64_t>(table_->live)) *
+                        static_cast<int64_t>(table_->up) - static_cast<int64_t>(table_->center);
+        if (bound <= 0) return 0;
+        auto ready = static_cast<uint64_t>((bound - 1) / static_cast<int64_t>(table_->down)) + 1;
+        return ready > output_frames_ ? static_cast<size_t>(ready - output_frames_) : 0;
     }
 
-    // Computes `count` outputs from the window's start, then drops the input no later output
-    // needs. window_[0] is always the first sample under the filter for output `output_frames_`.
+    // Computes `count` outputs, then drops the input no later output needs.
     void emit(size_t count, std::vector<float>& output) {
+        if (count == 0) return;
+        offsets_.resize(count);
+        for (size_t i = 0; i < count; ++i)
+            offsets_[i] = static_cast<size_t>(first_input(output_frames_ + i) - window_start_);
         size_t base = output.size();
         output.resize(base + count);
-        filter_outputs(taps_.data(), taps_.size(), window_.data(), factor_, count, output.data() + base);
-        window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(count * factor_));
+        filter_outputs(*table_, window_.data(), output_frames_, count, offsets_.data(), output.data() + base);
         output_frames_ += count;
+        auto consumed = std::min(static_cast<size_t>(first_input(output_frames_) - window_start_), window_.size());
+        window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(consumed));
+        window_start_ += static_cast<int64_t>(consumed);
     }
 
-    uint32_t factor_;
-    std::vector<float> taps_;
-    size_t delay_ = 0;
-    std::vector<float> window_;
+    std::shared_ptr<const PolyphaseTable> table_;
+    std::vector<float> window_;  // input from sample window_start_ on
+    int64_t window_start_ = 0;
+    std::vector<size_t> offsets_;
     uint64_t input_frames_ = 0;
     uint64_t output_frames_ = 0;
 };
@@ -300,7 +366,9 @@ std::unique_ptr<Converter> make_converter(uint32_t input_rate, uint32_t output_r
         throw Error(ErrorKind::usage, "sample rates must be positive (got " + std::to_string(input_rate) +
                                           " Hz to " + std::to_string(output_rate) + " Hz)");
     if (input_rate == output_rate) return std::make_unique<Passthrough>();
-    if (input_rate % output_rate == 0) return std::make_unique<FirDecimator>(input_rate / output_rate, quality);
+    uint32_t common = std::gcd(input_rate, output_rate);
+    uint32_t up = output_rate / common, down = input_rate / common;
+    if (up < down && up <= max_fir_phases) return std::make_unique<FirResampler>(up, down, quality);
     if (!src_is_valid_ratio(static_cast<double>(output_rate) / input_rate))
         throw Error(ErrorKind::usage, "cannot resample " + std::to_string(input_rate) + " Hz to " +
                                           std::to_string(output_rate) + " Hz: ratio beyond 256");

@@ -1,7 +1,8 @@
-// Sample-rate conversion of a mono stream to a model's rate. Integer ratios (44.1k -> 22.05k,
-// 48k -> 24k, 96k -> 48k, ...) go through a windowed-sinc FIR decimator, which is many times faster
-// than libsamplerate's sinc converters (docs/PERFORMANCE.md); other ratios through libsamplerate
-// at the chosen quality. Output sample n corresponds to time n / output_rate of the input: the
+// Sample-rate conversion of a mono stream to a model's rate. Down-conversions whose reduced ratio
+// has at most 1,024 phases (44.1k -> 22.05k, 48k -> 22.05k: 147/320, 96k -> 22.05k, 44.1k -> 16k)
+// go through a windowed-sinc polyphase FIR, which is 8-11x faster than libsamplerate's fastest
+// sinc converter (docs/PERFORMANCE.md); odd ratios and up-conversions through libsamplerate at
+// the chosen quality. Output sample n corresponds to time n / output_rate of the input: the
 // filter delay is compensated, so chunk times mean the same before and after.
 #pragma once
 

@@ -9,6 +9,7 @@
 
 #include "audio/resample.hpp"
 #include "support.hpp"
+#include "util/hash.hpp"
 
 using audiosim::ErrorKind;
 using audiosim::ResampleQuality;
@@ -99,9 +100,14 @@ struct RatePair {
     uint32_t in, out;
 };
 
-// One pair per path: passthrough, FIR decimation by 2, 3, 4, libsamplerate down and up.
-const RatePair every_path[] = {{44100, 44100}, {44100, 22050}, {48000, 16000}, {88200, 22050},
-                               {48000, 22050}, {44100, 16000}, {22050, 44100}};
+// One pair per path: passthrough, FIR decimation by 2, 3, 4, polyphase FIR (147/320, 147/640,
+// 160/441), libsamplerate down (11,025 phases) and up.
+const RatePair every_path[] = {{44100, 44100}, {44100, 22050}, {48000, 16000}, {88200, 22050}, {48000, 22050},
+                               {96000, 22050}, {44100, 16000}, {44056, 22050}, {22050, 44100}};
+
+// The FIR paths: decimations and polyphase ratios.
+const RatePair fir_paths[] = {{44100, 22050}, {48000, 24000}, {88200, 22050}, {96000, 48000},
+                              {48000, 22050}, {96000, 22050}, {192000, 22050}, {44100, 16000}};
 
 }  // namespace
 
@@ -128,8 +134,10 @@ TEST_CASE("method names the path taken") {
     CHECK(Resampler(44100, 22050, ResampleQuality::fast).method() == "fir-decimate-2");
     CHECK(Resampler(88200, 22050, ResampleQuality::medium).method() == "fir-decimate-4");
     CHECK(Resampler(48000, 16000, ResampleQuality::best).method() == "fir-decimate-3");
-    CHECK(Resampler(48000, 22050, ResampleQuality::fast).method() == "libsamplerate-sinc-fastest");
-    CHECK(Resampler(44100, 16000, ResampleQuality::medium).method() == "libsamplerate-sinc-medium");
+    CHECK(Resampler(48000, 22050, ResampleQuality::fast).method() == "fir-polyphase-147/320");
+    CHECK(Resampler(192000, 22050, ResampleQuality::best).method() == "fir-polyphase-147/1280");
+    CHECK(Resampler(44100, 16000, ResampleQuality::medium).method() == "fir-polyphase-160/441");
+    CHECK(Resampler(44056, 22050, ResampleQuality::medium).method() == "libsamplerate-sinc-medium");
     CHECK(Resampler(22050, 44100, ResampleQuality::best).method() == "libsamplerate-sinc-best");
     // A ratio below 1 that is not an integer decimation (16k -> 48k is upsampling by 3).
     CHECK(Resampler(16000, 48000, ResampleQuality::fast).method() == "libsamplerate-sinc-fastest");
@@ -164,9 +172,8 @@ TEST_CASE("streaming in random block sizes gives the one-block output bit for bi
         }
 }
 
-TEST_CASE("a 1 kHz sine keeps its amplitude and timing through the FIR decimator") {
-    const RatePair pairs[] = {{44100, 22050}, {48000, 24000}, {88200, 22050}, {96000, 48000}};
-    for (auto rates : pairs)
+TEST_CASE("a 1 kHz sine keeps its amplitude and timing through the FIR paths") {
+    for (auto rates : fir_paths)
         for (auto quality : all_qualities) {
             CAPTURE(rates.in);
             CAPTURE(rates.out);
@@ -180,19 +187,22 @@ TEST_CASE("a 1 kHz sine keeps its amplitude and timing through the FIR decimator
 TEST_CASE("the FIR passband is flat to its edge") {
     // Passband edges: 80 / 88 / 92 % of the output Nyquist (resample.cpp).
     const double edge[] = {0.80, 0.88, 0.92};
-    for (size_t q = 0; q < 3; ++q)
-        for (double fraction : {0.1, 0.5, edge[q]}) {
-            double frequency = fraction * 11025.0;
-            CAPTURE(frequency);
-            CAPTURE(audiosim::resample_quality_name(all_qualities[q]));
-            std::vector<float> output = resample(44100, 22050, all_qualities[q], sine(44100, frequency, 44100));
-            CHECK(std::fabs(gain_db(output, 0.5, 1000)) < 0.1);
-            CHECK(rms_error_to_sine(output, 22050, frequency, 0.5, 1000) < 1e-3);
-        }
+    const RatePair pairs[] = {{44100, 22050}, {48000, 22050}, {96000, 22050}};
+    for (auto rates : pairs)
+        for (size_t q = 0; q < 3; ++q)
+            for (double fraction : {0.1, 0.5, edge[q]}) {
+                double frequency = fraction * rates.out / 2.0;
+                CAPTURE(rates.in);
+                CAPTURE(frequency);
+                CAPTURE(audiosim::resample_quality_name(all_qualities[q]));
+                std::vector<float> output = resample(rates.in, rates.out, all_qualities[q], sine(rates.in, frequency, rates.in));
+                CHECK(std::fabs(gain_db(output, 0.5, 1000)) < 0.1);
+                CHECK(rms_error_to_sine(output, rates.out, frequency, 0.5, 1000) < 1e-3);
+            }
 }
 
 TEST_CASE("sines above the new Nyquist are attenuated by the promised stopband") {
-    const RatePair pairs[] = {{44100, 22050}, {88200, 22050}, {48000, 16000}};
+    const RatePair pairs[] = {{44100, 22050}, {88200, 22050}, {48000, 16000}, {48000, 22050}, {96000, 22050}, {44100, 16000}};
     for (auto rates : pairs)
         for (auto quality : all_qualities) {
             CAPTURE(rates.in);
@@ -243,8 +253,8 @@ TEST_CASE("output n is centered on input sample n * factor") {
     CHECK(output.front() == doctest::Approx(0.725).epsilon(0.001));
 }
 
-TEST_CASE("libsamplerate paths meet length and timing: 48k -> 22.05k and 44.1k -> 16k") {
-    const RatePair pairs[] = {{48000, 22050}, {44100, 16000}};
+TEST_CASE("the libsamplerate paths meet length and timing: 44,056 -> 22,050 Hz and 16k -> 48k") {
+    const RatePair pairs[] = {{44056, 22050}, {16000, 48000}};
     for (auto rates : pairs)
         for (auto quality : all_qualities) {
             CAPTURE(rates.in);
@@ -256,6 +266,42 @@ TEST_CASE("libsamplerate paths meet length and timing: 48k -> 22.05k and 44.1k -
             CHECK(std::fabs(gain_db(output, 0.5, 1000)) < 0.1);
             CHECK(rms_error_to_sine(output, rates.out, 1000.0, 0.5, 1000) < 1e-3);
         }
+}
+
+TEST_CASE("a click comes out centered on its instant through the polyphase FIR") {
+    // Input sample 4800 at 48 kHz is 0.1 s: output sample 2205 at 22.05 kHz. A shift of a fraction
+    // of a sample shows as unequal neighbours; a whole-sample one as another peak.
+    for (auto quality : all_qualities) {
+        std::vector<float> input(48000, 0.0f);
+        input[4800] = 1.0f;
+        std::vector<float> output = resample(48000, 22050, quality, input);
+        size_t peak = 0;
+        for (size_t n = 1; n < output.size(); ++n)
+            if (std::fabs(output[n]) > std::fabs(output[peak])) peak = n;
+        CHECK(peak == 2205);
+        CHECK(output[2204] == doctest::Approx(output[2206]).epsilon(1e-4));
+    }
+}
+
+TEST_CASE("integer decimation gives the bits it gave before the polyphase generalization") {
+    // XXH3 of the output for 50,001 samples of noise(), recorded from the FIR decimator it replaced:
+    // a change here changes the stored vectors of every 44.1 kHz file.
+    struct Golden {
+        uint32_t in, out;
+        ResampleQuality quality;
+        const char* xxh3;
+    };
+    const Golden goldens[] = {{44100, 22050, ResampleQuality::fast, "43e188f41e5bbc00"},
+                              {44100, 22050, ResampleQuality::medium, "e7c756a742de18f0"},
+                              {44100, 22050, ResampleQuality::best, "a47176c7d3face10"},
+                              {88200, 22050, ResampleQuality::fast, "ae92f74712ee246e"},
+                              {48000, 16000, ResampleQuality::best, "582335ec21147456"}};
+    std::vector<float> input = noise(50'001);
+    for (const Golden& golden : goldens) {
+        std::vector<float> output = resample(golden.in, golden.out, golden.quality, input);
+        CAPTURE(golden.in);
+        CHECK(audiosim::hash_to_hex(audiosim::hash_bytes(output.data(), output.size() * sizeof(float))) == golden.xxh3);
+    }
 }
 
 TEST_CASE("passthrough copies the input") {
