@@ -96,6 +96,21 @@ double gain_db(const std::vector<float>& output, double amplitude, size_t margin
     return 20.0 * std::log10(std::max(rms * std::sqrt(2.0) / amplitude, 1e-12));
 }
 
+// A click at input sample `at` comes out peaking at output sample `expected`, its neighbours equal
+// within `epsilon` (a shift by a fraction of a sample would make them differ).
+void check_click(uint32_t in, uint32_t out, ResampleQuality quality, size_t at, size_t expected, double epsilon) {
+    CAPTURE(in);
+    CAPTURE(audiosim::resample_quality_name(quality));
+    std::vector<float> input(in, 0.0f);
+    input[at] = 1.0f;
+    std::vector<float> output = resample(in, out, quality, input);
+    size_t peak = 0;
+    for (size_t n = 1; n < output.size(); ++n)
+        if (std::fabs(output[n]) > std::fabs(output[peak])) peak = n;
+    REQUIRE(peak == expected);
+    CHECK(output[peak - 1] == doctest::Approx(output[peak + 1]).epsilon(epsilon));
+}
+
 struct RatePair {
     uint32_t in, out;
 };
@@ -236,16 +251,7 @@ TEST_CASE("DC passes unchanged on every path") {
 
 TEST_CASE("output n is centered on input sample n * factor") {
     // A click at input sample k * 100 must come out centered on output sample 100.
-    for (auto quality : all_qualities) {
-        std::vector<float> input(44100, 0.0f);
-        input[200] = 1.0f;
-        std::vector<float> output = resample(44100, 22050, quality, input);
-        size_t peak = 0;
-        for (size_t n = 1; n < output.size(); ++n)
-            if (std::fabs(output[n]) > std::fabs(output[peak])) peak = n;
-        CHECK(peak == 100);
-        CHECK(output[99] == doctest::Approx(output[101]).epsilon(1e-6));  // symmetric around it
-    }
+    for (auto quality : all_qualities) check_click(44100, 22050, quality, 200, 100, 1e-6);
     // A step up at sample 0: output 0 is centered on it, so it sees the center tap and the half
     // after it: 0.5 + h[center] / 2, with h[center] = 2 x cutoff = 0.45 for fast (0.225 cycles
     // per input sample). A late filter would give less, an early one more.
@@ -271,16 +277,7 @@ TEST_CASE("the libsamplerate paths meet length and timing: 44,056 -> 22,050 Hz a
 TEST_CASE("a click comes out centered on its instant through the polyphase FIR") {
     // Input sample 4800 at 48 kHz is 0.1 s: output sample 2205 at 22.05 kHz. A shift of a fraction
     // of a sample shows as unequal neighbours; a whole-sample one as another peak.
-    for (auto quality : all_qualities) {
-        std::vector<float> input(48000, 0.0f);
-        input[4800] = 1.0f;
-        std::vector<float> output = resample(48000, 22050, quality, input);
-        size_t peak = 0;
-        for (size_t n = 1; n < output.size(); ++n)
-            if (std::fabs(output[n]) > std::fabs(output[peak])) peak = n;
-        CHECK(peak == 2205);
-        CHECK(output[2204] == doctest::Approx(output[2206]).epsilon(1e-4));
-    }
+    for (auto quality : all_qualities) check_click(48000, 22050, quality, 4800, 2205, 1e-4);
 }
 
 TEST_CASE("integer decimation gives the bits it gave before the polyphase generalization") {
