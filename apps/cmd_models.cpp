@@ -46,8 +46,8 @@ int run_show(const ModelsOptions& options, const GlobalOptions& global) {
 
 int run_check(const ModelsOptions& options, const GlobalOptions& global) {
     ModelSpec model = find_model(options.model);
-    auto runner = torch_backend().load(model.weights_path, options.device, static_cast<int>(resolve_threads(global.threads)),
-                                       options.precision);
+    auto runner = torch_backend(options.device)
+                      .load(model.weights_path, options.device, static_cast<int>(resolve_threads(global.threads)), options.precision);
     std::vector<ContractCheck> checks = check_model_contract(model, *runner);
     TableWriter table(std::cout, parse_table_format(global.format.empty() ? "tsv" : global.format), {"check", "result", "detail"});
     std::string failed;

@@ -23,7 +23,8 @@ std::string version_number(const std::string& text) {
 }  // namespace
 
 int print_versions() {
-    TorchRuntime torch = torch_backend().runtime();
+    // The CUDA plugin: only it can tell what CUDA torch was built for and which devices it finds.
+    TorchRuntime torch = torch_plugin(TorchPlugin::cuda).runtime();
     std::string cuda = torch.cuda_compiled ? fmt::format("compiled for CUDA {}, {} device{} found", torch.cuda_version,
                                                          torch.cuda_devices, torch.cuda_devices == 1 ? "" : "s")
                                            : "not compiled in";

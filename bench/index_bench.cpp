@@ -225,7 +225,7 @@ int run(const Options& options) {
     for (unsigned threads : options.torch ? options.exact_threads : std::vector<unsigned>{}) {
         try {
             nlohmann::json row = {{"threads", threads}};
-            auto search = torch_backend().exact_search(ids, vectors, dim, "cpu", static_cast<int>(threads));
+            auto search = torch_backend("cpu").exact_search(ids, vectors, dim, "cpu", static_cast<int>(threads));
             auto results = time_exact(*search, queries, count, options.batch_1_queries, row);
             size_t same_ids = 0;
             double worst = 0;

@@ -298,7 +298,8 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
         store.finish_run("embed", summary.to_json());
         return summary;
     }
-    std::unique_ptr<EmbeddingModel> runner = torch_backend().load(model.weights_path, options.device, options.torch_threads, options.precision);
+    std::unique_ptr<EmbeddingModel> runner =
+        torch_backend(options.device).load(model.weights_path, options.device, options.torch_threads, options.precision);
     summary.device = runner->device();
     summary.batch_size = options.batch_size ? options.batch_size : default_batch_size(summary.device);
     Batcher batcher(*runner, pending.dim, summary.batch_size);

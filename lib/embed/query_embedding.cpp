@@ -25,7 +25,7 @@ void QueryEmbedder::require_text_tower(const std::string& option) const {
 
 void QueryEmbedder::load() {
     if (model_) return;
-    model_ = torch_backend().load(spec_.weights_path, device_, threads_, "fp32");
+    model_ = torch_backend(device_).load(spec_.weights_path, device_, threads_, "fp32");
     if (batch_size_ == 0) batch_size_ = default_batch_size(model_->device());
 }
 

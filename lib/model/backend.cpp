@@ -15,7 +15,9 @@ namespace audiosim {
 
 namespace {
 
-constexpr const char* plugin_name = "libaudiosim_torch.so";
+const char* plugin_file(TorchPlugin plugin) {
+    return plugin == TorchPlugin::cuda ? "libaudiosim_torch_cuda.so" : "libaudiosim_torch.so";
+}
 
 std::string executable_folder() {
     char buffer[4096];
@@ -23,17 +25,19 @@ std::string executable_folder() {
     return n > 0 ? parent_path(std::string(buffer, static_cast<size_t>(n))) : ".";
 }
 
-TorchBackend* load_backend() {
+TorchBackend* load_backend(TorchPlugin plugin) {
     // Torch's OpenMP threads otherwise spin between parallel regions. embed's CPU path starts one
     // region per batch beside the decoding threads, and the spinning took 85 % of embed's CPU
     // time and 10x its wall time on a busy 2-core machine (docs/PERFORMANCE.md). libgomp reads
     // this when the plugin loads it; a user's own setting wins.
     ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
+    const std::string name = plugin_file(plugin);
     std::vector<std::string> candidates;
-    if (const char* path = std::getenv("AUDIOSIM_TORCH_PLUGIN"); path && *path) candidates.emplace_back(path);
+    if (const char* folder = std::getenv("AUDIOSIM_TORCH_PLUGIN_DIR"); folder && *folder)
+        candidates.push_back(join_path(folder, name));
     std::string folder = executable_folder();
-    candidates.push_back(join_path(folder, plugin_name));
-    candidates.push_back(join_path(folder, std::string("../lib/audiosim/") + plugin_name));
+    candidates.push_back(join_path(folder, name));
+    candidates.push_back(join_path(folder, "../lib/audiosim/" + name));
     std::string failures;
     for (const auto& candidate : candidates) {
         if (!path_exists(candidate)) {
@@ -52,16 +56,45 @@ TorchBackend* load_backend() {
         }
         return entry();  // the handle stays open for the life of the process
     }
-    throw Error(ErrorKind::model, fmt::format("cannot load the torch plugin {}{}", plugin_name, failures));
+    throw Error(ErrorKind::model, fmt::format("cannot load the torch plugin {}{}", name, failures));
 }
 
 }  // namespace
 
-TorchBackend& torch_backend() {
-    static std::once_flag once;
-    static TorchBackend* backend = nullptr;
-    std::call_once(once, [] { backend = load_backend(); });
-    return *backend;
+TorchPlugin plugin_for_device(const std::string& device, int cuda_devices) {
+    validate_device(device);
+    if (device == "cpu") return TorchPlugin::cpu;
+    if (device == "auto") return cuda_devices > 0 ? TorchPlugin::cuda : TorchPlugin::cpu;
+    return TorchPlugin::cuda;
+}
+
+int cuda_driver_devices() {
+    // The driver, not torch or the CUDA runtime: where it is missing the dlopen fails at once, and
+    // cuInit fails without a device (or with CUDA_VISIBLE_DEVICES empty), as torch's would. Asked
+    // once: every exact search asks for its plugin.
+    static const int devices = [] {
+        void* driver = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!driver) return 0;
+        auto init = reinterpret_cast<int (*)(unsigned)>(::dlsym(driver, "cuInit"));
+        auto count = reinterpret_cast<int (*)(int*)>(::dlsym(driver, "cuDeviceGetCount"));
+        int found = 0;
+        if (!init || !count || init(0) != 0 || count(&found) != 0) return 0;
+        return found;  // the driver stays loaded: the CUDA plugin loads it next
+    }();
+    return devices;
+}
+
+TorchBackend& torch_plugin(TorchPlugin plugin) {
+    static std::once_flag once[2];
+    static TorchBackend* backends[2] = {};
+    const auto slot = static_cast<size_t>(plugin);
+    std::call_once(once[slot], [&] { backends[slot] = load_backend(plugin); });
+    return *backends[slot];
+}
+
+TorchBackend& torch_backend(const std::string& device) {
+    // cuInit is not free on a machine with devices: only "auto" needs the count.
+    return torch_plugin(plugin_for_device(device, device == "auto" ? cuda_driver_devices() : 0));
 }
 
 void validate_device(const std::string& device) {
@@ -72,7 +105,7 @@ void validate_device(const std::string& device) {
 
 ExactSearchFactory torch_exact_search_factory(std::string device, int threads) {
     return [device = std::move(device), threads](std::vector<uint64_t> ids, std::vector<float> vectors, size_t dim) {
-        return torch_backend().exact_search(std::move(ids), vectors, dim, device, threads);
+        return torch_backend(device).exact_search(std::move(ids), vectors, dim, device, threads);
     };
 }
 

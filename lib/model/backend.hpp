@@ -1,6 +1,9 @@
-// The torch backend lives in a plugin, libaudiosim_torch.so, loaded on first use: linking libtorch
-// (with CUDA) into the binary costs every command ~0.4 s and ~470 MB of RSS at start (measured,
-// docs/PERFORMANCE.md), which ingest, status and shell pipelines must not pay.
+// The torch backend lives in plugins, loaded on first use: linking libtorch (with CUDA) into the
+// binary costs every command ~0.4 s and ~470 MB of RSS at start (measured, docs/PERFORMANCE.md),
+// which ingest, status and shell pipelines must not pay. Two plugins from one source:
+// libaudiosim_torch.so links libtorch_cpu alone, libaudiosim_torch_cuda.so the CUDA stack too, which
+// a process that runs on the CPU must not pay either (to load: 0.28 s and 116 MB against 0.41 s
+// and 505 MB).
 #pragma once
 
 #include <cstdint>
@@ -39,8 +42,9 @@ public:
     virtual std::vector<float> embed_text(const std::vector<std::string>& texts, const std::string& method, int64_t dim) = 0;
 };
 
-// What the plugin offers. Bump the entry point's version suffix when this layout changes, so an
-// old plugin is refused rather than misused.
+// What a plugin offers. Bump the entry point's version suffix when this layout changes, so an
+// old plugin is refused rather than misused. The CPU plugin alone in a process has no CUDA: its
+// runtime() reports none, "auto" is the CPU, "cuda" finds 0 devices (torch_backend sends it elsewhere).
 class TorchBackend {
 public:
     virtual ~TorchBackend() = default;
@@ -64,12 +68,25 @@ public:
 // Error(usage) unless `device` is "auto", "cpu", "cuda" or "cuda:N": checked without torch.
 void validate_device(const std::string& device);
 
+enum class TorchPlugin { cpu, cuda };
+
+// The plugin that runs `device`: the CUDA one for "cuda" and "cuda:N", and for "auto" when
+// `cuda_devices` (read for "auto" only) is above 0; else the CPU one. Error(usage) as validate_device.
+TorchPlugin plugin_for_device(const std::string& device, int cuda_devices);
+
+// The CUDA devices the driver (libcuda.so.1) finds, asked without torch; 0 without a driver.
+int cuda_driver_devices();
+
 // Exact search by torch's matrix products on `device` (the plugin is loaded on the first search).
 ExactSearchFactory torch_exact_search_factory(std::string device, int threads);
 
-// Loads the plugin once: $AUDIOSIM_TORCH_PLUGIN, else next to the executable, else in
-// ../lib/audiosim relative to it. Throws Error(model) naming the paths tried and dlerror().
-TorchBackend& torch_backend();
+// Loads `plugin` once, from $AUDIOSIM_TORCH_PLUGIN_DIR, else next to the executable, else from
+// ../lib/audiosim relative to it. Throws Error(model) naming the plugin, the paths tried and
+// dlerror(). Both plugins may load in one process: they share its one libtorch_cpu.
+TorchBackend& torch_plugin(TorchPlugin plugin);
+
+// The plugin for `device` (plugin_for_device; the driver is asked for "auto" only).
+TorchBackend& torch_backend(const std::string& device);
 
 }  // namespace audiosim
 

@@ -1,4 +1,5 @@
-// libaudiosim_torch.so: everything that touches libtorch. Loaded by model/backend.cpp.
+// libaudiosim_torch.so and libaudiosim_torch_cuda.so: everything that touches libtorch, compiled
+// once and linked twice (without and with libtorch_cuda). Loaded by model/backend.cpp.
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -27,8 +28,15 @@ namespace {
     throw Error(ErrorKind::model, fmt::format("{}: {}", what, message));
 }
 
+// libtorch_cuda registers CUDA's hooks when it loads. Asking torch about CUDA before that makes
+// libtorch_cpu answer "no CUDA" for the rest of the process, to the CUDA plugin loaded after this
+// one too; so without the hooks (the CPU plugin alone) there is no CUDA and torch is not asked.
+bool cuda_linked() { return at::CUDAHooksRegistry()->Has("CUDAHooks"); }
+
+int64_t cuda_device_count() { return cuda_linked() ? static_cast<int64_t>(torch::cuda::device_count()) : 0; }
+
 torch::Device choose_device(const std::string& name) {
-    if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    if (name == "auto") return cuda_device_count() > 0 ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
     torch::Device device(torch::kCPU);
     try {
         device = torch::Device(name);
@@ -36,7 +44,7 @@ torch::Device choose_device(const std::string& name) {
         throw Error(ErrorKind::usage, fmt::format("unknown device '{}' (auto, cpu, cuda, cuda:N)", name));
     }
     if (device.is_cuda()) {
-        int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+        int64_t count = cuda_device_count();
         int64_t index = device.has_index() ? device.index() : 0;
         if (index >= count)
             throw Error(ErrorKind::model, fmt::format("device {} requested, but {} CUDA device{} found", name, count,
@@ -299,7 +307,8 @@ private:
 void configure_torch_once() {
     static std::once_flag once;
     std::call_once(once, [] {
-        at::set_num_interop_threads(1);
+        // Once per process, and both plugins share libtorch_cpu: the one loaded first set it.
+        if (at::get_num_interop_threads() != 1) at::set_num_interop_threads(1);
         // Batch tensors are large: with glibc's default thresholds every batch maps fresh pages
         // and unmaps them again, and the kernel's page faults took a third of embed's time
         // (docs/PERFORMANCE.md). Keeping them in the heap costs ~150 MB of RSS, not time.
@@ -313,15 +322,11 @@ public:
     TorchRuntime runtime() const override {
         TorchRuntime runtime;
         runtime.torch_version = TORCH_VERSION;
-        try {
-            // Only a loaded libtorch_cuda registers these hooks; without it they throw.
-            long cudart = at::detail::getCUDAHooks().versionCUDART();
-            runtime.cuda_compiled = true;
-            runtime.cuda_version = fmt::format("{}.{}", cudart / 1000, (cudart % 1000) / 10);
-        } catch (const c10::Error&) {
-            runtime.cuda_compiled = false;
-        }
-        runtime.cuda_devices = static_cast<int>(torch::cuda::device_count());
+        if (!cuda_linked()) return runtime;  // the CPU plugin, alone in the process
+        long cudart = at::detail::getCUDAHooks().versionCUDART();
+        runtime.cuda_compiled = true;
+        runtime.cuda_version = fmt::format("{}.{}", cudart / 1000, (cudart % 1000) / 10);
+        runtime.cuda_devices = static_cast<int>(cuda_device_count());
         return runtime;
     }
 

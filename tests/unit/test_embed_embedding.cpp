@@ -146,7 +146,7 @@ TEST_CASE("embed_audio_file: the unflagged chunks in order, each the normalized 
     audiosim::test::write_samples(path, SF_FORMAT_WAV | SF_FORMAT_FLOAT, static_cast<int>(spec.sample_rate), 1, samples);
     const audiosim::ChunkProfile profile = audiosim::preset_profile("sample");
     std::vector<Chunk> cut = audiosim::chunk_file(path, profile);
-    auto model = audiosim::torch_backend().load(spec.weights_path, "cpu", 1, "fp32");
+    auto model = audiosim::torch_backend("cpu").load(spec.weights_path, "cpu", 1, "fp32");
 
     audiosim::EmbeddedAudio one = audiosim::embed_audio_file(path, profile, spec, *model, 1, audiosim::ResampleQuality::fast);
     audiosim::EmbeddedAudio many = audiosim::embed_audio_file(path, profile, spec, *model, 8, audiosim::ResampleQuality::fast);
@@ -173,7 +173,7 @@ TEST_CASE("embed_audio_file: the unflagged chunks in order, each the normalized 
 TEST_CASE("embed_audio_file: a silent file has nothing to embed; a file that is not audio is Error(input) naming it") {
     Library library;
     const audiosim::ModelSpec& spec = library.model;
-    auto model = audiosim::torch_backend().load(spec.weights_path, "cpu", 1, "fp32");
+    auto model = audiosim::torch_backend("cpu").load(spec.weights_path, "cpu", 1, "fp32");
     const audiosim::ChunkProfile profile = audiosim::preset_profile("sample");
     const std::string silent = library.file("silent.wav");
     audiosim::test::write_samples(silent, wav16, static_cast<int>(spec.sample_rate), 1, std::vector<float>(3 * spec.sample_rate, 0.0f));
@@ -219,7 +219,7 @@ TEST_CASE("embed_files: every file once, the vectors a query of the same file ge
     CHECK(table.vector_count() == first.chunks_embedded);
     CHECK_FALSE(table.has_file(library.file_id("b/silent.wav")));
     // Stored files and queries go through the same cutting and model: the same vector bits.
-    auto model = audiosim::torch_backend().load(library.model.weights_path, "cpu", 1, "fp32");
+    auto model = audiosim::torch_backend("cpu").load(library.model.weights_path, "cpu", 1, "fp32");
     for (const char* path : {"a/low.wav", "a/high.wav", "b/mid.wav"}) {
         audiosim::EmbeddedAudio query = audiosim::embed_audio_file(library.file(path), options.profile, library.model, *model, 8,
                                                                    options.quality);

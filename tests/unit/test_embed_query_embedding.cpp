@@ -56,7 +56,7 @@ TEST_CASE("QueryEmbedder: audio is embedded as embed_audio_file does, whatever t
     CHECK(a.vectors.size() == a.chunks.size() * static_cast<size_t>(spec.embedding_dim));
     CHECK(a.vectors == b.vectors);
 
-    auto model = audiosim::torch_backend().load(spec.weights_path, "cpu", 1, "fp32");
+    auto model = audiosim::torch_backend("cpu").load(spec.weights_path, "cpu", 1, "fp32");
     audiosim::EmbeddedAudio direct = audiosim::embed_audio_file(path, profile, spec, *model, 8, audiosim::ResampleQuality::fast);
     CHECK(a.vectors == direct.vectors);
 

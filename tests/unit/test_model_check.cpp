@@ -156,7 +156,7 @@ TEST_CASE("each fault fails its own check") {
 
 TEST_CASE("the default model keeps the contract") {
     const audiosim::ModelSpec spec = audiosim::find_model(audiosim::default_model_name);
-    auto model = audiosim::torch_backend().load(spec.weights_path, "cpu", 1, "fp32");
+    auto model = audiosim::torch_backend("cpu").load(spec.weights_path, "cpu", 1, "fp32");
     for (const ContractCheck& check : audiosim::check_model_contract(spec, *model))
         CHECK_MESSAGE(check.passed, check.name, ": ", check.detail);
 }

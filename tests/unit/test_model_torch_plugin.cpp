@@ -1,4 +1,4 @@
-// lib/model/torch_plugin, through torch_backend() (the plugin beside unit_tests): embedding with
+// lib/model/torch_plugin, through torch_backend("cpu") (the CPU plugin beside unit_tests): embedding with
 // the default model, exact search.
 #include <algorithm>
 #include <cstdint>
@@ -51,10 +51,10 @@ TEST_CASE("embed on the CPU: a row's vector does not depend on its batch mates, 
         return vectors;
     };
     std::vector<std::vector<float>> alone;
-    auto one_thread = torch_backend().load(spec.weights_path, "cpu", 1, "fp32");
+    auto one_thread = torch_backend("cpu").load(spec.weights_path, "cpu", 1, "fp32");
     for (size_t r = 0; r < waves.size(); r++) alone.push_back(embed(*one_thread, {r}).front());
     for (int threads : {1, 2}) {
-        auto model = torch_backend().load(spec.weights_path, "cpu", threads, "fp32");
+        auto model = torch_backend("cpu").load(spec.weights_path, "cpu", threads, "fp32");
         for (const std::vector<size_t>& batch : {std::vector<size_t>{0, 1, 2, 3, 4}, {4, 0, 2}, {1, 3}}) {
             auto vectors = embed(*model, batch);
             for (size_t i = 0; i < batch.size(); i++) CHECK_MESSAGE(vectors[i] == alone[batch[i]], "row ", batch[i]);
@@ -69,7 +69,7 @@ TEST_CASE("torch exact search on the CPU finds what the CPU exact search finds")
     std::vector<float> queries(data.vectors.begin(), data.vectors.begin() + 20 * 163);
     queries.insert(queries.end(), others.vectors.begin(), others.vectors.end());
 
-    auto torch_search = torch_backend().exact_search(data.ids, data.vectors, data.dim, "cpu", 1);
+    auto torch_search = torch_backend("cpu").exact_search(data.ids, data.vectors, data.dim, "cpu", 1);
     auto cpu_search = make_cpu_exact_search(data.ids, data.vectors, data.dim, 1);
     CHECK(torch_search->device() == "cpu");
     CHECK(torch_search->size() == 3001);
@@ -90,7 +90,7 @@ TEST_CASE("torch exact search on the CPU finds what the CPU exact search finds")
 
 TEST_CASE("torch exact search: ties in ascending id order where k cuts through them; k past the end, k = 0") {
     const UnitVectors data = tied_unit_vectors();
-    auto search = torch_backend().exact_search(data.ids, data.vectors, data.dim, "cpu", 1);
+    auto search = torch_backend("cpu").exact_search(data.ids, data.vectors, data.dim, "cpu", 1);
     check_tie_order(*search);
     const std::vector<float> query(4, 0.5f);
     auto none = search->search(query.data(), 1, 0);
@@ -99,14 +99,14 @@ TEST_CASE("torch exact search: ties in ascending id order where k cuts through t
 }
 
 TEST_CASE("torch exact search: an empty set, sizes that do not match, an unknown device") {
-    auto empty = torch_backend().exact_search({}, {}, 4, "cpu", 1);
+    auto empty = torch_backend("cpu").exact_search({}, {}, 4, "cpu", 1);
     const std::vector<float> query(4, 0.5f);
     auto results = empty->search(query.data(), 1, 3);
     REQUIRE(results.size() == 1);
     CHECK(results[0].empty());
-    CHECK(error_of([] { torch_backend().exact_search({1, 2}, std::vector<float>(7), 4, "cpu", 1); }).first ==
+    CHECK(error_of([] { torch_backend("cpu").exact_search({1, 2}, std::vector<float>(7), 4, "cpu", 1); }).first ==
           ErrorKind::internal);
-    CHECK(error_of([] { torch_backend().exact_search({1}, std::vector<float>(4), 4, "tpu", 1); }).first ==
+    CHECK(error_of([] { torch_backend("cpu").exact_search({1}, std::vector<float>(4), 4, "tpu", 1); }).first ==
           ErrorKind::usage);
 }
 
