@@ -1,6 +1,7 @@
 #include "embed/embedding.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <cmath>
 
@@ -298,17 +299,15 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
         store.finish_run("embed", summary.to_json());
         return summary;
     }
-    std::unique_ptr<EmbeddingModel> runner =
-        torch_backend(options.device).load(model.weights_path, options.device, options.torch_threads, options.precision);
-    summary.device = runner->device();
-    summary.batch_size = options.batch_size ? options.batch_size : default_batch_size(summary.device);
-    Batcher batcher(*runner, pending.dim, summary.batch_size);
+    prepare_torch_environment();  // before the decoding threads start (setenv beside them is not safe)
+    std::unique_ptr<EmbeddingModel> runner;
+    std::optional<Batcher> batcher;
 
     CommitCadence cadence(options.commit_interval_seconds, options.commit_every_files);
     size_t files_since_commit = 0;
     size_t complete_file_vectors = 0;  // pending rows that belong to finished files
     auto commit = [&] {
-        summary.model_seconds += batcher.flush(pending);
+        summary.model_seconds += batcher->flush(pending);
         if (pending.empty()) return;
         store.commit_embeddings(set, std::move(pending));
         pending = EmbeddingDelta{};
@@ -324,6 +323,11 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
             units.size(), options.decode_threads,
             [&](size_t i) { return decode_unit(units[i], root, model.sample_rate, options.quality); }, options.cancel,
             look_ahead(units, options.decode_threads));
+        // Loading torch and the model takes ~0.3 s on the CPU: the decoding threads start meanwhile.
+        runner = torch_backend(options.device).load(model.weights_path, options.device, options.torch_threads, options.precision);
+        summary.device = runner->device();
+        summary.batch_size = options.batch_size ? options.batch_size : default_batch_size(summary.device);
+        batcher.emplace(*runner, pending.dim, summary.batch_size);
         EmbeddedFile current;  // the file whose units are being taken
         bool current_failed = false;
         size_t files_done = 0;
@@ -340,14 +344,14 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
             for (ChunkWave& wave : decoded->waves) {
                 summary.chunk_audio_seconds += static_cast<double>(wave.samples.size()) / model.sample_rate;
                 ++current.chunks;
-                batcher.add(std::move(wave));
-                if (batcher.full()) summary.model_seconds += batcher.flush(pending);
+                batcher->add(std::move(wave));
+                if (batcher->full()) summary.model_seconds += batcher->flush(pending);
             }
             if (!unit.last_of_file) continue;
             // A file's vectors are committed together: a failed file leaves none behind.
             if (current_failed) {
                 ++summary.files_failed;
-                summary.model_seconds += batcher.flush(pending);
+                summary.model_seconds += batcher->flush(pending);
                 drop_last_file(pending, unit.file->file_id);
                 pending.failed.push_back({unit.file->file_id, current.error});  // not tried again until it changes
             } else {
@@ -359,7 +363,7 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
             if (on_file) on_file(current);
             current = EmbeddedFile{};
             current_failed = false;
-            complete_file_vectors = pending.chunk_ids.size() + batcher.waiting();  // rows reach pending in order
+            complete_file_vectors = pending.chunk_ids.size() + batcher->waiting();  // rows reach pending in order
             if (on_progress) on_progress(++files_done, todo.size(), summary.audio_seconds);
             if (cadence.due(files_since_commit)) commit();
         }
@@ -367,13 +371,13 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
     summary.interrupted = options.cancel && options.cancel->load();
     if (summary.interrupted) {
         // Whole files are kept; the vectors of a file cut off mid-way are dropped (redone next run).
-        summary.model_seconds += batcher.flush(pending);
+        summary.model_seconds += batcher->flush(pending);
         pending.chunk_ids.resize(complete_file_vectors);
         pending.file_ids.resize(complete_file_vectors);
         pending.vectors.resize(complete_file_vectors * pending.dim);
     }
     commit();
-    summary.batches = batcher.batches();
+    summary.batches = batcher->batches();
     summary.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     store.finish_run("embed", summary.to_json());
     if (!summary.interrupted) store.compact_if_needed();

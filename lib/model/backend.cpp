@@ -26,11 +26,7 @@ std::string executable_folder() {
 }
 
 TorchBackend* load_backend(TorchPlugin plugin) {
-    // Torch's OpenMP threads otherwise spin between parallel regions. embed's CPU path starts one
-    // region per batch beside the decoding threads, and the spinning took 85 % of embed's CPU
-    // time and 10x its wall time on a busy 2-core machine (docs/PERFORMANCE.md). libgomp reads
-    // this when the plugin loads it; a user's own setting wins.
-    ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
+    prepare_torch_environment();
     const std::string name = plugin_file(plugin);
     std::vector<std::string> candidates;
     if (const char* folder = std::getenv("AUDIOSIM_TORCH_PLUGIN_DIR"); folder && *folder)
@@ -90,6 +86,14 @@ TorchBackend& torch_plugin(TorchPlugin plugin) {
     const auto slot = static_cast<size_t>(plugin);
     std::call_once(once[slot], [&] { backends[slot] = load_backend(plugin); });
     return *backends[slot];
+}
+
+void prepare_torch_environment() {
+    // Torch's OpenMP threads otherwise spin between parallel regions. embed's CPU path starts one
+    // region per batch beside the decoding threads, and the spinning took 85 % of embed's CPU
+    // time and 10x its wall time on a busy 2-core machine (docs/PERFORMANCE.md). libgomp reads
+    // this when the plugin loads it; a user's own setting wins.
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
 }
 
 TorchBackend& torch_backend(const std::string& device) {

@@ -85,6 +85,11 @@ ExactSearchFactory torch_exact_search_factory(std::string device, int threads);
 // dlerror(). Both plugins may load in one process: they share its one libtorch_cpu.
 TorchBackend& torch_plugin(TorchPlugin plugin);
 
+// What the plugins need in the environment before they load (OMP_WAIT_POLICY). setenv is not safe
+// beside threads that read the environment: a caller that loads a plugin while its own threads
+// run (embed decodes while torch loads) calls this before starting them. Loading calls it too.
+void prepare_torch_environment();
+
 // The plugin for `device` (plugin_for_device; the driver is asked for "auto" only).
 TorchBackend& torch_backend(const std::string& device);
 
