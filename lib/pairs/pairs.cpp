@@ -53,6 +53,10 @@ std::vector<Neighbours> neighbours_of_all(const std::vector<uint64_t>& ids, cons
         method = "exact (" + searcher->device() + ")";
         return searcher->search(vectors.data(), n, k + 1);
     }
+    if (n <= options.exact_up_to_files) {
+        method = fmt::format("exact (cpu: {} files, at most {} take no index)", n, options.exact_up_to_files);
+        return make_cpu_exact_search(ids, vectors, dim, options.threads)->search(vectors.data(), n, k + 1);
+    }
     IndexHeader header;
     header.model_id = "file vectors";
     header.profile = "pairs";

@@ -88,7 +88,7 @@ def test_pairs_are_kept_once_above_the_score_in_order_and_stored(paired):
     with h5py.File(paired.store / entry["file"], "r") as f:
         assert f.attrs["format"] == "audiosim-pairs" and f.attrs["format_version"] == 2
         assert f.attrs["min_score"] == 0.8 and f.attrs["k"] == 10 and f.attrs["group_by"] == ""
-        assert f.attrs["method"].startswith("hnsw (M 16") and "mean chunk vectors" in f.attrs["file_similarity"]
+        assert f.attrs["method"].startswith("exact (cpu: ") and "mean chunk vectors" in f.attrs["file_similarity"]
         assert f["pairs"].attrs["rows"] == len(rows)
         assert sorted(f["pairs/score"][:].tolist(), reverse=True) == pytest.approx([row["score"] for row in rows], abs=1e-6)
     # A new run replaces the stored pairs; the old file is removed.

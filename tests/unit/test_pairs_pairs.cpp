@@ -63,6 +63,8 @@ TEST_CASE("index pairs match exact pairs above the threshold; every pair once, i
     options.k = 10;
     options.min_score = 0.8;
     options.threads = 2;
+    PairsResult few_files = find_pairs(catalog, embeddings, options);  // 3,000 files: exact, no index
+    options.exact_up_to_files = 0;
     PairsResult ann = find_pairs(catalog, embeddings, options);
     options.exact = true;
     PairsResult exact = find_pairs(catalog, embeddings, options);
@@ -70,6 +72,8 @@ TEST_CASE("index pairs match exact pairs above the threshold; every pair once, i
     CHECK(ann.files == 3000);
     CHECK(exact.method.find("exact") == 0);
     CHECK(ann.method.find("hnsw") == 0);
+    CHECK(few_files.method == "exact (cpu: 3000 files, at most 8192 take no index)");
+    CHECK(keys(few_files) == keys(exact));
 
     auto want = keys(exact), got = keys(ann);
     size_t found = 0;
