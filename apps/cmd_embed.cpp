@@ -83,7 +83,7 @@ Runner setup_embed(CLI::App& app) {
     app.add_option("--profile", options->profile, "Chunk profile preset or stored profile name (default: sample)");
     add_device_option(app, options->device, "Where the model runs");
     app.add_option("--precision", options->precision, "fp32 (default), or bf16/fp16 autocast (fp16 on CUDA only)");
-    app.add_option("--batch-size", options->batch_size, "Chunks per model call (default: 8 on the CPU, 64 on CUDA)")
+    app.add_option("--batch-size", options->batch_size, "Chunks per model call (default: 32 on the CPU, 64 on CUDA)")
         ->transform(integer_in(1, max_batch_size));
     app.add_option("--resample-quality", options->quality, "fast, medium, best (integer ratios use a FIR decimator)");
     add_commit_options(app, options->commit);

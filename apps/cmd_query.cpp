@@ -315,7 +315,7 @@ Runner setup_query(CLI::App& app) {
     app.add_flag("--explain", options->query.explain, "Also list every query chunk's nearest chunks");
     app.add_flag("--exact", options->exact, "Exact search (libtorch matrix products, CUDA when present) instead of the index");
     add_device_option(app, options->device, "For the query model and --exact");
-    app.add_option("--batch-size", options->batch_size, "Query chunks per model call (default: 8 on the CPU, 64 on CUDA)")
+    app.add_option("--batch-size", options->batch_size, "Query chunks per model call (default: 32 on the CPU, 64 on CUDA)")
         ->transform(integer_in(1, max_batch_size));
     app.footer("Output: a table on a terminal, else TSV; --format tsv|csv|json|jsonl. Columns: query, rank, path, score, votes, "
                "total_similarity, best_similarity, best_region (QUERY_START-END>MATCH_START-END, seconds).");

@@ -251,7 +251,7 @@ EmbeddedAudio embed_audio_file(const std::string& path, const ChunkProfile& prof
     return result;
 }
 
-size_t default_batch_size(const std::string& device) { return device == "cpu" ? 8 : 64; }
+size_t default_batch_size(const std::string& device) { return device == "cpu" ? 32 : 64; }
 
 void validate_embed_options(const EmbedOptions& options) {
     validate_device(options.device);

@@ -205,7 +205,7 @@ TEST_CASE("embed_files: every file once, the vectors a query of the same file ge
     audiosim::EmbedSummary first = library.embed(options, &reported);
     CHECK(first.model_id == library.model.id());
     CHECK(first.device == "cpu");
-    CHECK(first.batch_size == 8);  // the CPU's default
+    CHECK(first.batch_size == 32);  // the CPU's default
     CHECK(first.files_embedded == 3);
     CHECK(first.files_up_to_date == 1);  // the silent file: every chunk flagged, nothing to embed
     CHECK(first.files_failed == 0);
