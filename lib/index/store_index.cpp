@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <iterator>
+#include <optional>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -65,11 +67,83 @@ bool labels_fit(const std::string& store_path, const DerivedFile& entry, const n
     }
 }
 
+// Commits the index of `key`: `save_graph(path)` writes the payload and its header under the new
+// name and returns their paths; the labels are made from the store's tables as they are now.
+void commit_with_labels(StoreWriter& store, const std::string& key, const EmbeddingSet& set, const EmbeddingTable& ids,
+                        uint64_t checksum, const std::function<std::vector<std::string>(const std::string&)>& save_graph) {
+    IndexLabels labels =
+        IndexLabels::build(store.catalog(), store.load_chunks(set.profile), ids, labels_basis(store.manifest(), set), checksum);
+    store.commit_index(key, [&](const std::string& path, const WriterStamp& stamp) {
+        std::vector<std::string> written = save_graph(path);
+        written.push_back(labels.save(index_labels_path(path), stamp, set.model_id, set.profile));
+        return written;
+    });
+}
+
+// An unchanged graph gets new labels when the store's tables moved on (files renamed or removed,
+// segments compacted): a query uses labels only when they describe the tables as they are. The
+// payload and header keep their bytes under the new generation's names. True when it wrote them.
+bool refresh_labels(StoreWriter& store, const std::string& key, const EmbeddingSet& set, const EmbeddingTable& ids,
+                    uint64_t checksum) {
+    const DerivedFile& entry = store.manifest().indexes.at(key);
+    if (labels_fit(store.path(), entry, labels_basis(store.manifest(), set), checksum)) return false;
+    const std::string old_payload = join_path(store.path(), entry.file);
+    commit_with_labels(store, key, set, ids, checksum, [&](const std::string& path) {
+        link_or_copy(old_payload, path);
+        link_or_copy(index_header_path(old_payload), index_header_path(path));
+        return std::vector<std::string>{path, index_header_path(path)};
+    });
+    return true;
+}
+
+// The header of the set's index when it is up to date for ids hashing to `checksum`, with the
+// parameters asked for and a payload whose bytes are the ones committed; otherwise nothing (the
+// caller loads it and updates, rebuilds or finds out why).
+std::optional<IndexHeader> unchanged_index(const StoreWriter& store, const std::string& key, const EmbeddingSet& set,
+                                           uint64_t checksum, const IndexBuildOptions& options) {
+    auto entry = store.manifest().indexes.find(key);
+    if (options.rebuild || entry == store.manifest().indexes.end()) return std::nullopt;
+    try {
+        for (const auto& [file, file_checksum] : entry->second.files)
+            if (file != index_labels_path(entry->second.file)) verify_store_file(store.path(), file, file_checksum);
+        IndexHeader header = read_index_header(join_path(store.path(), entry->second.file));
+        const IndexParams& params = header.params;
+        bool same_params = options.M.value_or(params.M) == params.M &&
+                           options.ef_construction.value_or(params.ef_construction) == params.ef_construction &&
+                           options.ef_search.value_or(params.ef_search) == params.ef_search;
+        if (header.embeddings_checksum != checksum || !same_params || !index_misfit(header, set).empty()) return std::nullopt;
+        return header;
+    } catch (const Error&) {
+        return std::nullopt;  // damaged or unreadable: the full path rebuilds it
+    }
+}
+
 }  // namespace
 
 IndexBuildResult update_index(StoreWriter& store, const std::string& key, const IndexBuildOptions& options) {
     auto start = std::chrono::steady_clock::now();
     const EmbeddingSet& set = embedding_set(store.manifest(), key);
+    IndexBuildResult result;
+    result.key = key;
+    auto finished = [&] {
+        result.file = join_path(store.path(), store.manifest().indexes.at(key).file);
+        result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return result;
+    };
+    {
+        // The common run from cron finds nothing to do: answered from the header and the set's ids,
+        // without reading the vectors or the payload (1,000,000 vectors: 1.5 GB).
+        EmbeddingTable ids_only = store.load_embeddings(key, /*with_vectors=*/false);
+        const uint64_t checksum = embeddings_checksum(ids_only);
+        if (std::optional<IndexHeader> header = unchanged_index(store, key, set, checksum, options)) {
+            result.action = "up to date";
+            result.labels_written = refresh_labels(store, key, set, ids_only, checksum);
+            result.count = header->count;
+            result.deleted = header->deleted;
+            result.params = header->params;
+            return finished();
+        }
+    }
     EmbeddingTable table = store.load_embeddings(key);
     std::vector<uint64_t> ids;
     std::vector<float> vectors;
@@ -77,8 +151,6 @@ IndexBuildResult update_index(StoreWriter& store, const std::string& key, const 
     const size_t dim = static_cast<size_t>(set.dim);
     const uint64_t checksum = embeddings_checksum(table);
 
-    IndexBuildResult result;
-    result.key = key;
     std::optional<HnswIndex> index;
     auto entry = store.manifest().indexes.find(key);
     if (entry != store.manifest().indexes.end()) {
@@ -142,35 +214,17 @@ IndexBuildResult update_index(StoreWriter& store, const std::string& key, const 
         result.added = add_ids.size();
         result.removed = to_remove.size();
     }
-    // The labels follow every new graph, and an unchanged graph gets new ones when the store's
-    // tables moved on (files renamed or removed, segments compacted): a query uses labels only
-    // when they describe the tables as they are.
-    const nlohmann::json basis = labels_basis(store.manifest(), set);
-    const bool graph_changed = result.action != "up to date";
-    if (graph_changed || !labels_fit(store.path(), entry->second, basis, checksum)) {
-        IndexLabels labels = IndexLabels::build(store.catalog(), store.load_chunks(set.profile), table, basis, checksum);
-        const std::string old_payload = graph_changed ? "" : join_path(store.path(), entry->second.file);
-        store.commit_index(key, [&](const std::string& path, const WriterStamp& stamp) {
-            std::vector<std::string> written;
-            if (graph_changed) {
-                written = index->save(path);
-            } else {
-                link_or_copy(old_payload, path);
-                link_or_copy(index_header_path(old_payload), index_header_path(path));
-                written = {path, index_header_path(path)};
-            }
-            written.push_back(labels.save(index_labels_path(path), stamp, set.model_id, set.profile));
-            return written;
-        });
+    if (result.action != "up to date") {
+        commit_with_labels(store, key, set, table, checksum, [&](const std::string& path) { return index->save(path); });
         result.labels_written = true;
+    } else {
+        result.labels_written = refresh_labels(store, key, set, table, checksum);
     }
 
     result.count = index->size();
     result.deleted = index->header().deleted;
     result.params = index->header().params;
-    result.file = join_path(store.path(), store.manifest().indexes.at(key).file);
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return result;
+    return finished();
 }
 
 std::string index_misfit(const IndexHeader& header, const EmbeddingSet& set) {

@@ -585,11 +585,12 @@ void StoreWriter::commit_embeddings(const EmbeddingSet& set, EmbeddingDelta delt
     write_manifest();
 }
 
-EmbeddingTable StoreWriter::load_embeddings(const std::string& key) const {
+EmbeddingTable StoreWriter::load_embeddings(const std::string& key, bool with_vectors) const {
     auto set = manifest_.embedding_sets.find(key);
     if (set == manifest_.embedding_sets.end()) return EmbeddingTable();
-    return fold_segments<EmbeddingTable>(path_, set->second.segments,
-                                         [](const std::string& path) { return read_embedding_segment(path); });
+    return fold_segments<EmbeddingTable>(path_, set->second.segments, [with_vectors](const std::string& path) {
+        return read_embedding_segment(path, with_vectors);
+    });
 }
 
 ChunkTable StoreWriter::load_chunks(const std::string& profile) const {

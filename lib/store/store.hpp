@@ -183,7 +183,7 @@ public:
     ChunkTable load_chunks(const std::string& profile) const;  // empty for a profile not stored yet
     // Commits vectors of a set (created on first use). Error(model) when the dimension changes.
     void commit_embeddings(const EmbeddingSet& set, EmbeddingDelta delta);
-    EmbeddingTable load_embeddings(const std::string& key) const;  // empty for a set not stored yet
+    EmbeddingTable load_embeddings(const std::string& key, bool with_vectors = true) const;  // empty for a set not stored yet
     // Writes a new index of set `key` (save(path, stamp) writes the payload `path` and its
     // companions, each atomically, and returns every path it wrote) and commits it in place of the
     // previous one.
