@@ -274,6 +274,7 @@ public:
     }
 
     void set_ef(size_t ef) { ef_ = ef; }
+    size_t elements() const { return p_.count; }
     const float* vector(hnswlib::tableint id) const {
         return reinterpret_cast<const float*>(element(id) + p_.offset_data);
     }
@@ -600,6 +601,28 @@ void HnswIndex::append_vector(uint64_t id, std::vector<float>& out) const {
     const auto* data = impl_->graph ? reinterpret_cast<const float*>(impl_->graph->getDataByInternalId(*internal))
                                     : impl_->mapped->vector(*internal);
     out.insert(out.end(), data, data + impl_->header.dim);
+}
+
+std::optional<uint32_t> HnswIndex::element_of(uint64_t id) const {
+    std::optional<hnswlib::tableint> internal = impl_->live(id);
+    if (!internal) return std::nullopt;
+    return static_cast<uint32_t>(*internal);
+}
+
+void HnswIndex::append_vector_at(uint32_t element, uint64_t id, std::vector<float>& out) const {
+    const Impl& impl = *impl_;
+    size_t elements = impl.graph ? static_cast<size_t>(impl.graph->cur_element_count) : impl.mapped->elements();
+    auto internal = static_cast<hnswlib::tableint>(element);
+    bool holds = element < elements &&
+                 (impl.graph ? impl.graph->getExternalLabel(internal) : impl.mapped->label(internal)) == id &&
+                 !impl.is_deleted(internal);
+    if (!holds)
+        throw Error(ErrorKind::format, fmt::format("index: element {} does not hold chunk {} (labels of another "
+                                                   "payload, or damaged)",
+                                                   element, id));
+    const auto* data = impl.graph ? reinterpret_cast<const float*>(impl.graph->getDataByInternalId(internal))
+                                  : impl.mapped->vector(internal);
+    out.insert(out.end(), data, data + impl.header.dim);
 }
 
 void HnswIndex::set_embeddings_checksum(uint64_t checksum) { impl_->header.embeddings_checksum = checksum; }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +58,13 @@ public:
     bool contains(uint64_t id) const;   // live
     // The stored vector of a live id (Error(internal) otherwise), appended to `out`.
     void append_vector(uint64_t id, std::vector<float>& out) const;
+    // Where a live id's element lies in the payload (none for an id the index lacks): the index
+    // labels keep it, so that a mapped index finds an item's vectors without reading every
+    // element's id. Cheap on a built or loaded index; a mapped one reads every id the first time.
+    std::optional<uint32_t> element_of(uint64_t id) const;
+    // append_vector for `id` at `element` (element_of's answer): Error(format) when that element
+    // is not `id`, live (labels that do not belong to this payload).
+    void append_vector_at(uint32_t element, uint64_t id, std::vector<float>& out) const;
     void set_embeddings_checksum(uint64_t checksum);
     void set_ef_search(size_t ef);  // the header's ef_search (saved with it), used from now on
 

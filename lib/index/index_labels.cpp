@@ -26,7 +26,10 @@ struct SectionSpec {
 constexpr SectionSpec section_specs[] = {
     {"chunk_ids", 8},      {"chunk_files", 4},     {"chunk_starts", 8},    {"chunk_durations", 8}, {"file_ids", 8},
     {"file_hashes", 8},    {"file_path_ends", 8},  {"file_chunk_ends", 8}, {"file_chunks", 4},     {"path_bytes", 1},
+    {"chunk_elements", 4},
 };
+// Sections a reader does without: chunk_elements came after the first files were written.
+bool optional_section(size_t s) { return std::string(section_specs[s].name) == "chunk_elements"; }
 constexpr size_t alignment = 8;
 
 size_t aligned(size_t bytes) { return (bytes + alignment - 1) / alignment * alignment; }
@@ -57,7 +60,7 @@ IndexLabels& IndexLabels::operator=(IndexLabels&&) noexcept = default;
 IndexLabels::~IndexLabels() = default;
 
 IndexLabels IndexLabels::build(const Catalog& catalog, const ChunkTable& chunks, const EmbeddingTable& embeddings,
-                               nlohmann::json basis, uint64_t embeddings_checksum) {
+                               nlohmann::json basis, uint64_t embeddings_checksum, const ElementOf& element_of) {
     std::vector<const FileRecord*> files;
     catalog.for_each([&](const FileRecord& file) {
         if (file.status == FileStatus::ok) files.push_back(&file);
@@ -97,7 +100,7 @@ IndexLabels IndexLabels::build(const Catalog& catalog, const ChunkTable& chunks,
     size_t path_total = 0;
     for (const FileRecord* file : files) path_total += file->path.size();
     const size_t n = rows.size(), f = files.size();
-    const size_t counts[] = {n, n, n, n, f, f, f, f, n, path_total};
+    const size_t counts[] = {n, n, n, n, f, f, f, f, n, path_total, n};
 
     IndexLabels labels;
     labels.source_ = "index labels built in memory";
@@ -122,6 +125,8 @@ IndexLabels IndexLabels::build(const Catalog& catalog, const ChunkTable& chunks,
         put<uint32_t>(out, offsets[1], i, row.file_row);
         put<double>(out, offsets[2], i, row.start);
         put<double>(out, offsets[3], i, row.duration);
+        std::optional<uint32_t> element = element_of ? element_of(row.chunk_id) : std::nullopt;
+        put<uint32_t>(out, offsets[10], i, element.value_or(no_element));
     }
     uint64_t path_end = 0, chunk_end = 0;
     for (size_t i = 0; i < f; ++i) {
@@ -203,19 +208,21 @@ IndexLabels IndexLabels::open(const std::string& path) {
 }
 
 void IndexLabels::locate_sections(const std::string& source) {
-    const size_t counts[] = {chunk_count_, chunk_count_, chunk_count_, chunk_count_, file_count_,
-                             file_count_,  file_count_,  file_count_,  chunk_count_, 0};
-    Section* targets[] = {&chunk_ids_,   &chunk_files_,     &chunk_starts_,    &chunk_durations_, &file_ids_,
-                          &file_hashes_, &file_path_ends_, &file_chunk_ends_, &file_chunks_,     &path_bytes_};
+    const size_t counts[] = {chunk_count_, chunk_count_, chunk_count_, chunk_count_, file_count_,  file_count_,
+                             file_count_,  file_count_,  chunk_count_, 0,            chunk_count_};
+    Section* targets[] = {&chunk_ids_,       &chunk_files_, &chunk_starts_, &chunk_durations_,
+                          &file_ids_,        &file_hashes_, &file_path_ends_, &file_chunk_ends_,
+                          &file_chunks_,     &path_bytes_,  &chunk_elements_};
     if (chunk_count_ > size_ / sizeof(uint64_t) || file_count_ > size_ / sizeof(uint64_t))
         damaged(fmt::format("{} chunks and {} files cannot fit in {} bytes", chunk_count_, file_count_, size_));
     try {
         const nlohmann::json& sections = header_.at("sections");
         for (size_t s = 0; s < std::size(section_specs); ++s) {
+            if (optional_section(s) && !sections.contains(section_specs[s].name)) continue;
             const nlohmann::json& entry = sections.at(section_specs[s].name);
             auto offset = json_integer<size_t>(entry.at("offset"));
             auto bytes = json_integer<size_t>(entry.at("bytes"));
-            bool size_fits = s + 1 == std::size(section_specs) || bytes == counts[s] * section_specs[s].element;
+            bool size_fits = std::string(section_specs[s].name) == "path_bytes" || bytes == counts[s] * section_specs[s].element;
             if (offset % alignment != 0 || offset > size_ || bytes > size_ - offset || !size_fits)
                 damaged(fmt::format("section {} ({} bytes at {}) does not fit the file or its row count",
                                     section_specs[s].name, bytes, offset));
@@ -252,7 +259,8 @@ LabelledChunk IndexLabels::chunk(size_t row) const {
     auto file_row = element<uint32_t>(chunk_files_, row);
     if (file_row >= file_count_) damaged(fmt::format("chunk row {} names file row {} of {}", row, file_row, file_count_));
     return {element<uint64_t>(chunk_ids_, row), element<uint64_t>(file_ids_, file_row), element<double>(chunk_starts_, row),
-            element<double>(chunk_durations_, row)};
+            element<double>(chunk_durations_, row),
+            chunk_elements_.data ? element<uint32_t>(chunk_elements_, row) : no_element};
 }
 
 size_t IndexLabels::find_file(uint64_t file_id) const { return find_sorted(file_ids_, file_count_, file_id); }

@@ -8,7 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,11 +32,17 @@ std::string index_labels_path(const std::string& payload_path);  // payload_path
 // rewritten in place, so equal bases mean equal tables.
 nlohmann::json labels_basis(const Manifest& manifest, const EmbeddingSet& set);
 
+inline constexpr uint32_t no_element = static_cast<uint32_t>(-1);
+
 struct LabelledChunk {
     uint64_t chunk_id = 0;
     uint64_t file_id = 0;
     double start = 0, duration = 0;  // seconds
+    uint32_t element = no_element;   // its element in the index payload (HnswIndex::element_of), when known
 };
+
+// Where each chunk lies in the index payload (HnswIndex::element_of), when known.
+using ElementOf = std::function<std::optional<uint32_t>(uint64_t chunk_id)>;
 
 struct LabelledFile {
     uint64_t file_id = 0;
@@ -48,8 +56,9 @@ public:
 
     // The live chunks of a set: those with a vector in `embeddings`, a row in `chunks` and a file
     // of status ok in `catalog`, listed per file in the set's order; every file of status ok.
+    // Without `element_of` no chunk's element is known.
     static IndexLabels build(const Catalog& catalog, const ChunkTable& chunks, const EmbeddingTable& embeddings,
-                             nlohmann::json basis, uint64_t embeddings_checksum);
+                             nlohmann::json basis, uint64_t embeddings_checksum, const ElementOf& element_of = {});
     // Writes the file atomically; returns `path`. Error(io) when writing fails.
     std::string save(const std::string& path, const WriterStamp& stamp, const std::string& model_id,
                      const std::string& profile) const;
@@ -97,7 +106,7 @@ private:
     uint64_t embeddings_checksum_ = 0;
     size_t chunk_count_ = 0, file_count_ = 0;
     Section chunk_ids_, chunk_files_, chunk_starts_, chunk_durations_, file_ids_, file_hashes_, file_path_ends_,
-        file_chunk_ends_, file_chunks_, path_bytes_;
+        file_chunk_ends_, file_chunks_, path_bytes_, chunk_elements_;
 };
 
 }  // namespace audiosim

@@ -61,7 +61,8 @@ bool labels_fit(const std::string& store_path, const DerivedFile& entry, const n
     if (!entry.files.count(labels)) return false;
     try {
         IndexLabels stored = IndexLabels::open(join_path(store_path, labels));
-        return stored.basis() == basis && stored.embeddings_checksum() == checksum;
+        bool knows_elements = stored.chunk_count() == 0 || stored.chunk(0).element != no_element;  // older labels did not
+        return stored.basis() == basis && stored.embeddings_checksum() == checksum && knows_elements;
     } catch (const Error&) {
         return false;  // damaged: written again
     }
@@ -70,9 +71,10 @@ bool labels_fit(const std::string& store_path, const DerivedFile& entry, const n
 // Commits the index of `key`: `save_graph(path)` writes the payload and its header under the new
 // name and returns their paths; the labels are made from the store's tables as they are now.
 void commit_with_labels(StoreWriter& store, const std::string& key, const EmbeddingSet& set, const EmbeddingTable& ids,
-                        uint64_t checksum, const std::function<std::vector<std::string>(const std::string&)>& save_graph) {
-    IndexLabels labels =
-        IndexLabels::build(store.catalog(), store.load_chunks(set.profile), ids, labels_basis(store.manifest(), set), checksum);
+                        uint64_t checksum, const ElementOf& element_of,
+                        const std::function<std::vector<std::string>(const std::string&)>& save_graph) {
+    IndexLabels labels = IndexLabels::build(store.catalog(), store.load_chunks(set.profile), ids,
+                                            labels_basis(store.manifest(), set), checksum, element_of);
     store.commit_index(key, [&](const std::string& path, const WriterStamp& stamp) {
         std::vector<std::string> written = save_graph(path);
         written.push_back(labels.save(index_labels_path(path), stamp, set.model_id, set.profile));
@@ -88,7 +90,24 @@ bool refresh_labels(StoreWriter& store, const std::string& key, const EmbeddingS
     const DerivedFile& entry = store.manifest().indexes.at(key);
     if (labels_fit(store.path(), entry, labels_basis(store.manifest(), set), checksum)) return false;
     const std::string old_payload = join_path(store.path(), entry.file);
-    commit_with_labels(store, key, set, ids, checksum, [&](const std::string& path) {
+    // The graph is the same: the old labels know where each chunk's element lies; without them
+    // (damaged, or written before they kept it) the mapped payload is read once for it.
+    std::optional<IndexLabels> old_labels;
+    try {
+        if (entry.files.count(index_labels_path(entry.file))) old_labels = IndexLabels::open(index_labels_path(old_payload));
+        if (old_labels && old_labels->chunk_count() > 0 && old_labels->chunk(0).element == no_element) old_labels.reset();
+    } catch (const Error&) {
+        old_labels.reset();
+    }
+    std::optional<HnswIndex> payload;
+    if (!old_labels) payload = HnswIndex::open(old_payload);
+    auto element_of = [&](uint64_t chunk_id) -> std::optional<uint32_t> {
+        if (payload) return payload->element_of(chunk_id);
+        size_t row = old_labels->find_chunk(chunk_id);
+        if (row == IndexLabels::npos) return std::nullopt;
+        return old_labels->chunk(row).element;
+    };
+    commit_with_labels(store, key, set, ids, checksum, element_of, [&](const std::string& path) {
         link_or_copy(old_payload, path);
         link_or_copy(index_header_path(old_payload), index_header_path(path));
         return std::vector<std::string>{path, index_header_path(path)};
@@ -215,7 +234,9 @@ IndexBuildResult update_index(StoreWriter& store, const std::string& key, const 
         result.removed = to_remove.size();
     }
     if (result.action != "up to date") {
-        commit_with_labels(store, key, set, table, checksum, [&](const std::string& path) { return index->save(path); });
+        commit_with_labels(
+            store, key, set, table, checksum, [&](uint64_t chunk_id) { return index->element_of(chunk_id); },
+            [&](const std::string& path) { return index->save(path); });
         result.labels_written = true;
     } else {
         result.labels_written = refresh_labels(store, key, set, table, checksum);

@@ -185,6 +185,12 @@ std::vector<float> QueryEngine::vectors_of(const std::vector<uint64_t>& chunk_id
         auto stored = stored_vector_.find(chunk_id);
         if (stored != stored_vector_.end()) {
             out.insert(out.end(), stored->second, stored->second + dim);
+            continue;
+        }
+        // The mapped labels know each chunk's element: no need to read every element's id.
+        std::optional<LabelledChunk> chunk = labels_from_index_ ? live_chunk(chunk_id) : std::nullopt;
+        if (chunk && chunk->element != no_element) {
+            index_->append_vector_at(chunk->element, chunk_id, out);
         } else {
             index_->append_vector(chunk_id, out);
         }

@@ -444,6 +444,23 @@ TEST_CASE("open maps the payload and answers exactly as load, deleted vectors to
     opened.append_vector(all.ids[4321], b);
     CHECK(a == b);
 
+    // An element found in the built index is the same element in both readers of the saved one.
+    for (size_t i : {size_t{300}, size_t{2500}, size_t{4999}}) {
+        std::optional<uint32_t> element = built.element_of(all.ids[i]);
+        REQUIRE(element.has_value());
+        CHECK(loaded.element_of(all.ids[i]) == element);
+        std::vector<float> by_id, at_loaded, at_opened;
+        built.append_vector(all.ids[i], by_id);
+        loaded.append_vector_at(*element, all.ids[i], at_loaded);
+        opened.append_vector_at(*element, all.ids[i], at_opened);
+        CHECK(at_loaded == by_id);
+        CHECK(at_opened == by_id);
+        // Another chunk's element, a removed one's, one past the payload: labels that do not belong.
+        CHECK(error_of([&] { opened.append_vector_at(*element, all.ids[i] + 1, at_opened); }).first == ErrorKind::format);
+        CHECK(error_of([&] { loaded.append_vector_at(5000, all.ids[i], at_loaded); }).first == ErrorKind::format);
+    }
+    CHECK_FALSE(built.element_of(removed[0]).has_value());  // deleted: not live
+
     // Search only: changing or saving an opened index is a bug of the caller.
     auto kind_of = [](const std::function<void()>& f) { return error_of(f).first; };
     CHECK(kind_of([&] { opened.remove({all.ids[4000]}); }) == ErrorKind::internal);

@@ -93,6 +93,35 @@ TEST_CASE("labels built from the tables name every live chunk's file and region;
     CHECK(opened.embeddings_checksum() == 42);
 }
 
+TEST_CASE("elements are kept when given, unknown otherwise; a file without the section reads as unknown") {
+    SyntheticStore s;
+    s.add({{"a.wav", 0, 3}, {"b.wav", 1, 2}});
+    StoreWriter& w = s.writer();
+    const EmbeddingSet& set = w.manifest().embedding_sets.at(s.key());
+    auto element_of = [](uint64_t chunk_id) -> std::optional<uint32_t> {
+        if (chunk_id == 2) return std::nullopt;  // a chunk the index lacks
+        return static_cast<uint32_t>(chunk_id * 10);
+    };
+    IndexLabels labels = IndexLabels::build(w.catalog(), w.load_chunks(set.profile), w.load_embeddings(s.key()),
+                                            labels_basis(w.manifest(), set), 42, element_of);
+    TempFolder folder;
+    const std::string path = saved(labels, folder);
+    IndexLabels opened = IndexLabels::open(path);
+    for (const IndexLabels* each : {&labels, &opened})
+        for (uint64_t chunk_id = 1; chunk_id <= 5; ++chunk_id) {
+            LabelledChunk chunk = each->chunk(each->find_chunk(chunk_id));
+            CHECK(chunk.element == (chunk_id == 2 ? no_element : chunk_id * 10));
+        }
+    CHECK(labels_of(s).chunk(0).element == no_element);  // built without element_of
+
+    // Labels written before the section existed: its name unknown to the reader, as if absent.
+    edit_header(path, "\"chunk_elements\"", "\"chunk_elementz\"");
+    IndexLabels older = IndexLabels::open(path);
+    older.validate();
+    CHECK(older.chunk(older.find_chunk(1)).element == no_element);
+    CHECK(older.chunk(older.find_chunk(1)).start == 0.0);
+}
+
 TEST_CASE("a file left out of the catalog after it was embedded has no labels; an unembedded one has no chunks") {
     SyntheticStore s;
     std::vector<uint64_t> ids = s.add({{"keep.wav", 0, 2}, {"gone.wav", 1, 2}});

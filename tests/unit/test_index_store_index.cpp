@@ -288,6 +288,9 @@ TEST_CASE("labels come with every graph, and again for an unchanged graph when t
         CHECK(labels.basis() == basis_now());
         CHECK(labels.embeddings_checksum() == read_index_header(first.file).embeddings_checksum);
         CHECK(labels.chunk_count() == 40);
+        HnswIndex index = HnswIndex::load(first.file);
+        for (size_t row = 0; row < labels.chunk_count(); ++row)
+            CHECK(labels.chunk(row).element == index.element_of(labels.chunk(row).chunk_id));
     }
     IndexBuildResult again = update(s);
     CHECK(again.action == "up to date");
@@ -305,6 +308,9 @@ TEST_CASE("labels come with every graph, and again for an unchanged graph when t
     CHECK(hash_file(relabelled.file).hash == header.payload_hash);  // the same graph under its new name
     IndexLabels labels = IndexLabels::open(index_labels_path(relabelled.file));
     CHECK(labels.basis() == basis_now());
+    HnswIndex index = HnswIndex::load(relabelled.file);
+    for (size_t row = 0; row < labels.chunk_count(); ++row)  // kept from the labels before
+        CHECK(labels.chunk(row).element == index.element_of(labels.chunk(row).chunk_id));
     REQUIRE(labels.find_path("b/fresh.wav") != IndexLabels::npos);
     CHECK(labels.chunks_of_file(labels.find_path("b/fresh.wav")).empty());
     CHECK(s.writer().manifest().indexes.at(s.key()).files.count(relative_to(index_labels_path(relabelled.file), s.store())) == 1);
