@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The whole audiosim job against the pipeline a user writes with librosa, on the same files.
 
-audiosim (default model, all cores, a fresh store):
-    audiosim ingest --root LIB LIB; audiosim chunk; audiosim embed --device cpu; audiosim pairs -k 10
+audiosim (default model, all cores, a fresh store), the whole job as issue 10 defines it:
+    audiosim ingest --root LIB LIB; audiosim embed --device cpu; audiosim pairs -k 10
+(embed chunks the files first, in the same run; --separate-chunk runs `audiosim chunk` as a stage
+of its own before embed, as the runs before 2026-12-07 18:55 UTC did)
 librosa (librosa.load(path, sr=22050, mono=True, duration=10), MFCC 20 + delta, mean and std per
 file: 80 numbers; 2 processes with multiprocessing, BLAS threads 1), then numpy: cosine similarity
 of every file to every file and its top 10 neighbours.
@@ -164,6 +166,11 @@ def timed(cmd, env=None, stdout=subprocess.DEVNULL):
     return wall, cpu
 
 
+def stage_names(args):
+    """The audiosim commands timed, in order."""
+    return ["ingest"] + (["chunk"] if args.separate_chunk else []) + ["embed", "pairs"]
+
+
 def run_audiosim(args, name, lib, n_files):
     store = args.work / "stores" / name
     shutil.rmtree(store, ignore_errors=True)
@@ -171,8 +178,10 @@ def run_audiosim(args, name, lib, n_files):
     env = {k: v for k, v in os.environ.items() if k != "AUDIOSIM_STORE"}
     base = [str(args.bin), "--store", str(store), "-q"]
     pairs_out = args.work / f"{name}.audiosim-pairs.tsv"
-    stages = [("ingest", ["ingest", "--root", str(lib), str(lib)]), ("chunk", ["chunk"]),
-              ("embed", ["embed", "--device", "cpu"]), ("pairs", ["pairs", "-k", "10", "--min-score", "-1"])]
+    stages = [("ingest", ["ingest", "--root", str(lib), str(lib)])]
+    if args.separate_chunk:
+        stages.append(("chunk", ["chunk"]))
+    stages += [("embed", ["embed", "--device", "cpu"]), ("pairs", ["pairs", "-k", "10", "--min-score", "-1"])]
     warm(lib)
     busy, load = wait_quiet(args.max_busy, log), os.getloadavg()
     result = {"stages": {}, "cpu_busy_before": round(busy, 3), "loadavg_before": load}
@@ -252,6 +261,7 @@ def main():
     ap.add_argument("--max-busy", type=float, default=0.3, help="wait before each run until CPUs are at most this busy")
     ap.add_argument("--no-librosa", action="store_true", help="run audiosim only (no ratios)")
     ap.add_argument("--keep-stores", action="store_true", help="keep WORK/stores/SET (to profile a stage again)")
+    ap.add_argument("--separate-chunk", action="store_true", help="run `audiosim chunk` as its own stage before embed")
     ap.add_argument("--json", type=Path, help="result JSON (default WORK/librosa_compare.json)")
     args = ap.parse_args()
     args.work = args.work.resolve()
@@ -284,7 +294,7 @@ def main():
             lib, files = args.work / name, m["files"]
             entry = {"files": len(files), "audio_s": m["audio_seconds"],
                      "mean_s": m["audio_seconds"] / len(files)}
-            log(f"{name}: audiosim ingest + chunk + embed + pairs ({len(files)} files) ...")
+            log(f"{name}: audiosim {' + '.join(stage_names(args))} ({len(files)} files) ...")
             entry["audiosim"] = run_audiosim(args, name, lib, len(files))
             a = entry["audiosim"]
             log(f"  {a['wall_s']:.2f} s wall, {a['cpu_s']:.2f} s CPU: " + ", ".join(
@@ -304,7 +314,7 @@ def main():
         return 1
 
     print(f"audiosim: {version[0] if version else '?'}; machine: {report['machine']}")
-    print("set | files | mean s | audiosim wall / CPU s (ingest, chunk, embed, pairs) | librosa wall / CPU s "
+    print(f"set | files | mean s | audiosim wall / CPU s ({', '.join(stage_names(args))}) | librosa wall / CPU s "
           "| faster: wall, CPU | target")
     for name, e in report["sets"].items():
         a = e["audiosim"]

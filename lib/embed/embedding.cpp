@@ -1,6 +1,7 @@
 #include "embed/embedding.hpp"
 
 #include <algorithm>
+#include <future>
 #include <optional>
 #include <chrono>
 #include <cmath>
@@ -270,13 +271,27 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
     EmbedSummary summary;
     summary.model_id = model.id();
 
+    // Loading torch and the model takes ~0.3 s on the CPU: it runs beside the first decoding of
+    // this run (chunking, else embedding), and only when there is work, so a run with nothing to
+    // do never loads torch. The environment is set before any thread of the run starts.
+    prepare_torch_environment();
+    std::future<std::unique_ptr<EmbeddingModel>> model_loading;
+    auto load_model = [&] {
+        if (model_loading.valid()) return;
+        model_loading = std::async(std::launch::async, [&] {
+            return torch_backend(options.device).load(model.weights_path, options.device, options.torch_threads, options.precision);
+        });
+    };
+
     // Files without chunks of the profile are chunked first, in the same run.
     ChunkRunOptions chunking{options.profile, options.decode_threads, options.commit_interval_seconds,
                              options.commit_every_files, options.retry_failed, options.cancel};
     auto report_chunk_failure = [&](const ChunkedFile& result) {
         if (!result.error.empty() && on_file) on_file(EmbeddedFile{result.file, 0, result.error});
     };
-    ChunkSummary chunked = chunk_files(store, chunking, report_chunk_failure, nullptr);
+    ChunkSummary chunked = chunk_files(store, chunking, report_chunk_failure, [&](size_t done, size_t total) {
+        if (done == 0 && total > 0) load_model();  // files to chunk are files to embed
+    });
     summary.files_failed += chunked.files_failed;
     summary.files_failed_before += chunked.files_failed_before;
 
@@ -294,12 +309,11 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
     pending.dropped_file_ids = plan.removals();
 
     std::vector<WorkUnit> units = plan_units(todo, chunks, summary.chunks_flagged);
-    if (units.empty() && pending.empty()) {  // nothing to do: torch is not even loaded
+    if (units.empty() && pending.empty()) {  // nothing to embed: torch loaded only if files were chunked
         summary.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
         store.finish_run("embed", summary.to_json());
         return summary;
     }
-    prepare_torch_environment();  // before the decoding threads start (setenv beside them is not safe)
     std::unique_ptr<EmbeddingModel> runner;
     std::optional<Batcher> batcher;
 
@@ -323,8 +337,8 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
             units.size(), options.decode_threads,
             [&](size_t i) { return decode_unit(units[i], root, model.sample_rate, options.quality); }, options.cancel,
             look_ahead(units, options.decode_threads));
-        // Loading torch and the model takes ~0.3 s on the CPU: the decoding threads start meanwhile.
-        runner = torch_backend(options.device).load(model.weights_path, options.device, options.torch_threads, options.precision);
+        load_model();
+        runner = model_loading.get();
         summary.device = runner->device();
         summary.batch_size = options.batch_size ? options.batch_size : default_batch_size(summary.device);
         batcher.emplace(*runner, pending.dim, summary.batch_size);

@@ -63,6 +63,7 @@ ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
         cadence.committed();
     };
     const std::string& root = store.manifest().library_root;
+    if (on_progress && !todo.empty()) on_progress(0, todo.size());
     {
         OrderedPool<ChunkedFile> pool(todo.size(), options.threads,
                                       [&](size_t i) { return chunk_one(todo[i], root, options.profile); }, options.cancel);
