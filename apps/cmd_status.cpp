@@ -76,6 +76,7 @@ nlohmann::json index_json(const IndexStatus& status) {
     const IndexHeader& h = status.header;
     json["vectors"] = h.count;
     json["deleted"] = h.deleted;
+    json["labels"] = status.labels_current ? "current" : "stale";
     json["params"] = {{"M", h.params.M}, {"ef_construction", h.params.ef_construction}, {"ef_search", h.params.ef_search}};
     return json;
 }
@@ -90,6 +91,8 @@ std::string index_text(const nlohmann::json& index) {
     if (state == "stale")
         text += fmt::format("; the set has {} vectors now (audiosim index updates it; queries search the difference exactly)",
                             index["set_vectors"].get<size_t>());
+    else if (index["labels"] == "stale")
+        text += "; its labels predate the store's last change (queries read the store's tables until audiosim index)";
     return text;
 }
 

@@ -267,7 +267,11 @@ IndexStatus index_status(const std::string& store_path, const Manifest& manifest
         status.error = error.what();
         return status;
     }
-    status.state = status.header.embeddings_checksum == embeddings_checksum(set) ? IndexState::up_to_date : IndexState::stale;
+    const uint64_t checksum = embeddings_checksum(set);
+    status.state = status.header.embeddings_checksum == checksum ? IndexState::up_to_date : IndexState::stale;
+    auto embedding_set = manifest.embedding_sets.find(key);
+    status.labels_current = embedding_set != manifest.embedding_sets.end() &&
+                            labels_fit(store_path, entry->second, labels_basis(manifest, embedding_set->second), checksum);
     return status;
 }
 

@@ -56,6 +56,8 @@ struct IndexStatus {
     IndexHeader header;    // when readable
     std::string error;     // when unreadable
     size_t set_vectors = 0;
+    // Its labels describe the store as it is: a query reads them instead of the store's tables.
+    bool labels_current = false;
 };
 
 // Compares the header of the set's index (the payload is not read) with `set` (ids are enough).

@@ -46,6 +46,7 @@ def test_build_update_and_rebuild(tmp_path, demo):
     assert built["recall_at_10"] >= 0.99
     status = index_status(audiosim)
     assert status["state"] == "up to date" and status["vectors"] == total and status["file"] == built["file"]
+    assert status["labels"] == "current"
 
     # The files: a payload, its header and its labels under indexes/, named by the manifest.
     manifest = read_manifest(audiosim.store)

@@ -327,7 +327,13 @@ def test_index_labels_spare_the_tables_until_the_store_changes(indexed, tmp_path
     tables, source = answers()
     assert source == "index (store tables read: its labels predate the store's last change)"
     assert tables == mapped
+    status = json.loads(audiosim.run("status", "--format", "json", check_code=EXIT_OK).stdout)
+    (index,) = status["stages"]["index"].values()
+    assert index["state"] == "up to date" and index["labels"] == "stale"
+    assert "its labels predate" in audiosim.run("status", "--format", "text", check_code=EXIT_OK).stdout.decode()
     result = audiosim.run("index", check_code=EXIT_OK)
     assert "labels written again" in result.stderr.decode()
     again, source = answers()
     assert source == "index" and again == mapped
+    status = json.loads(audiosim.run("status", "--format", "json", check_code=EXIT_OK).stdout)
+    assert [index["labels"] for index in status["stages"]["index"].values()] == ["current"]

@@ -297,9 +297,13 @@ TEST_CASE("labels come with every graph, and again for an unchanged graph when t
     CHECK_FALSE(again.labels_written);
     CHECK(again.file == first.file);
 
+    CHECK(status_of(s).labels_current);
     // A file with no chunks yet changes the catalog alone: the graph stays, the labels are new.
     s.add_unchunked("b/fresh.wav");
+    CHECK(status_of(s).state == IndexState::up_to_date);
+    CHECK_FALSE(status_of(s).labels_current);
     IndexBuildResult relabelled = update(s);
+    CHECK(status_of(s).labels_current);
     CHECK(relabelled.action == "up to date");
     CHECK(relabelled.labels_written);
     REQUIRE(relabelled.file != first.file);
