@@ -243,6 +243,12 @@ void IndexLabels::damaged(const std::string& why) const {
     throw Error(ErrorKind::format, fmt::format("{}: {}", source_, why));
 }
 
+bool IndexLabels::describes(const Manifest& manifest, const EmbeddingSet& set, uint64_t checksum) const {
+    return embeddings_checksum_ == checksum && basis_ == labels_basis(manifest, set);
+}
+
+bool IndexLabels::knows_elements() const { return chunk_count_ == 0 || chunk(0).element != no_element; }
+
 size_t IndexLabels::find_sorted(const Section& ids, size_t count, uint64_t id) const {
     size_t low = 0, high = count;
     while (low < high) {

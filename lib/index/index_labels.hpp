@@ -75,6 +75,10 @@ public:
 
     const nlohmann::json& basis() const { return basis_; }
     uint64_t embeddings_checksum() const { return embeddings_checksum_; }
+    // Made from the store's tables as `manifest` names them, for set ids hashing to `checksum`:
+    // what a query may use in place of those tables.
+    bool describes(const Manifest& manifest, const EmbeddingSet& set, uint64_t checksum) const;
+    bool knows_elements() const;  // chunk_elements is there and filled (labels written before it are not)
 
     size_t chunk_count() const { return chunk_count_; }
     size_t file_count() const { return file_count_; }

@@ -54,15 +54,15 @@ void select_rows(const std::vector<uint64_t>& ids, const std::vector<float>& vec
     }
 }
 
-// Whether the index entry lists labels made from the tables `basis` names, for the set whose ids
-// hash to `checksum`.
-bool labels_fit(const std::string& store_path, const DerivedFile& entry, const nlohmann::json& basis, uint64_t checksum) {
+// Whether the set's index entry lists labels that describe the store as `manifest` names it, for
+// set ids hashing to `checksum`, and know each chunk's element.
+bool labels_fit(const std::string& store_path, const Manifest& manifest, const EmbeddingSet& set, uint64_t checksum) {
+    const DerivedFile& entry = manifest.indexes.at(set.key());
     const std::string labels = index_labels_path(entry.file);
     if (!entry.files.count(labels)) return false;
     try {
         IndexLabels stored = IndexLabels::open(join_path(store_path, labels));
-        bool knows_elements = stored.chunk_count() == 0 || stored.chunk(0).element != no_element;  // older labels did not
-        return stored.basis() == basis && stored.embeddings_checksum() == checksum && knows_elements;
+        return stored.describes(manifest, set, checksum) && stored.knows_elements();
     } catch (const Error&) {
         return false;  // damaged: written again
     }
@@ -88,14 +88,14 @@ void commit_with_labels(StoreWriter& store, const std::string& key, const Embedd
 bool refresh_labels(StoreWriter& store, const std::string& key, const EmbeddingSet& set, const EmbeddingTable& ids,
                     uint64_t checksum) {
     const DerivedFile& entry = store.manifest().indexes.at(key);
-    if (labels_fit(store.path(), entry, labels_basis(store.manifest(), set), checksum)) return false;
+    if (labels_fit(store.path(), store.manifest(), set, checksum)) return false;
     const std::string old_payload = join_path(store.path(), entry.file);
     // The graph is the same: the old labels know where each chunk's element lies; without them
     // (damaged, or written before they kept it) the mapped payload is read once for it.
     std::optional<IndexLabels> old_labels;
     try {
         if (entry.files.count(index_labels_path(entry.file))) old_labels = IndexLabels::open(index_labels_path(old_payload));
-        if (old_labels && old_labels->chunk_count() > 0 && old_labels->chunk(0).element == no_element) old_labels.reset();
+        if (old_labels && !old_labels->knows_elements()) old_labels.reset();
     } catch (const Error&) {
         old_labels.reset();
     }
@@ -271,7 +271,7 @@ IndexStatus index_status(const std::string& store_path, const Manifest& manifest
     status.state = status.header.embeddings_checksum == checksum ? IndexState::up_to_date : IndexState::stale;
     auto embedding_set = manifest.embedding_sets.find(key);
     status.labels_current = embedding_set != manifest.embedding_sets.end() &&
-                            labels_fit(store_path, entry->second, labels_basis(manifest, embedding_set->second), checksum);
+                            labels_fit(store_path, manifest, embedding_set->second, checksum);
     return status;
 }
 

@@ -107,8 +107,7 @@ QueryEngine::QueryEngine(StoreReader& store, const std::string& key, Options opt
                 auto current_set = manifest.embedding_sets.find(key);
                 if (entry.files.count(index_labels_path(entry.file)) && current_set != manifest.embedding_sets.end()) {
                     IndexLabels labels = IndexLabels::open(index_labels_path(path));
-                    if (labels.basis() == labels_basis(manifest, current_set->second) &&
-                        labels.embeddings_checksum() == index_->header().embeddings_checksum)
+                    if (labels.describes(manifest, current_set->second, index_->header().embeddings_checksum))
                         labels_ = std::move(labels);
                 }
             } catch (const Error& error) {
