@@ -167,20 +167,15 @@ float dot(const float* taps, const float* samples, size_t length /* multiple of 
     return sum;
 }
 
-// `count` outputs from `first` on; output n applies phase (n * down + center) % up to the window
-// from input sample starts[n - first]. Cloned for AVX2 (chosen at run time): twice the lanes per
-// instruction. Without FMA each lane still rounds its product and its sum separately and in the
-// same order, so both clones give the same bits.
+// `count` outputs: output i applies phase phases[i] to the window from offsets[i]. Cloned for AVX2
+// (chosen at run time): twice the lanes per instruction. Without FMA each lane still rounds its
+// product and its sum separately and in the same order, so both clones give the same bits.
 #if defined(__x86_64__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-void filter_outputs(const PolyphaseTable& table, const float* window, uint64_t first, size_t count,
-                    const size_t* offsets, float* out) {
-    for (size_t i = 0; i < count; ++i) {
-        uint64_t n = first + i;
-        size_t phase = static_cast<size_t>((n * table.down + table.center) % table.up);
-        out[i] = dot(table.phase(phase), window + offsets[i], table.length);
-    }
+void filter_outputs(const PolyphaseTable& table, const float* window, size_t count, const size_t* offsets,
+                    const size_t* phases, float* out) {
+    for (size_t i = 0; i < count; ++i) out[i] = dot(table.phase(phases[i]), window + offsets[i], table.length);
 }
 
 // Direct-form polyphase FIR that computes only the kept samples. Input before the first sample is
@@ -245,11 +240,16 @@ private:
     void emit(size_t count, std::vector<float>& output) {
         if (count == 0) return;
         offsets_.resize(count);
-        for (size_t i = 0; i < count; ++i)
-            offsets_[i] = static_cast<size_t>(first_input(output_frames_ + i) - window_start_);
+        phases_.resize(count);
+        for (size_t i = 0; i < count; ++i) {  // one division gives an output's window and its phase
+            uint64_t position = (output_frames_ + i) * table_->down + table_->center;
+            uint64_t sample = position / table_->up;
+            phases_[i] = static_cast<size_t>(position - sample * table_->up);
+            offsets_[i] = static_cast<size_t>(static_cast<int64_t>(sample) - static_cast<int64_t>(table_->live - 1) - window_start_);
+        }
         size_t base = output.size();
         output.resize(base + count);
-        filter_outputs(*table_, window_.data(), output_frames_, count, offsets_.data(), output.data() + base);
+        filter_outputs(*table_, window_.data(), count, offsets_.data(), phases_.data(), output.data() + base);
         output_frames_ += count;
         auto consumed = std::min(static_cast<size_t>(first_input(output_frames_) - window_start_), window_.size());
         window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(consumed));
@@ -259,7 +259,7 @@ private:
     std::shared_ptr<const PolyphaseTable> table_;
     std::vector<float> window_;  // input from sample window_start_ on
     int64_t window_start_ = 0;
-    std::vector<size_t> offsets_;
+    std::vector<size_t> offsets_, phases_;
     uint64_t input_frames_ = 0;
     uint64_t output_frames_ = 0;
 };
