@@ -110,7 +110,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--vectors", required=True)
     parser.add_argument("--queries", required=True)
-    parser.add_argument("--dim", type=int, default=163, help="dimension of the vectors (default: audiosim-dsp v2's)")
+    parser.add_argument("--dim", type=int, default=163, help="dimension of the vectors (default 163: audiosim-dsp v2's, the dimension of the runs in docs/PERFORMANCE.md; v3 has 147)")
     parser.add_argument("--index-bench", help="the index_bench binary (run first, on the same files)")
     parser.add_argument("--build-threads", default="1,2")
     parser.add_argument("--ef", default="50,100,200")

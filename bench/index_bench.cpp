@@ -39,7 +39,7 @@ constexpr size_t exact_batch = 64;
 
 struct Options {
     std::string vectors_path, queries_path, index_path = "/tmp/audiosim-index-bench/bench.index", json_path;
-    size_t dim = 163;  // the default model audiosim-dsp v2's
+    size_t dim = 163;  // audiosim-dsp v2's, the dimension of the runs in docs/PERFORMANCE.md (v3: 147)
     std::vector<unsigned> build_threads = {1, 2};
     std::vector<size_t> efs = {50, 100, 200};
     std::vector<unsigned> exact_threads = {1, 2};

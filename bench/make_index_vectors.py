@@ -3,7 +3,7 @@
 
 i.i.d. Gaussian vectors are hnswlib's worst case and unlike embeddings (docs/TOOLCHAIN-NOTES in
 shared/): this script starts from real embeddings instead. It ingests and embeds a sample library
-(default: ../shared/devset) into a store with the audiosim binary (default model audiosim-dsp v2, 163-d,
+(default: ../shared/devset) into a store with the audiosim binary (default model audiosim-dsp v3, 147-d; the recorded runs used v2, 163-d,
 default `sample` profile), reads the vectors from the store's embedding segments (docs/FORMAT.md),
 and makes each synthetic vector as
 

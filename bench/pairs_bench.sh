@@ -3,7 +3,7 @@
 # bench/make_index_vectors.py, written into a store by make_bench_store), all k=10 neighbour pairs
 # through the index (default) and exactly; the summary line of each run (time, pairs, peak memory)
 # is printed.
-#   [DIM=N] bench/pairs_bench.sh VECTORS.f32 [WORK]   (default DIM 163, the default model audiosim-dsp v2's;
+#   [DIM=N] bench/pairs_bench.sh VECTORS.f32 [WORK]   (default DIM 163, audiosim-dsp v2's as in the recorded runs, v3 has 147;
 #                                                     default WORK /tmp/audiosim-pairs-bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."

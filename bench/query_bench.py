@@ -81,7 +81,7 @@ def main():
     parser.add_argument("--audiosim", default=ROOT / "build/bin/audiosim")
     parser.add_argument("--make-store", default=ROOT / "build/bin/make_bench_store")
     parser.add_argument("--vectors", required=True)
-    parser.add_argument("--dim", type=int, default=163, help="dimension of the vectors (default: audiosim-dsp v2's)")
+    parser.add_argument("--dim", type=int, default=163, help="dimension of the vectors (default 163: audiosim-dsp v2's, the dimension of the runs in docs/PERFORMANCE.md; v3 has 147)")
     parser.add_argument("--work", default="/tmp/audiosim-query-bench")
     parser.add_argument("--devset", default=ROOT.parent / "shared/devset")
     parser.add_argument("--queries", type=int, default=100)

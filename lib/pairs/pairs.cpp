@@ -170,22 +170,24 @@ PairsResult find_pairs(const Catalog& catalog, const EmbeddingTable& embeddings,
         GroupSummary& summary = result.groups[name];
         summary.files = rows.size();
         if (rows.size() < 2) continue;
-        std::vector<uint64_t> ids;
+        // The searches label each file by its position in the group (path order), not its file id:
+        // equal scores (files with the same content) are cut at k by path, so the pairs are the
+        // same in every store of the same library, whatever order its files were ingested in.
+        std::vector<uint64_t> positions(rows.size());
+        std::iota(positions.begin(), positions.end(), uint64_t{0});
         std::vector<float> vectors;
-        for (size_t row : rows) {
-            ids.push_back(table.ids[row]);
+        for (size_t row : rows)
             vectors.insert(vectors.end(), table.vectors.begin() + static_cast<std::ptrdiff_t>(row * dim),
                            table.vectors.begin() + static_cast<std::ptrdiff_t>((row + 1) * dim));
-        }
-        std::vector<Neighbours> neighbours = neighbours_of_all(ids, vectors, dim, options.k, options, result.method);
+        std::vector<Neighbours> neighbours = neighbours_of_all(positions, vectors, dim, options.k, options, result.method);
         std::set<std::pair<size_t, size_t>> seen;  // table rows, lower first: each pair once
         double total = 0;
-        for (size_t i = 0; i < ids.size(); ++i) {
+        for (size_t i = 0; i < rows.size(); ++i) {
             size_t taken = 0;
-            for (const auto& [id, similarity] : neighbours[i]) {
-                if (id == ids[i]) continue;
+            for (const auto& [position, similarity] : neighbours[i]) {
+                if (position == i) continue;
                 if (taken++ == options.k) break;
-                size_t a = row_of.at(ids[i]), b = row_of.at(id);
+                size_t a = rows[i], b = rows[static_cast<size_t>(position)];
                 if (a > b) std::swap(a, b);
                 // Scored again from the vectors: ANN and exact search then give a pair the same score.
                 float score = pair_score(&table.vectors[a * dim], &table.vectors[b * dim], dim);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export audiosim-dsp v2 to TorchScript: models/default/audiosim-dsp-v2.pt and .json.
+"""Export audiosim-dsp v3 to TorchScript: models/default/audiosim-dsp-v3.pt and .json.
 
     .venv/bin/python models/default/export.py [--out-dir models/default]
 
@@ -40,7 +40,7 @@ def _load_model_module() -> types.ModuleType:
 M = _load_model_module()
 
 NAME = "audiosim-dsp"
-VERSION = "2"
+VERSION = "3"
 
 
 def build(params: dict) -> torch.jit.ScriptModule:

@@ -4,7 +4,10 @@ Everything from the waveform to the embedding runs inside one TorchScript module
 (and a GPU) runs exactly what was measured:
 
     waveform [B, S] (zero-padded rows) + lengths [B]
-      -> zero every sample past the row's length, pad n_fft/2 zeros each side, STFT (Hann 1024, hop 256)
+      -> zero every sample past the row's length
+      -> cut silence at both ends: keep the first .. last sample within TRIM_DB of the row's loudest
+         sample (v3: pre-roll, encoder delay and silent tails change nothing)
+      -> pad n_fft/2 zeros each side, STFT (Hann 1024, hop 256)
       -> power mel spectrogram (Slaney mel, 64 bands, 0 .. 11025 Hz)
       -> level relative to the row's loudest frame, in dB, floored at FLOOR_DB (gain invariant)
       -> frames past the row's length set to the floor (so padding and batch mates never matter)
@@ -18,7 +21,8 @@ per-dimension mean/std. export.py builds the module from params.json.
 
 Gain invariance is exact up to the 1e-12 guard on the reference level: every level is relative to
 the row's loudest frame. What remains of loudness is its *shape* (envelope over time, attack and
-decay times, level of each sub-band relative to the peak).
+decay times, level of each sub-band relative to the peak). Invariance to silence at the ends is
+exact to the sample (below TRIM_DB re the peak sample; set TRIM_DB to 0 to turn it off).
 """
 
 import math
@@ -46,6 +50,8 @@ ONSET_DB = -20.0       # onset = first frame within this many dB of the loudest;
 ENV_FLOOR_DB = -40.0   # floor of the onset envelope (a noise floor below it is not seen)
 N_FINE = 40            # fine low spectrum: FFT bins 1..N_FINE (21.5 Hz each: 21 to 861 Hz)
 FINE_FLOOR_DB = -40.0  # its floor, dB re its loudest bin
+# v3: samples quieter than this (dB re the row's loudest sample) at either end of a row are silence
+TRIM_DB = -60.0
 
 # (name, dimension) of every group of the feature bank, in output order of AudiosimDSP.bank()
 BANK_GROUPS: List[Tuple[str, int]] = [
@@ -67,6 +73,13 @@ BANK_GROUPS: List[Tuple[str, int]] = [
     ("env_on", len(ENV_FRAMES)), # envelope from the onset (first frame within ONSET_DB of the peak), floored at ENV_FLOOR_DB
     ("fine_low", N_FINE),        # energy-weighted mean power in FFT bins 1..N_FINE, dB re the loudest of them, floored
     ("fine_cep", N_CEP),         # DCT of fine_low (its shape, not its bins)
+    # v3 candidates: the sustain's timbre and its change over time (instruments), noise-robust like v2's
+    ("cep_wstd", N_CEP),         # energy-weighted std over frames of the cepstra of the floored spectrum
+    ("dcep_wstd", N_CEP),        # energy-weighted rms of the frame-to-frame cepstral change
+    ("sub_env_on", N_SUB * len(ENV_FRAMES)),  # sub-band envelopes from the onset, floored like env_on
+    ("mel_wstd", N_MELS),        # energy-weighted std over frames of the floored dB mel spectrum
+    ("env_st", len(ENV_FRAMES)), # env (from the first sound: silence is trimmed), floored at ENV_FLOOR_DB
+    ("sub_env_st", N_SUB * len(ENV_FRAMES)),  # sub_env likewise
 ]
 
 
@@ -156,6 +169,8 @@ class AudiosimDSP(nn.Module):
         self.env_floor_db = ENV_FLOOR_DB
         self.n_fine = N_FINE
         self.fine_floor_db = FINE_FLOOR_DB
+        self.trim = TRIM_DB < 0
+        self.trim_ratio = 10.0 ** (TRIM_DB / 20.0)
         f64 = torch.float64
         self.register_buffer("window", torch.hann_window(N_FFT, periodic=True, dtype=f64).float())
         self.register_buffer("melfb", torch.from_numpy(mel_filterbank()).float())
@@ -204,15 +219,46 @@ class AudiosimDSP(nn.Module):
         S = x.shape[1]
         dev = x.device
         lengths = lengths.to(dev).to(torch.long).clamp(0, S)
-        smask = torch.arange(S, device=dev).unsqueeze(0) < lengths.unsqueeze(1)
-        x = torch.where(smask, x, torch.zeros_like(x))
+        if B > 0 and int(lengths.min()) < S:   # rows alone (the CPU path) have nothing to zero
+            smask = torch.arange(S, device=dev).unsqueeze(0) < lengths.unsqueeze(1)
+            x = torch.where(smask, x, torch.zeros_like(x))
+        if self.trim:
+            # leading and trailing silence: keep the first .. last sample within TRIM_DB of the peak
+            # sample; one row (the CPU path) is sliced, a batch shifted row by row: the same samples
+            ax = x.abs()
+            if B == 1:
+                # the peak of each block of 256 samples, then the first and last loud sample inside
+                # the first and last loud block: a third of the cost of scanning every sample
+                blocks = torch.constant_pad_nd(ax[0], [0, (256 - S % 256) % 256]).view(-1, 256).amax(dim=1)
+                threshold = blocks.max().clamp(min=1e-30) * self.trim_ratio
+                loud_blocks = torch.nonzero(blocks >= threshold)
+                if loud_blocks.shape[0] > 0:
+                    fb = int(loud_blocks[0, 0]) * 256
+                    lb = int(loud_blocks[-1, 0]) * 256
+                    first = fb + int(torch.nonzero(ax[0, fb:fb + 256] >= threshold)[0, 0])
+                    last = lb + int(torch.nonzero(ax[0, lb:lb + 256] >= threshold)[-1, 0])
+                    x = x[:, first:last + 1]
+                    lengths = torch.full_like(lengths, x.shape[1])
+            else:
+                loud = ax >= ax.amax(dim=1, keepdim=True).clamp(min=1e-30) * self.trim_ratio
+                has = loud.any(dim=1)
+                lu = loud.to(torch.uint8)
+                first = torch.where(has, torch.argmax(lu, dim=1), torch.zeros_like(lengths))
+                last = torch.where(has, S - 1 - torch.argmax(lu.flip([1]), dim=1), lengths - 1)
+                lengths = (last - first + 1).clamp(min=0)
+                idx = (torch.arange(S, device=dev).unsqueeze(0) + first.unsqueeze(1)).clamp(max=S - 1)
+                x = x.gather(1, idx)
+                x = torch.where(torch.arange(S, device=dev).unsqueeze(0) < lengths.unsqueeze(1), x, torch.zeros_like(x))
+            S = x.shape[1]
         half = self.n_fft // 2
         # zero padding of n_fft/2 each side centres frame t on sample t*hop; it is the same whether
         # the row is alone or zero-padded in a batch (reflect padding would not be)
         x = torch.constant_pad_nd(x, [half, half], 0.0)
         frames = x.unfold(1, self.n_fft, self.hop) * self.window         # [B, T, n_fft]
         spec = torch.fft.rfft(frames, dim=2)                             # [B, T, F]
-        power = spec.real * spec.real + spec.imag * spec.imag
+        ri = torch.view_as_real(spec)                                    # re^2 + im^2: one contiguous
+        sq = ri * ri                                                     # product (not two strided ones)
+        power = sq[:, :, :, 0] + sq[:, :, :, 1]
         mel = torch.matmul(power, self.melfb)                            # [B, T, M]
         T = mel.shape[1]
         # pad the time axis so the fixed envelope points always exist (silence past the end)
@@ -240,19 +286,27 @@ class AudiosimDSP(nn.Module):
         mel_mean = torch.zeros(B, M, device=dev)
         if use[0]:
             mel_mean = (L * v.unsqueeze(2)).sum(dim=1) / v.sum(dim=1).unsqueeze(1)
-        mel_mean_act = (L * a3).sum(dim=1) / na
+        mel_mean_act = torch.zeros(B, M, device=dev)
+        if use[1] or use[2] or use[4] or use[5]:
+            mel_mean_act = (L * a3).sum(dim=1) / na
         mel_std_act = torch.zeros(B, M, device=dev)
         if use[2]:
             dev_act = (L - mel_mean_act.unsqueeze(1)) * a3
             mel_std_act = torch.sqrt((dev_act * dev_act).sum(dim=1) / na + 1e-6)
-        mel_peak = L.gather(1, peak_i.view(B, 1, 1).expand(B, 1, M)).squeeze(1)
-        cep_mean = torch.matmul(mel_mean_act, self.dct)
+        mel_peak = torch.zeros(B, M, device=dev)
+        if use[3] or use[6]:
+            mel_peak = L.gather(1, peak_i.view(B, 1, 1).expand(B, 1, M)).squeeze(1)
+        cep_mean = torch.zeros(B, C, device=dev)
+        if use[4] or use[5]:
+            cep_mean = torch.matmul(mel_mean_act, self.dct)
         cep_std = torch.zeros(B, C, device=dev)
         if use[5]:
             cep = torch.matmul(L, self.dct)                              # [B, T, C]
             cdev = (cep - cep_mean.unsqueeze(1)) * a3
             cep_std = torch.sqrt((cdev * cdev).sum(dim=1) / na + 1e-6)
-        cep_peak = torch.matmul(mel_peak, self.dct)
+        cep_peak = torch.zeros(B, C, device=dev)
+        if use[6]:
+            cep_peak = torch.matmul(mel_peak, self.dct)
 
         flux = torch.zeros(B, self.flux_pool.shape[1], device=dev)
         if use[7]:
@@ -262,7 +316,9 @@ class AudiosimDSP(nn.Module):
             npairs = pv.sum(dim=1).clamp(min=1.0)
             flux = torch.matmul((d * pv.unsqueeze(2)).sum(dim=1) / npairs.unsqueeze(1), self.flux_pool)
 
-        env = fdb.index_select(1, self.env_idx)
+        env = torch.zeros(B, self.env_idx.shape[0], device=dev)
+        if use[8]:
+            env = fdb.index_select(1, self.env_idx)
         sub_env = torch.zeros(B, self.sub_pool.shape[1] * self.env_idx.shape[0], device=dev)
         if use[9]:
             sub = torch.matmul(rel.index_select(1, self.env_idx), self.sub_pool)   # [B, E, N_SUB] re peak
@@ -339,9 +395,41 @@ class AudiosimDSP(nn.Module):
             fine = 10.0 * torch.log10(pm / (pref + 1e-30) + 1e-12).clamp(min=self.fine_floor_db)
             fine_cep = torch.matmul(fine, self.fine_dct)
 
+        cep_wstd = torch.zeros(B, C, device=dev)
+        dcep_wstd = torch.zeros(B, C, device=dev)
+        mel_wstd = torch.zeros(B, M, device=dev)
+        if use[18] or use[19] or use[21]:
+            Lf = L.clamp(min=self.spec_floor_db)
+            if use[21]:
+                dl = (Lf - mel_wmean.unsqueeze(1)) * w3
+                mel_wstd = torch.sqrt((dl * (Lf - mel_wmean.unsqueeze(1))).sum(dim=1) / wsum + 1e-6)
+            if use[18] or use[19]:
+                cf = torch.matmul(Lf, self.dct)                           # [B, T, C]
+                dc = cf - cep_wmean.unsqueeze(1)
+                cep_wstd = torch.sqrt((dc * dc * w3).sum(dim=1) / wsum + 1e-6)
+                dd = cf[:, 1:, :] - cf[:, :-1, :]
+                pw = torch.maximum(wt[:, 1:], wt[:, :-1]) * v[:, 1:] * v[:, :-1]
+                dcep_wstd = torch.sqrt((dd * dd * pw.unsqueeze(2)).sum(dim=1) / pw.sum(dim=1).clamp(min=1e-12).unsqueeze(1) + 1e-6)
+        sub_env_on = torch.zeros(B, self.sub_pool.shape[1] * self.env_idx.shape[0], device=dev)
+        if use[20]:
+            E = self.env_idx.shape[0]
+            sub_on = torch.matmul(rel.gather(1, eidx.unsqueeze(2).expand(B, E, M)), self.sub_pool)  # [B, E, N_SUB]
+            sub_db = 10.0 * torch.log10(sub_on + floor_lin)
+            sub_db = torch.where(past.unsqueeze(2), torch.full_like(sub_db, self.floor_db), sub_db)
+            sub_env_on = sub_db.clamp(min=self.env_floor_db).reshape(B, -1)
+
+        env_st = torch.zeros(B, self.env_idx.shape[0], device=dev)
+        if use[22]:
+            env_st = torch.where(self.env_idx.unsqueeze(0) >= nvalid.unsqueeze(1), torch.full_like(env, self.floor_db),
+                                 fdb.index_select(1, self.env_idx)).clamp(min=self.env_floor_db)
+        sub_env_st = torch.zeros(B, self.sub_pool.shape[1] * self.env_idx.shape[0], device=dev)
+        if use[23]:
+            sub = torch.matmul(rel.index_select(1, self.env_idx), self.sub_pool)
+            sub_env_st = (10.0 * torch.log10(sub + floor_lin)).clamp(min=self.env_floor_db).reshape(B, -1)
         return torch.cat([mel_mean, mel_mean_act, mel_std_act, mel_peak, cep_mean, cep_std, cep_peak,
                           flux, env, sub_env, shape, temporal,
-                          mel_wmean, cep_wmean, flux_w, env_on, fine, fine_cep], dim=1)
+                          mel_wmean, cep_wmean, flux_w, env_on, fine, fine_cep,
+                          cep_wstd, dcep_wstd, sub_env_on, mel_wstd, env_st, sub_env_st], dim=1)
 
     def forward(self, waveforms: Tensor, lengths: Tensor) -> Tensor:
         feats = self.bank(waveforms, lengths).index_select(1, self.keep)

@@ -2,21 +2,26 @@
 """Choose and weigh the features of audiosim-dsp by measurement, and report retrieval quality.
 
     .venv/bin/python models/default/tune.py [--devset ../shared/devset] [--demo data/demo]
-                                            [--write-params] [--markdown]
+                                            [--start CHOICE] [--choice CHOICE] [--write-params]
 
-Tuning set: drum-machines (devset). Held-out set: sonicpi (devset), only ever scored, never
-used to choose anything. The synthetic demo library (data/demo) adds breadth (tonal, noise,
-speech, loops) to the per-dimension mean/std only; it has no say in the weights.
+Tuning sets (v3): drum-machines and instruments (devset). Held-out set: sonicpi (devset), only
+ever scored, never used to choose anything. The synthetic demo library (data/demo) adds breadth
+(noise, speech, loops) to the per-dimension mean/std only; it has no say in the weights.
 
 What it does, all deterministic (no randomness is used anywhere):
  1. decodes every file (soundfile), mixes to mono, resamples to 22050 Hz with sox (`rate`, its
     default high quality), cuts the first WINDOW seconds (the one-shot mode); caches the decoded
     clips under $TMPDIR/audiosim-tune-cache;
  2. computes the raw feature bank of model.py for every clip (same TorchScript code as exported);
- 3. scores every group alone on drum-machines, then a greedy forward selection of groups with
-    per-group weights from a small grid, then coordinate refinement of the weights and of the
-    z-score clip; the objective is the mean of mAP@10 on drum-machines counting all matches and
-    counting only matches from another machine;
+ 3. scores every group alone, then a greedy forward selection among the noise-robust CANDIDATES
+    with per-group weights
+    from a small grid (from --start's choice, v3 from v2's: choice-v2.json), then coordinate
+    refinement of the weights, then pruning: a group goes when the objective loses less than
+    PRUNE_TOLERANCE without it (the smaller model wins a near tie). The objective is the mean of
+    four mAP@10: drum-machines counting all matches and only matches from another machine,
+    instruments counting all matches and only matches from another source; a drum mAP@10 more
+    than DRUM_SLACK below the start's is penalized (twice the shortfall), so that instruments
+    are not bought with drums;
  4. prints tables: baselines (mean log-mel, MFCC mean+std) against the chosen model, on
     drum-machines and sonicpi; per-label precision; most confused label pairs;
  5. with --write-params writes models/default/params.json (groups, weights, clip, mean, std),
@@ -52,9 +57,10 @@ import model as M  # noqa: E402
 SR = M.SAMPLE_RATE
 WINDOW = 2.0
 CACHE = Path(tempfile.gettempdir()) / "audiosim-tune-cache"
-WEIGHT_GRID = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0]
-CLIP_GRID = [0.0, 3.0, 5.0]
-MIN_GAIN = 1e-3     # a step must raise the objective by this much (smaller is noise on 239 queries)
+WEIGHT_GRID = [0.25, 0.5, 1.0, 1.5, 2.0]
+MIN_GAIN = 1e-3          # a step must raise the objective by this much (smaller is noise on 239 queries)
+PRUNE_TOLERANCE = 3e-3   # a group whose removal costs less than this goes
+DRUM_SLACK = 0.01        # how far a drum mAP@10 may fall below the start's before it is penalized
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -203,6 +209,11 @@ def summary(res):
 
 SLICES = M.bank_slices()
 GROUPS = [g for g, _ in M.BANK_GROUPS]
+# Candidates of the selection: groups whose levels are floored or energy-weighted, so that noise at
+# 20 dB SNR does not fill them (v2's finding, docs/QUALITY.md); v1's deep-floor groups (mel_mean,
+# cep_std, flux, env, sub_env, ...) let noisy copies of decaying drums lose their originals.
+CANDIDATES = ["cep_mean", "temporal", "mel_wmean", "cep_wmean", "flux_w", "env_on", "fine_cep",
+              "cep_wstd", "dcep_wstd", "sub_env_on", "mel_wstd"]
 
 
 def fit_stats(raw_list, groups):
@@ -239,39 +250,53 @@ def raw_stats(X):
 
 # ------------------------------------------------------------------------------------ tuning
 
-def objective(emb, dm):
-    a = evaluate(emb, dm)["AP@10"].mean()
-    b = evaluate(emb, dm, exclude_same=True)["AP@10"].mean()
-    return 0.5 * (a + b)
+class Objective:
+    """Mean of four mAP@10 (drums all / other machine, instruments all / other source), with the
+    drum guard relative to the drum scores of `guard` (an embedding function; None: no guard)."""
+
+    def __init__(self, dm, ins, embed_fn, guard=None):
+        self.dm, self.ins, self.embed_fn = dm, ins, embed_fn
+        self.floor = None
+        if guard is not None:
+            parts = self.parts(*guard)
+            self.floor = (parts[0] - DRUM_SLACK, parts[1] - DRUM_SLACK)
+
+    def parts(self, groups, weights):
+        e_dm, e_ins = self.embed_fn(self.dm, groups, weights), self.embed_fn(self.ins, groups, weights)
+        return [evaluate(e_dm, self.dm)["AP@10"].mean(), evaluate(e_dm, self.dm, exclude_same=True)["AP@10"].mean(),
+                evaluate(e_ins, self.ins)["AP@10"].mean(), evaluate(e_ins, self.ins, exclude_same=True)["AP@10"].mean()]
+
+    def __call__(self, groups, weights):
+        p = self.parts(groups, weights)
+        penalty = 0.0 if self.floor is None else 2 * (max(0.0, self.floor[0] - p[0]) + max(0.0, self.floor[1] - p[1]))
+        return sum(p) / 4 - penalty
 
 
-def tune(dm, stats_raws, log):
+def tune(dm, ins, stats_raws, start, log):
     mean_full, std_full = fit_stats(stats_raws, GROUPS)
 
-    def score(groups, weights, clip):
+    def embed_fn(ds, groups, weights):
         sel = np.concatenate([np.arange(*SLICES[g]) for g in groups])   # bank columns = mean_full columns
-        return objective(embed(dm.feats["bank"], groups, weights, clip, mean_full[sel], std_full[sel]), dm)
+        return embed(ds.feats["bank"], groups, weights, 0.0, mean_full[sel], std_full[sel])
 
-    log("\n## Each group alone (drum-machines, objective = mean of mAP@10 all / other machine)\n")
-    log("| group | dim | objective |")
-    log("|---|---:|---:|")
-    alone = {}
+    score = Objective(dm, ins, embed_fn, guard=(list(start), dict(start)) if start else None)
+    log("\n## Each group alone (mAP@10: drums all, other machine, instruments all, other source)\n")
+    log("| group | dim | drums | other machine | instruments | other source |")
+    log("|---|---:|---:|---:|---:|---:|")
     for g in GROUPS:
-        alone[g] = score([g], {g: 1.0}, 0.0)
-        log(f"| {g} | {SLICES[g][1] - SLICES[g][0]} | {alone[g]:.3f} |")
+        p = score.parts([g], {g: 1.0})
+        log(f"| {g} | {SLICES[g][1] - SLICES[g][0]} | " + " | ".join(f"{x:.3f}" for x in p) + " |")
 
-    # greedy forward selection: add the group and weight that help most, until nothing helps
-    best_g = max(GROUPS, key=lambda g: alone[g])
-    chosen, weights, clip = [best_g], {best_g: 1.0}, 0.0
-    best = alone[best_g]
-    log(f"\n## Greedy forward selection\n\nstart: {best_g} ({best:.4f})")
+    chosen, weights = list(start), dict(start)
+    best = score(chosen, weights) if chosen else -1.0
+    log(f"\n## Greedy forward selection\n\nstart: {chosen} ({best:.4f})")
     while True:
         cand = None
-        for g in GROUPS:
+        for g in CANDIDATES:
             if g in chosen:
                 continue
-            for w in WEIGHT_GRID[1:]:
-                s = score(chosen + [g], weights | {g: w}, clip)
+            for w in WEIGHT_GRID:
+                s = score(chosen + [g], weights | {g: w})
                 if s > best + MIN_GAIN and (cand is None or s > cand[0]):
                     cand = (s, g, w)
         if cand is None:
@@ -281,47 +306,40 @@ def tune(dm, stats_raws, log):
         weights[g] = w
         log(f"+ {g} (weight {w}): {best:.4f}")
 
-    # coordinate refinement of weights (a weight may drop to 0 = group removed) and of the clip
+    # coordinate refinement of the weights (a weight of 0 removes the group)
     for _ in range(3):
         changed = False
         for g in list(chosen):
-            for w in WEIGHT_GRID:
+            for w in [0.0] + WEIGHT_GRID:
                 trial = [c for c in chosen if c != g or w > 0]
                 if not trial:
                     continue
-                s = score(trial, weights | {g: w}, clip)
+                s = score(trial, weights | {g: w})
                 if s > best + MIN_GAIN:
                     best, weights[g], changed = s, w, True
                     log(f"~ {g} weight {w}: {best:.4f}")
             if weights[g] == 0:
                 chosen.remove(g)
-        for c in CLIP_GRID:
-            s = score(chosen, weights, c)
-            if s > best + MIN_GAIN:
-                best, clip, changed = s, c, True
-                log(f"~ clip {c}: {best:.4f}")
         if not changed:
             break
-    # prune: drop a group whose removal costs less than MIN_GAIN (the simpler model wins a tie)
     while len(chosen) > 1:
-        drops = [(score([c for c in chosen if c != g], weights, clip), g) for g in chosen]
+        drops = [(score([c for c in chosen if c != g], weights), g) for g in chosen]
         s, g = max(drops)
-        if s < best - MIN_GAIN:
+        if s < best - PRUNE_TOLERANCE:
             break
         chosen.remove(g)
         best = s
-        log(f"- {g} (costs less than {MIN_GAIN}): {best:.4f}")
+        log(f"- {g} (costs less than {PRUNE_TOLERANCE}): {best:.4f}")
     chosen = [g for g in GROUPS if g in chosen]          # bank order
     weights = {g: weights[g] for g in chosen}
-    log(f"\nchosen: {chosen}\nweights: {weights}\nclip: {clip}\nobjective: {best:.4f}")
-    log("\n## Ablation: the chosen model without one group (drum-machines objective)\n")
+    log(f"\nchosen: {chosen}\nweights: {weights}\nobjective: {best:.4f}")
+    log("\n## Ablation: the chosen model without one group\n")
     log("| without | objective | change |")
     log("|---|---:|---:|")
     for g in chosen:
-        rest = [c for c in chosen if c != g]
-        s = score(rest, weights, clip)
+        s = score([c for c in chosen if c != g], weights)
         log(f"| {g} | {s:.4f} | {s - best:+.4f} |")
-    return chosen, weights, clip
+    return chosen, weights, 0.0
 
 
 # ---------------------------------------------------------------------------------- reporting
@@ -348,46 +366,15 @@ def per_label(res, log, title):
         log(f"- {a} / {b}: {c}")
 
 
-def sweep_frontend(dm, demo, log):
-    """Whole tuning run for other level floors and active-frame thresholds (model.py constants)."""
-    global BANK
-    saved = (M.FLOOR_DB, M.ACTIVE_DB, BANK)
-    rows = []
-    for floor_db in (-60.0, -80.0, -100.0):
-        for active_db in (-30.0, -40.0, -50.0):
-            if active_db <= floor_db:
-                continue
-            M.FLOOR_DB, M.ACTIVE_DB = floor_db, active_db
-            BANK = torch.jit.script(M.AudiosimDSP()).eval()
-            raws = []
-            for ds in [dm] + ([demo] if demo else []):
-                wav, lengths = batch(ds.clips)
-                with torch.no_grad():
-                    raws.append(BANK(wav, lengths).double().numpy())
-            sub = Dataset.__new__(Dataset)
-            sub.__dict__.update(dm.__dict__)
-            sub.feats = {"bank": raws[0]}
-            chosen, weights, clip = tune(sub, raws, lambda *a: None)
-            mean, std = fit_stats(raws, chosen)
-            rows.append((floor_db, active_db, objective(embed(raws[0], chosen, weights, clip, mean, std), sub),
-                         ", ".join(f"{g} {weights[g]}" for g in chosen)))
-    M.FLOOR_DB, M.ACTIVE_DB, BANK = saved
-    log("\n## Front-end sweep (drum-machines objective after the whole tuning run)\n")
-    log("| floor dB | active dB | objective | chosen groups and weights |")
-    log("|---:|---:|---:|---|")
-    for r in rows:
-        log(f"| {r[0]:.0f} | {r[1]:.0f} | {r[2]:.4f} | {r[3]} |")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--devset", default=str(HERE.parent.parent.parent / "shared" / "devset"))
     ap.add_argument("--demo", default=str(HERE.parent.parent / "data" / "demo"))
     ap.add_argument("--write-params", action="store_true", help="write models/default/params.json")
     ap.add_argument("--choice", help="JSON {groups: [...], weights: {...}, clip: C}: skip the selection, use this "
-                    "choice (fit mean/std, report, write params); v2's choice is models/default/choice.json")
-    ap.add_argument("--sweep-frontend", action="store_true",
-                    help="also tune with other floor / active-frame thresholds (drum-machines objective only)")
+                    "choice (fit mean/std, report, write params); v3's choice is models/default/choice.json")
+    ap.add_argument("--start", default=str(HERE / "choice-v2.json"),
+                    help="the selection starts from this choice and guards its drum scores ('' starts empty, unguarded)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     log = print
@@ -397,28 +384,31 @@ def main():
     dev = Path(args.devset)
     dm = Dataset("drum-machines", dev, read_tsv(dev / "drum-machines-labels.tsv"),
                  read_tsv(dev / "drum-machines-machine.tsv"))
+    ins = Dataset("instruments", dev, read_tsv(dev / "instruments-labels.tsv"), read_tsv(dev / "instruments-source.tsv"))
     sp = Dataset("sonicpi", dev, read_tsv(dev / "sonicpi-labels.tsv"))
     demo_dir = Path(args.demo)
     demo = None
     if (demo_dir / "labels.tsv").exists():
         demo_labels = {p: l for p, l in read_tsv(demo_dir / "labels.tsv").items() if not p.startswith("dupes/")}
         demo = Dataset("demo", demo_dir, demo_labels)
-    for ds in [dm, sp] + ([demo] if demo else []):
+    for ds in [dm, ins, sp] + ([demo] if demo else []):
         ds.feats = feature_sets(ds)
     sp_drum = sp.subset("sonicpi drum classes", read_tsv(dev / "sonicpi-drumclass.tsv"))
-    log(f"# audiosim-dsp tuning\n\nclips: drum-machines {len(dm.paths)}, sonicpi {len(sp.paths)}, "
+    log(f"# audiosim-dsp tuning\n\nclips: drum-machines {len(dm.paths)}, instruments {len(ins.paths)}, sonicpi {len(sp.paths)}, "
         f"demo {len(demo.paths) if demo else 0} (window {WINDOW} s, {SR} Hz)")
 
-    if args.sweep_frontend:
-        sweep_frontend(dm, demo, log)
-    stats_sets = [dm.feats["bank"]] + ([demo.feats["bank"]] if demo else [])
+    stats_sets = [dm.feats["bank"]] + ([demo.feats["bank"]] if demo else []) + [ins.feats["bank"]]
     if args.choice:
         fixed = json.loads(Path(args.choice).read_text())
         chosen = [g for g in GROUPS if g in fixed["groups"]]
         weights, clip = {g: float(fixed["weights"][g]) for g in chosen}, float(fixed.get("clip", 0.0))
         log(f"\nchoice from {args.choice}: {chosen} {weights} clip {clip}")
     else:
-        chosen, weights, clip = tune(dm, stats_sets, log)
+        start = {}
+        if args.start:
+            fixed = json.loads(Path(args.start).read_text())
+            start = {g: float(fixed["weights"][g]) for g in fixed["groups"]}
+        chosen, weights, clip = tune(dm, ins, stats_sets, start, log)
     mean, std = fit_stats(stats_sets, chosen)
     params = {"groups": chosen, "weights": weights, "clip": clip,
               "window_seconds": WINDOW, "mean": [round(float(x), 6) for x in mean],
@@ -431,9 +421,9 @@ def main():
         with torch.no_grad():
             return torch.cat([final(wav[i:i + 64], lengths[i:i + 64]) for i in range(0, len(ds.clips), 64)]).double().numpy()
 
-    # baselines: standardized with the same tuning-side stats (drum-machines + demo)
+    # baselines: standardized with the same tuning-side stats (drum-machines + demo + instruments)
     def base_emb(ds, key):
-        ref = np.concatenate([dm.feats[key]] + ([demo.feats[key]] if demo else []))
+        ref = np.concatenate([dm.feats[key]] + ([demo.feats[key]] if demo else []) + [ins.feats[key]])
         mu, sd = raw_stats(ref)
         return (ds.feats[key] - mu) / sd
 
@@ -449,6 +439,13 @@ def main():
     for name, dim, fn in systems:
         embs[(name, "dm")] = e = fn(dm)
         log(table_row(name, dim, [evaluate(e, dm), evaluate(e, dm, exclude_same=True)]))
+    log("\nTuning set (instruments; 'other source' = only matches from another library count, where a "
+        "label has several):\n")
+    log("| system | dim | P@1 | P@5 | P@10 | mAP@10 | P@1 other source | P@5 | P@10 | mAP@10 |")
+    log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, dim, fn in systems:
+        embs[(name, "ins")] = e = fn(ins)
+        log(table_row(name, dim, [evaluate(e, ins), evaluate(e, ins, exclude_same=True)]))
     log("\nHeld-out set (sonicpi, never used for any choice; labels = name prefix; drum classes = "
         "sonicpi-drumclass.tsv subset):\n")
     log("| system | dim | P@1 | P@5 | P@10 | mAP@10 | P@1 drum classes | P@5 | P@10 | mAP@10 |")
@@ -468,6 +465,7 @@ def main():
     per_label(evaluate(embs[(fname, "dm")], dm), log, "drum-machines, audiosim-dsp")
     per_label(evaluate(embs[(fname, "dm")], dm, exclude_same=True), log,
               "drum-machines other machine only, audiosim-dsp")
+    per_label(evaluate(embs[(fname, "ins")], ins), log, "instruments, audiosim-dsp")
     per_label(evaluate(embs[(fname, "sp")], sp), log, "sonicpi, audiosim-dsp")
     per_label(evaluate(embs[(fname, "sp")][keep], sp_drum), log, "sonicpi drum classes, audiosim-dsp")
 

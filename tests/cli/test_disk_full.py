@@ -58,7 +58,7 @@ def test_full_disk_during_embed_keeps_the_store(audiosim, library):
     audiosim.run("ingest", ".", check_code=EXIT_OK)
     audiosim.run("chunk", check_code=EXIT_OK)
     before = json.loads((audiosim.store / "manifest.json").read_text())
-    # Vectors of 40 files (163 floats each) are ~26 KB: a 12 KB file-size limit fails that write.
+    # Vectors of 40 files (147 floats each) are ~24 KB: a 12 KB file-size limit fails that write.
     result = subprocess.run(audiosim.argv("embed"), cwd=library, capture_output=True,
                             preexec_fn=small_file_limit(12_000), timeout=120)
     assert result.returncode == EXIT_IO

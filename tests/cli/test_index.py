@@ -58,7 +58,7 @@ def test_build_update_and_rebuild(tmp_path, demo):
     header = json.loads((audiosim.store / (entry["file"] + ".json")).read_text())
     assert header["format"] == "audiosim-index" and header["format_version"] == 1
     assert header["model_id"] == manifest["embeddings"][key]["model_id"] and key.endswith("/" + header["model_id"])
-    assert header["profile"] == "sample" and header["dim"] == 163 and header["metric"] == "cosine"
+    assert header["profile"] == "sample" and header["dim"] == 147 and header["metric"] == "cosine"
     assert header["count"] == total and header["deleted"] == 0
     assert re.fullmatch(r"[0-9a-f]{16}", header["embeddings_checksum"])
     assert header["params"] == {"M": 16, "ef_construction": 200, "ef_search": 100}

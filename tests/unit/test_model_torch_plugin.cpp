@@ -25,7 +25,7 @@ TEST_SUITE_BEGIN("model/torch_plugin");
 
 TEST_CASE("embed on the CPU: a row's vector does not depend on its batch mates, the batch size or the threads") {
     const audiosim::ModelSpec spec =
-        audiosim::find_model(std::string(AUDIOSIM_UNIT_SOURCE_DIR) + "/../../models/default/audiosim-dsp-v2.json");
+        audiosim::find_model(std::string(AUDIOSIM_UNIT_SOURCE_DIR) + "/../../models/default/audiosim-dsp-v3.json");
     const int64_t dim = spec.embedding_dim;
     // Decaying noise of 0.4 to 2 s: batches of them are padded to their longest row.
     std::vector<std::vector<float>> waves;
