@@ -96,6 +96,30 @@ void add_set_options(CLI::App& app, SetOptions& options) {
         ->excludes(app.get_option("--model"));
 }
 
+void add_labels_options(CLI::App& app, LabelsOptions& options) {
+    auto file = app.add_option("--labels", options.file,
+                               "Labels TSV: header row, a path (or relative_path) and a label column; paths relative "
+                               "to the library root or absolute");
+    auto folders = app.add_flag("--labels-from-folders", options.from_folders, "Label every file by its parent folder's name");
+    file->excludes(folders);
+}
+
+void require_labels(const LabelsOptions& options) {
+    if (options.file.empty() && !options.from_folders) throw Error(ErrorKind::usage, "give --labels FILE.tsv or --labels-from-folders");
+}
+
+Labels load_labels(const LabelsOptions& options, const Catalog& catalog, const std::string& library_root) {
+    require_labels(options);
+    return options.from_folders ? labels_from_folders(catalog) : read_labels_tsv(options.file, library_root);
+}
+
+void warn_unmatched_labels(const GlobalOptions& global, const LabelsOptions& options, const Labels& labels,
+                           size_t unmatched_rows, const std::string& library_root) {
+    if (unmatched_rows > 0 && !options.from_folders)
+        warn(global, "{}: {} label rows name no stored file (paths are relative to the library root {})", labels.source,
+             unmatched_rows, library_root);
+}
+
 std::string resolve_set_key(const Manifest& manifest, const SetOptions& options) {
     if (!options.embeddings.empty()) return options.embeddings;
     auto default_key = [&] {

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "eval/eval.hpp"
 #include "store/store.hpp"
 
 namespace audiosim::cli {
@@ -93,6 +94,19 @@ void add_set_options(CLI::App& app, SetOptions& options);
 // none of them, the store's only set, or else the default one when the store has it. Error(usage)
 // listing the sets when that leaves a choice.
 std::string resolve_set_key(const Manifest& manifest, const SetOptions& options);
+
+// --labels FILE.tsv | --labels-from-folders, for the commands that read labels (eval, classify).
+struct LabelsOptions {
+    std::string file;
+    bool from_folders = false;
+};
+void add_labels_options(CLI::App& app, LabelsOptions& options);
+// Error(usage) when neither option is given (checked before the store is opened).
+void require_labels(const LabelsOptions& options);
+Labels load_labels(const LabelsOptions& options, const Catalog& catalog, const std::string& library_root);
+// A warning when labels file rows name no stored file (paths relative to another root, say).
+void warn_unmatched_labels(const GlobalOptions& global, const LabelsOptions& options, const Labels& labels,
+                           size_t unmatched_rows, const std::string& library_root);
 
 // The command's store: --store, $AUDIOSIM_STORE or the nearest .audiosim; Error(input) when there
 // is none, except for StoreUse::create (ingest), which makes ./.audiosim.

@@ -13,8 +13,7 @@ namespace audiosim::cli {
 namespace {
 
 struct EvalCommandOptions {
-    std::string labels;
-    bool labels_from_folders = false;
+    LabelsOptions labels;
     SetOptions set;
     std::vector<std::string> exclude_same;
 };
@@ -116,15 +115,13 @@ void print_text(const std::string& key, const Labels& labels, const EvalCommandO
 }
 
 int run_eval(const EvalCommandOptions& options, const GlobalOptions& global) {
-    if (options.labels.empty() && !options.labels_from_folders)
-        throw Error(ErrorKind::usage, "give --labels FILE.tsv or --labels-from-folders");
+    require_labels(options.labels);
     std::string format = global.format.empty() ? "text" : global.format;
     if (format != "text") parse_table_format(format);  // Error(usage) before any work
 
     StoreReader store = open_store_reader(global);
     Catalog catalog = store.load_catalog();
-    Labels labels = options.labels_from_folders ? labels_from_folders(catalog)
-                                                : read_labels_tsv(options.labels, store.manifest().library_root);
+    Labels labels = load_labels(options.labels, catalog, store.manifest().library_root);
     EvalOptions eval_options;
     eval_options.exclude_same = options.exclude_same;
     eval_options.threads = resolve_threads(global.threads);
@@ -132,9 +129,7 @@ int run_eval(const EvalCommandOptions& options, const GlobalOptions& global) {
     EmbeddingTable embeddings = store.load_embeddings(key);  // Error(input) naming the sets there are
     EvalResult result = evaluate(catalog, embeddings, labels, eval_options);
 
-    if (result.label_rows_without_file > 0 && !options.labels_from_folders)
-        warn(global, "{}: {} label rows name no stored file (paths are relative to the library root {})", labels.source,
-             result.label_rows_without_file, store.manifest().library_root);
+    warn_unmatched_labels(global, options.labels, labels, result.label_rows_without_file, store.manifest().library_root);
     if (format == "text") {
         print_text(key, labels, options, result);
     } else if (format == "json") {
@@ -152,12 +147,7 @@ int run_eval(const EvalCommandOptions& options, const GlobalOptions& global) {
 
 Runner setup_eval(CLI::App& app) {
     auto options = std::make_shared<EvalCommandOptions>();
-    auto labels = app.add_option("--labels", options->labels,
-                                 "Labels TSV: header row, a path (or relative_path) and a label column; paths relative "
-                                 "to the library root or absolute");
-    auto folders = app.add_flag("--labels-from-folders", options->labels_from_folders,
-                                "Label every file by its parent folder's name");
-    labels->excludes(folders);
+    add_labels_options(app, options->labels);
     add_set_options(app, options->set);
     app.add_option("--exclude-same", options->exclude_same,
                    "A labels column (e.g. machine): candidates with the query's value are removed from its ranking; "

@@ -9,6 +9,7 @@ Runner setup_ingest(CLI::App& app);
 Runner setup_chunk(CLI::App& app);
 Runner setup_embed(CLI::App& app);
 Runner setup_eval(CLI::App& app);
+Runner setup_classify(CLI::App& app);
 Runner setup_index(CLI::App& app);
 Runner setup_query(CLI::App& app);
 Runner setup_pairs(CLI::App& app);
@@ -27,6 +28,8 @@ inline const Command commands[] = {
     {"query", "Find stored files similar to audio files, stored items or text, chunk votes fused per file", StoreUse::read, setup_query},
     {"pairs", "Similar file pairs above a score (k nearest per file), within groups; duplicate clusters with a keeper", StoreUse::write, setup_pairs},
     {"eval", "Measure retrieval quality of stored embeddings on labeled files (precision@k, mAP@10)", StoreUse::read, setup_eval},
+    {"classify", "Label unlabeled files by their labeled neighbours (weighted kNN), with confidence and voters; --evaluate "
+                 "measures it", StoreUse::read, setup_classify},
     {"report", "Histogram of pair scores: named buckets and fine bins, for all pairs and the kept ones, per group; SVG "
                "plot; topic relevance", StoreUse::read, setup_report},
     {"models", "List models, show their sidecars, check them against the model contract", StoreUse::none, setup_models},

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "eval/scoring.hpp"
 #include "util/csv.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -140,13 +141,27 @@ Labels labels_from_folders(const Catalog& catalog) {
     return labels;
 }
 
-EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, const Labels& labels,
-                    const EvalOptions& options) {
-    for (const auto& column : options.exclude_same)
+void check_exclude_same(const Labels& labels, const std::vector<std::string>& columns) {
+    for (const auto& column : columns)
         if (column == labels.path_column ||
             std::find(labels.columns.begin(), labels.columns.end(), column) == labels.columns.end())
             throw Error(ErrorKind::usage, fmt::format("--exclude-same: no column '{}' in the labels of {} (columns: {})",
                                                       column, labels.source, column_list(labels.columns)));
+}
+
+const std::string* group_value(const LabeledFile& file, const std::string& column) {
+    const std::string* value = nullptr;
+    if (column == "label") {
+        value = &file.label;
+    } else if (auto field = file.fields.find(column); field != file.fields.end()) {
+        value = &field->second;
+    }
+    return value && !is_missing(*value) ? value : nullptr;
+}
+
+EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, const Labels& labels,
+                    const EvalOptions& options) {
+    check_exclude_same(labels, options.exclude_same);
 
     EvalResult result;
     const size_t dim = embeddings.dim();
@@ -183,26 +198,15 @@ EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, co
         hashes.push_back(record->hash);
         item_labels.push_back(label_ids.id(labeled->second.label));
         for (size_t g = 0; g < group_count; ++g) {
-            const std::string& column = options.exclude_same[g];
-            const std::string* value = nullptr;
-            if (column == "label") {
-                value = &labeled->second.label;
-            } else if (auto field = labeled->second.fields.find(column); field != labeled->second.fields.end()) {
-                value = &field->second;
-            }
-            groups.push_back(!value || is_missing(*value) ? -1 : group_ids[g].id(*value));
+            const std::string* value = group_value(labeled->second, options.exclude_same[g]);
+            groups.push_back(value ? group_ids[g].id(*value) : -1);
         }
         vectors.insert(vectors.end(), vector.begin(), vector.end());
     }
     const size_t n = hashes.size();
     result.labeled_with_vectors = n;
 
-    // The transposed matrix lets the score loop run over candidates (independent sums, which the
-    // compiler vectorizes without reordering any sum): score(q, j) = sum over d in order of
-    // q[d] * j[d], the same bits as score(j, q). Memory: two copies of the vectors.
-    std::vector<float> transposed(n * dim);
-    for (size_t i = 0; i < n; ++i)
-        for (size_t d = 0; d < dim; ++d) transposed[d * n + i] = vectors[i * dim + d];
+    const CandidateScorer scorer(vectors, n, dim);  // memory: a second copy of the vectors
 
     // What one query contributes; computed on worker threads, summed in query order afterwards so
     // that the result does not depend on the number of threads.
@@ -258,24 +262,13 @@ EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, co
         return outcome;
     };
 
-    constexpr size_t query_block = 8;        // queries scored together, sharing each loaded column
-    constexpr size_t candidate_block = 2048; // candidates per tile: the tile of sums stays in cache
+    constexpr size_t query_block = 8;  // queries scored together, sharing each loaded column
     auto score_block = [&](size_t block) {
         std::vector<Outcome> outcomes;
         try {
             size_t q0 = block * query_block, queries = std::min(query_block, n - q0);
-            std::vector<float> scores(queries * n, 0.0f);
-            for (size_t j0 = 0; j0 < n; j0 += candidate_block) {
-                size_t count = std::min(candidate_block, n - j0);
-                for (size_t d = 0; d < dim; ++d) {
-                    const float* column = &transposed[d * n + j0];
-                    for (size_t q = 0; q < queries; ++q) {
-                        const float weight = vectors[(q0 + q) * dim + d];
-                        float* out = &scores[q * n + j0];
-                        for (size_t j = 0; j < count; ++j) out[j] += weight * column[j];
-                    }
-                }
-            }
+            std::vector<float> scores(queries * n);
+            scorer.score(&vectors[q0 * dim], queries, scores.data());
             std::vector<size_t> candidates;
             candidates.reserve(n);
             for (size_t q = 0; q < queries; ++q) outcomes.push_back(rank(q0 + q, &scores[q * n], candidates));

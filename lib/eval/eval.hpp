@@ -1,7 +1,7 @@
 // Retrieval quality of a store's embeddings against labels: every labeled file queries the others,
 // and precision@k and mAP@10 say how often files of the same label come first.
 //
-// Scoring (until `audiosim query` lands, this is the file-level score): a file's vector is the
+// Scoring (the file-level score of `pairs` too; `query` fuses chunk votes instead): a file's vector is the
 // L2-normalized mean of its chunk vectors (flagged chunks have none, so a file whose chunks are
 // all flagged has no vector); two files score the cosine of their vectors. Every labeled file with
 // a vector queries every other labeled file with a vector. Removed from its ranking entirely: the
@@ -92,6 +92,11 @@ struct EvalResult {
     std::vector<LabelEval> per_label;    // sorted by label; every label of a file with a vector
     std::vector<Confusion> confusions;   // most frequent first, then by labels
 };
+
+// Error(usage) naming the columns there are when an --exclude-same column is not in the labels.
+void check_exclude_same(const Labels& labels, const std::vector<std::string>& columns);
+// A labeled file's value in a grouping column ("label": its label); nullptr for none ("" or "-").
+const std::string* group_value(const LabeledFile& file, const std::string& column);
 
 // Error(usage) naming the columns there are when an --exclude-same column is not in the labels.
 EvalResult evaluate(const Catalog& catalog, const EmbeddingTable& embeddings, const Labels& labels,
