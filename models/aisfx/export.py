@@ -16,20 +16,15 @@ names model.py by its path in the repository).
 """
 
 import argparse
-import hashlib
-import importlib.util
-import io
-import json
-import linecache
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
-SRC_NAME = "models/aisfx/model.py"  # the name TorchScript records: the same for every clone
+sys.path.insert(0, str(HERE.parent))
+import export_common  # noqa: E402
 
 NAME = "aisfx"
 VERSION = "1"
@@ -41,26 +36,7 @@ CITATION = ("A. B. Ma and A. Lerch, \"Representation Learning for the Automatic 
             "https://doi.org/10.5281/zenodo.7316800")
 
 
-def load_model_module() -> types.ModuleType:
-    src = (HERE / "model.py").read_text()
-    linecache.cache[SRC_NAME] = (len(src), None, src.splitlines(keepends=True), SRC_NAME)
-    module = types.ModuleType("aisfx_model")
-    module.__file__ = SRC_NAME
-    sys.modules["aisfx_model"] = module
-    exec(compile(src, SRC_NAME, "exec"), module.__dict__)
-    return module
-
-
-M = load_model_module()
-
-
-def checkpoint_path() -> Path:
-    """The checkpoint inside the installed wheel, found without importing the package (its
-    __init__ imports tqdm and more, which the export does not need)."""
-    spec = importlib.util.find_spec("aisfx")
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit("export.py: error: the aisfx package is not installed: run scripts/install-model.sh aisfx")
-    return Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
+M = export_common.load_model_source(HERE / "model.py", "models/aisfx/model.py", "aisfx_model")
 
 
 def load_checkpoint(path: Path):
@@ -68,9 +44,6 @@ def load_checkpoint(path: Path):
 
     The file is a pickled (OrderedDict of tensors, {dataset: (numpy int64 index, classes)}): the
     numpy scalars need numpy's scalar constructor and dtype classes, allowlisted here and nothing else."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != CHECKPOINT_SHA256:
-        sys.exit(f"export.py: error: {path}: sha256 {digest}, expected {CHECKPOINT_SHA256} (aisfx {PACKAGE_VERSION})")
     from numpy._core.multiarray import scalar
     allowed = [(scalar, "numpy.core.multiarray.scalar"), np.dtype, type(np.dtype(np.int64))]
     with torch.serialization.safe_globals(allowed):
@@ -162,31 +135,17 @@ def main():
     parser.add_argument("--out-dir", default=str(HERE))
     args = parser.parse_args()
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
-    weights, _datasets = load_checkpoint(checkpoint_path())
+    checkpoint = export_common.package_file("aisfx", PACKAGE_VERSION, "aisfx", "aisfx/models/checkpoint.pth",
+                                            CHECKPOINT_SHA256, NAME)
+    weights, _datasets = load_checkpoint(checkpoint)
     eager = build(weights)
-    scripted = torch.jit.script(eager)
-    buffer = io.BytesIO()
-    torch.jit.save(scripted, buffer)
-    pt = out / f"{NAME}-v{VERSION}.pt"
-    pt.write_bytes(buffer.getvalue())
-
     # Load back and compare with the eager module: a block and a half, a padded row, one sample.
-    loaded = torch.jit.load(str(pt), map_location="cpu")
     generator = torch.Generator().manual_seed(1234)
     waveforms = torch.randn(3, 160000, generator=generator) * torch.tensor([[0.3], [0.05], [0.5]])
     lengths = torch.tensor([160000, 30000, 1])
-    with torch.no_grad():
-        a, b = loaded(waveforms, lengths), eager(waveforms, lengths)
-    assert a.shape == (3, M.EMBEDDING_DIM) and torch.isfinite(a).all()
-    assert torch.allclose(a, b, atol=1e-6), float((a - b).abs().max())
-
-    js = out / f"{NAME}-v{VERSION}.json"
-    js.write_text(json.dumps(sidecar(), indent=2) + "\n")
-    for f in (pt, js):
-        print(f"{f}  {f.stat().st_size} bytes  sha256 {hashlib.sha256(f.read_bytes()).hexdigest()}")
-
+    pt = export_common.save_checked(eager, out, NAME, VERSION, waveforms, lengths, 1e-6)
+    export_common.write_sidecar(pt, sidecar())
 
 if __name__ == "__main__":
     main()

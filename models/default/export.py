@@ -11,33 +11,19 @@ checkout path and working directory (the archive names model.py by its path in t
 """
 
 import argparse
-import hashlib
-import io
 import json
-import linecache
 import sys
-import types
 from pathlib import Path
 
 import torch
 
 HERE = Path(__file__).resolve().parent
-# TorchScript records the source file name of the scripted code in the archive; load model.py
-# under a fixed, checkout-independent name so that every clone exports the same bytes.
-SRC_NAME = "models/default/model.py"
+sys.path.insert(0, str(HERE.parent))
+import export_common  # noqa: E402
 
-
-def _load_model_module() -> types.ModuleType:
-    src = (HERE / "model.py").read_text()
-    linecache.cache[SRC_NAME] = (len(src), None, src.splitlines(keepends=True), SRC_NAME)
-    mod = types.ModuleType("model")
-    mod.__file__ = SRC_NAME
-    sys.modules["model"] = mod
-    exec(compile(src, SRC_NAME, "exec"), mod.__dict__)
-    return mod
-
-
-M = _load_model_module()
+# TorchScript records the source file name of the scripted code in the archive: model.py is
+# compiled under its path in the repository, so that every clone exports the same bytes.
+M = export_common.load_model_source(HERE / "model.py", "models/default/model.py", "model")
 
 NAME = "audiosim-dsp"
 VERSION = "3"
@@ -83,31 +69,16 @@ def main():
     args = ap.parse_args()
     params = json.loads(Path(args.params).read_text())
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
-    scripted = build(params)
-    buf = io.BytesIO()
-    torch.jit.save(scripted, buf)
-    pt = out / f"{NAME}-v{VERSION}.pt"
-    pt.write_bytes(buf.getvalue())
-
-    # load back and compare with the eager module on a few inputs
-    loaded = torch.jit.load(str(pt), map_location="cpu")
     eager = M.AudiosimDSP(params).eval()
+    # load back and compare with the eager module on a few inputs
     g = torch.Generator().manual_seed(1234)
     wav = torch.randn(3, 44100, generator=g) * torch.tensor([[0.5], [0.01], [1.0]])
     lengths = torch.tensor([44100, 11025, 700])
+    pt = export_common.save_checked(eager, out, NAME, VERSION, wav, lengths, 1e-5, scripted=build(params))
     with torch.no_grad():
-        a = loaded(wav, lengths)
-        b = eager(wav, lengths)
-    dim = int(a.shape[1])
-    assert torch.allclose(a, b, atol=1e-5), float((a - b).abs().max())
-
-    meta = sidecar(params, dim)
-    js = out / f"{NAME}-v{VERSION}.json"
-    js.write_text(json.dumps(meta, indent=2) + "\n")
-    for f in (pt, js):
-        print(f"{f}  {f.stat().st_size} bytes  sha256 {hashlib.sha256(f.read_bytes()).hexdigest()}")
+        dim = int(eager(wav[:1], lengths[:1]).shape[1])
+    export_common.write_sidecar(pt, sidecar(params, dim))
     print(f"embedding_dim {dim}")
 
 

@@ -13,15 +13,8 @@ from any checkout (model.py is compiled under a fixed name, as models/default/ex
 """
 
 import argparse
-import hashlib
-import importlib.metadata
-import importlib.util
-import io
-import json
-import linecache
 import os
 import sys
-import types
 from pathlib import Path
 
 # TorchScript writes some sets (an LSTM's constants) in Python's string-hash order, which changes
@@ -33,7 +26,8 @@ if os.environ.get("PYTHONHASHSEED") != "0":
 import torch  # noqa: E402  (after the re-exec: imported once)
 
 HERE = Path(__file__).resolve().parent
-SRC_NAME = "models/resemblyzer/model.py"  # recorded in the archive: checkout-independent
+sys.path.insert(0, str(HERE.parent))
+import export_common  # noqa: E402
 
 NAME = "resemblyzer"
 VERSION = "1"
@@ -45,36 +39,7 @@ WEIGHTS_FILE = "resemblyzer/pretrained.pt"
 WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
 
 
-def _load_model_module() -> types.ModuleType:
-    src = (HERE / "model.py").read_text()
-    linecache.cache[SRC_NAME] = (len(src), None, src.splitlines(keepends=True), SRC_NAME)
-    mod = types.ModuleType("resemblyzer_model")
-    mod.__file__ = SRC_NAME
-    sys.modules["resemblyzer_model"] = mod
-    exec(compile(src, SRC_NAME, "exec"), mod.__dict__)
-    return mod
-
-
-M = _load_model_module()
-
-
-def fail(message: str):
-    sys.exit(f"export.py: error: {message}")
-
-
-def package_weights() -> Path:
-    try:
-        version = importlib.metadata.version(PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        fail(f"{PACKAGE} is not installed: run scripts/install-model.sh {NAME}")
-    if version != PACKAGE_VERSION:
-        fail(f"{PACKAGE} {version} is installed; this exporter is for {PACKAGE_VERSION} (models/{NAME}/wheel.txt)")
-    spec = importlib.util.find_spec("resemblyzer")  # locates the package without running its __init__
-    weights = Path(spec.submodule_search_locations[0]).parent / WEIGHTS_FILE
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-    if digest != WEIGHTS_SHA256:
-        fail(f"{weights}: sha256 {digest}, expected {WEIGHTS_SHA256}")
-    return weights
+M = export_common.load_model_source(HERE / "model.py", "models/resemblyzer/model.py", "resemblyzer_model")
 
 
 def librosa_front_end() -> tuple:
@@ -94,7 +59,7 @@ def build(weights: Path, window: torch.Tensor, mel: torch.Tensor) -> M.Resemblyz
     # the buffers are ours; every weight of the network must come from the checkpoint
     missing = [k for k in missing if k not in ("window", "mel_basis")]
     if missing or unexpected:
-        fail(f"pretrained.pt does not fit the network: missing {missing}, unexpected {unexpected}")
+        export_common.fail(f"pretrained.pt does not fit the network: missing {missing}, unexpected {unexpected}")
     return model.eval()
 
 
@@ -143,34 +108,17 @@ def main():
     ap.add_argument("--out-dir", default=str(HERE))
     args = ap.parse_args()
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
-    weights = package_weights()
+    weights = export_common.package_file(PACKAGE, PACKAGE_VERSION, "resemblyzer", WEIGHTS_FILE, WEIGHTS_SHA256, NAME)
     window, mel, librosa_version = librosa_front_end()
     eager = build(weights, window, mel)
-    scripted = torch.jit.script(eager)
-    buf = io.BytesIO()
-    torch.jit.save(scripted, buf)
-    pt = out / f"{NAME}-v{VERSION}.pt"
-    pt.write_bytes(buf.getvalue())
-
     # load back as the C++ side does and compare with the eager module: rows of different
     # lengths (1 sample, under one partial, several partials) and gains (one quiet row)
-    loaded = torch.jit.load(str(pt), map_location="cpu")
     g = torch.Generator().manual_seed(1234)
     wav = torch.randn(3, 48000, generator=g) * torch.tensor([[0.3], [0.001], [0.5]])
     lengths = torch.tensor([48000, 9000, 1])
-    with torch.no_grad():
-        a = loaded(wav, lengths)
-        b = eager(wav, lengths)
-    if not torch.allclose(a, b, atol=1e-5):
-        fail(f"the saved model differs from the eager one by {float((a - b).abs().max()):.2e}")
-
-    js = out / f"{NAME}-v{VERSION}.json"
-    js.write_text(json.dumps(sidecar(librosa_version), indent=2) + "\n")
-    for f in (pt, js):
-        print(f"{f}  {f.stat().st_size} bytes  sha256 {hashlib.sha256(f.read_bytes()).hexdigest()}")
-
+    pt = export_common.save_checked(eager, out, NAME, VERSION, wav, lengths, 1e-5)
+    export_common.write_sidecar(pt, sidecar(librosa_version))
 
 if __name__ == "__main__":
     main()
