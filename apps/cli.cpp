@@ -136,6 +136,51 @@ std::string resolve_set_key(const Manifest& manifest, const SetOptions& options)
                                               keys));
 }
 
+void add_fusion_option(CLI::App& app, std::vector<std::string>& fuse) {
+    app.add_option("--fuse", fuse,
+                   "MODEL[=WEIGHT]: score with several models' file vectors of the --profile at once, each cosine "
+                   "weighted (default weight 1); repeatable, instead of --model")
+        ->allow_extra_args(false);
+}
+
+EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set,
+                                      const std::vector<std::string>& fuse, std::string& name) {
+    if (fuse.empty()) {
+        name = resolve_set_key(store.manifest(), set);
+        return store.load_embeddings(name);  // Error(input) naming the sets there are
+    }
+    if (!set.model.empty() || !set.embeddings.empty())
+        throw Error(ErrorKind::usage, "--fuse names the models itself: give it without --model or --embeddings");
+    std::vector<EmbeddingTable> tables;
+    std::vector<double> weights;
+    name = "fusion(";
+    for (const std::string& item : fuse) {
+        size_t equals = item.rfind('=');
+        std::string model = item.substr(0, equals);
+        double weight = 1;
+        if (equals != std::string::npos) {
+            try {
+                size_t used = 0;
+                weight = std::stod(item.substr(equals + 1), &used);
+                if (used != item.size() - equals - 1) throw std::invalid_argument(item);
+            } catch (const std::exception&) {
+                throw Error(ErrorKind::usage, fmt::format("--fuse {}: the weight after '=' is not a number", item));
+            }
+        }
+        SetOptions one;
+        one.model = model;
+        one.profile = set.profile;
+        std::string key = resolve_set_key(store.manifest(), one);
+        tables.push_back(store.load_embeddings(key));
+        weights.push_back(weight);
+        name += fmt::format("{}{}*{}", tables.size() > 1 ? ", " : "", key, weight);
+    }
+    name += ")";
+    std::vector<WeightedTable> sets;
+    for (size_t i = 0; i < tables.size(); ++i) sets.push_back({&tables[i], weights[i]});
+    return fuse_file_vectors(sets);
+}
+
 std::string store_path(const GlobalOptions& global) {
     if (auto found = find_store(global.store)) return *found;
     if (global.store_use == StoreUse::create) return absolute_path(".audiosim");

@@ -95,6 +95,14 @@ void add_set_options(CLI::App& app, SetOptions& options);
 // listing the sets when that leaves a choice.
 std::string resolve_set_key(const Manifest& manifest, const SetOptions& options);
 
+// --fuse MODEL[=WEIGHT] (repeatable; eval and classify): file vectors of several models of one
+// profile, fused (fuse_file_vectors). Without --fuse: the one set of SetOptions.
+void add_fusion_option(CLI::App& app, std::vector<std::string>& fuse);
+// The embeddings a file-level command scores, and their name for reports: a set's key, or
+// "fusion(KEY*WEIGHT, ...)". Error(usage) for a malformed weight or --fuse with --embeddings/--model.
+EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set,
+                                      const std::vector<std::string>& fuse, std::string& name);
+
 // --labels FILE.tsv | --labels-from-folders, for the commands that read labels (eval, classify).
 struct LabelsOptions {
     std::string file;

@@ -16,6 +16,7 @@ namespace {
 struct ClassifyCommandOptions {
     LabelsOptions labels;
     SetOptions set;
+    std::vector<std::string> fuse;
     ClassifyOptions classify;
 };
 
@@ -124,8 +125,8 @@ int run_classify(ClassifyCommandOptions options, const GlobalOptions& global) {
     Catalog catalog = store.load_catalog();
     Labels labels = load_labels(options.labels, catalog, store.manifest().library_root);
     options.classify.threads = resolve_threads(global.threads);
-    std::string key = resolve_set_key(store.manifest(), options.set);
-    EmbeddingTable embeddings = store.load_embeddings(key);  // Error(input) naming the sets there are
+    std::string key;
+    EmbeddingTable embeddings = load_scored_embeddings(store, options.set, options.fuse, key);
     ClassifyResult result = classify(catalog, embeddings, labels, options.classify);
 
     warn_unmatched_labels(global, options.labels, labels, result.label_rows_without_file, store.manifest().library_root);
@@ -164,6 +165,7 @@ Runner setup_classify(CLI::App& app) {
     auto options = std::make_shared<ClassifyCommandOptions>();
     add_labels_options(app, options->labels);
     add_set_options(app, options->set);
+    add_fusion_option(app, options->fuse);
     app.add_option("--k", options->classify.k, "Labeled neighbours that vote (default 10)")->check(CLI::Range(1, 1000));
     app.add_option("--temperature", options->classify.temperature,
                    "Vote weight exp((score - best score) / T); larger T: closer to a plain majority (default 0.02)")

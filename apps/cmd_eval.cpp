@@ -15,6 +15,7 @@ namespace {
 struct EvalCommandOptions {
     LabelsOptions labels;
     SetOptions set;
+    std::vector<std::string> fuse;
     std::vector<std::string> exclude_same;
 };
 
@@ -125,8 +126,8 @@ int run_eval(const EvalCommandOptions& options, const GlobalOptions& global) {
     EvalOptions eval_options;
     eval_options.exclude_same = options.exclude_same;
     eval_options.threads = resolve_threads(global.threads);
-    std::string key = resolve_set_key(store.manifest(), options.set);
-    EmbeddingTable embeddings = store.load_embeddings(key);  // Error(input) naming the sets there are
+    std::string key;
+    EmbeddingTable embeddings = load_scored_embeddings(store, options.set, options.fuse, key);
     EvalResult result = evaluate(catalog, embeddings, labels, eval_options);
 
     warn_unmatched_labels(global, options.labels, labels, result.label_rows_without_file, store.manifest().library_root);
@@ -149,6 +150,7 @@ Runner setup_eval(CLI::App& app) {
     auto options = std::make_shared<EvalCommandOptions>();
     add_labels_options(app, options->labels);
     add_set_options(app, options->set);
+    add_fusion_option(app, options->fuse);
     app.add_option("--exclude-same", options->exclude_same,
                    "A labels column (e.g. machine): candidates with the query's value are removed from its ranking; "
                    "repeatable")

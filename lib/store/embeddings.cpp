@@ -75,6 +75,43 @@ bool mean_file_vector(const FileVectors& file, size_t dim, float* out) {
     return true;
 }
 
+EmbeddingTable fuse_file_vectors(const std::vector<WeightedTable>& sets) {
+    double total = 0;
+    size_t dim = 0;
+    for (const WeightedTable& set : sets) {
+        if (!(set.weight > 0) || !std::isfinite(set.weight))
+            throw Error(ErrorKind::usage, fmt::format("fusion weight {} is not a positive number", set.weight));
+        total += set.weight;
+        dim += set.table->dim();
+    }
+    EmbeddingDelta fused;
+    fused.dim = dim;
+    if (sets.empty()) return EmbeddingTable(dim);
+    std::vector<float> piece;
+    for (const auto& [file_id, first] : sets.front().table->by_file()) {
+        std::vector<float> vector;
+        vector.reserve(dim);
+        bool in_every_set = true;
+        for (const WeightedTable& set : sets) {
+            auto found = set.table->by_file().find(file_id);
+            piece.assign(set.table->dim(), 0.0f);
+            if (found == set.table->by_file().end() || !mean_file_vector(found->second, set.table->dim(), piece.data())) {
+                in_every_set = false;
+                break;
+            }
+            const float scale = static_cast<float>(std::sqrt(set.weight / total));
+            for (float x : piece) vector.push_back(x * scale);
+        }
+        if (!in_every_set) continue;
+        fused.chunk_ids.push_back(file_id);
+        fused.file_ids.push_back(file_id);
+        fused.vectors.insert(fused.vectors.end(), vector.begin(), vector.end());
+    }
+    EmbeddingTable table(dim);
+    table.apply(std::move(fused));
+    return table;
+}
+
 void check_vectors_normalized(const std::string& path, const EmbeddingDelta& delta) {
     // Stored vectors are L2-normalized (or zero, for a model output of zero length). Anything else
     // is damage that a checksum could not see (a store from before checksums) or a writer's bug;

@@ -54,6 +54,17 @@ private:
 // non-finite one) stays zero: it scores 0 against all. Error(format) for a table of the wrong size.
 bool mean_file_vector(const FileVectors& file, size_t dim, float* out);
 
+// File-level fusion of several embedding sets (eval and classify with --fuse): for every file with
+// a vector in each set, the concatenation of its file vectors (mean_file_vector), set m's scaled by
+// sqrt(weight_m / the sum of the weights), as one chunk whose id is the file id. Fused vectors are
+// unit vectors, and the cosine of two is the weighted mean of the sets' cosines. Files without a
+// vector in some set have none. Error(usage) for a weight that is not positive.
+struct WeightedTable {
+    const EmbeddingTable* table = nullptr;
+    double weight = 1;
+};
+EmbeddingTable fuse_file_vectors(const std::vector<WeightedTable>& sets);
+
 // Error(format) naming the file and the chunk when a vector is not finite or not of unit length
 // (zero-length vectors are allowed: they score 0 against all).
 void check_vectors_normalized(const std::string& path, const EmbeddingDelta& delta);

@@ -135,6 +135,55 @@ TEST_CASE("mean_file_vector: the normalized mean; zero stays zero; none without 
     CHECK(error_of([&] { audiosim::mean_file_vector(FileVectors{{1, 2}, {1, 0, 0}}, 2, out); }).first == ErrorKind::format);
 }
 
+namespace {
+
+// A table of 2-D chunk vectors: {file id, {angle in degrees, ...}} per file.
+EmbeddingTable table_of(const std::vector<std::pair<uint64_t, std::vector<double>>>& files) {
+    EmbeddingDelta delta;
+    delta.dim = 2;
+    uint64_t chunk = 1;
+    for (const auto& [file, angles] : files)
+        for (double angle : angles) {
+            delta.chunk_ids.push_back(chunk++);
+            delta.file_ids.push_back(file);
+            delta.vectors.push_back(static_cast<float>(std::cos(angle * M_PI / 180)));
+            delta.vectors.push_back(static_cast<float>(std::sin(angle * M_PI / 180)));
+        }
+    EmbeddingTable table(2);
+    table.apply(std::move(delta));
+    return table;
+}
+
+double dot(const std::vector<float>& a, const std::vector<float>& b) {
+    double sum = 0;
+    for (size_t i = 0; i < a.size(); ++i) sum += static_cast<double>(a[i]) * b[i];
+    return sum;
+}
+
+}  // namespace
+
+TEST_CASE("fuse_file_vectors: unit vectors whose cosine is the weighted mean of the sets' cosines; files in every set") {
+    // set a: file 1 at 0, file 2 at 60 degrees (cosine 0.5); set b: file 1 at 0, file 2 at 90 (0),
+    // file 3 only in b. Weights 1 and 3: fused cosine (1 * 0.5 + 3 * 0) / 4 = 0.125.
+    EmbeddingTable a = table_of({{1, {0}}, {2, {50, 70}}});  // file 2's mean points at 60 degrees
+    EmbeddingTable b = table_of({{1, {0}}, {2, {90}}, {3, {45}}});
+    EmbeddingTable fused = audiosim::fuse_file_vectors({{&a, 1.0}, {&b, 3.0}});
+    CHECK(fused.dim() == 4);
+    REQUIRE(fused.by_file().size() == 2);
+    CHECK_FALSE(fused.has_file(3));
+    const std::vector<float>& one = fused.by_file().at(1).vectors;
+    const std::vector<float>& two = fused.by_file().at(2).vectors;
+    CHECK(fused.by_file().at(2).chunk_ids == std::vector<uint64_t>{2});
+    CHECK(dot(one, one) == doctest::Approx(1.0));
+    CHECK(dot(two, two) == doctest::Approx(1.0));
+    CHECK(dot(one, two) == doctest::Approx(0.125).epsilon(1e-6));
+    // one set alone: its own file vectors
+    EmbeddingTable alone = audiosim::fuse_file_vectors({{&a, 2.5}});
+    CHECK(dot(alone.by_file().at(1).vectors, alone.by_file().at(2).vectors) == doctest::Approx(0.5).epsilon(1e-6));
+    CHECK(error_of([&] { audiosim::fuse_file_vectors({{&a, 0.0}}); }).first == ErrorKind::usage);
+    CHECK(error_of([&] { audiosim::fuse_file_vectors({{&a, -1.0}, {&b, 1.0}}); }).first == ErrorKind::usage);
+}
+
 TEST_CASE("vectors that are not of unit length are refused on read, naming the file and the chunk") {
     TempFolder folder;
     EmbeddingDelta delta = vectors_of({1, 2});

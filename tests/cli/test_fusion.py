@@ -1,0 +1,76 @@
+"""Scoring with several models at once (--fuse MODEL[=WEIGHT], eval and classify): the demo library
+embedded by the default model and by a small level-statistics test model, both with the one-shot
+profile. A fused score is the weighted mean of the models' cosines, so fusing one model changes
+nothing, and a fusion dominated by one model ranks as that model does."""
+
+import json
+
+import pytest
+
+from conftest import EXIT_OK, EXIT_USAGE, Audiosim, copy_demo, write_model
+
+# Level statistics (mean, energy, peak) of the row: a poor but deterministic second opinion.
+LEVELS = """        mask = (torch.arange(waveforms.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)).float()
+        x = waveforms * mask
+        n = lengths.clamp(min=1).unsqueeze(1).float()
+        energy = (x * x).sum(1, keepdim=True) / n
+        peak = x.abs().amax(1, keepdim=True)
+        crossings = ((x[:, 1:] * x[:, :-1]) < 0).float().sum(1, keepdim=True) / n
+        return torch.cat([energy.sqrt() / (peak + 1e-9), crossings * 10, torch.ones_like(peak)], 1)"""
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory, demo):
+    base = tmp_path_factory.mktemp("fusion")
+    audiosim = Audiosim(base / "store", copy_demo(demo, base / "library"))
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    audiosim.run("embed", "--profile", "oneshot", check_code=EXIT_OK, timeout=600)
+    sidecar = write_model(base / "models", "levels-test", LEVELS, dim=3, sample_rate=22050)
+    audiosim.run("embed", "--profile", "oneshot", "--model", str(sidecar), check_code=EXIT_OK, timeout=600)
+    audiosim.levels = str(sidecar)
+    return audiosim
+
+
+def eval_json(audiosim, *args, check_code=EXIT_OK):
+    result = audiosim.run("eval", "--profile", "oneshot", "--labels", "labels.tsv", "--format", "json", *args,
+                          check_code=check_code)
+    return json.loads(result.stdout) if check_code == EXIT_OK else result
+
+
+METRICS = ("p_at_1", "p_at_5", "p_at_10", "map_at_10", "queries")
+
+
+def test_one_model_fused_is_that_model(two_models):
+    plain = eval_json(two_models, "--model", "audiosim-dsp")
+    fused = eval_json(two_models, "--fuse", "audiosim-dsp=2.5")
+    assert fused["embeddings"] == f"fusion({plain['embeddings']}*2.5)"
+    for metric in METRICS:
+        assert fused[metric] == pytest.approx(plain[metric], abs=1e-9), metric
+
+
+def test_weights_move_the_fusion_between_the_models(two_models):
+    dsp = eval_json(two_models, "--model", "audiosim-dsp")
+    levels = eval_json(two_models, "--model", two_models.levels)
+    assert dsp["map_at_10"] > levels["map_at_10"] + 0.1  # the test model is poor: a real difference
+    even = eval_json(two_models, "--fuse", "audiosim-dsp", "--fuse", two_models.levels)
+    assert even["embeddings"].startswith("fusion(oneshot/audiosim-dsp-") and "*1, oneshot/levels-test-" in even["embeddings"]
+    mostly_dsp = eval_json(two_models, "--fuse", "audiosim-dsp=1000", "--fuse", f"{two_models.levels}=1")
+    mostly_levels = eval_json(two_models, "--fuse", "audiosim-dsp=1", "--fuse", f"{two_models.levels}=1000")
+    assert mostly_dsp["map_at_10"] == pytest.approx(dsp["map_at_10"], abs=0.02)
+    # the levels model ties many files (3 dimensions, one constant): a 1/1001 share of the default
+    # model's cosine still orders them, so the fusion moves towards the levels model, not onto it
+    assert levels["map_at_10"] <= mostly_levels["map_at_10"] < even["map_at_10"] < mostly_dsp["map_at_10"]
+
+    rows = [json.loads(line) for line in two_models.run(
+        "classify", "--profile", "oneshot", "--labels", "labels.tsv", "--evaluate", "--fuse", "audiosim-dsp",
+        "--fuse", two_models.levels, "--format", "jsonl", check_code=EXIT_OK).stdout.decode().splitlines()]
+    assert len(rows) == even["queries"] + even["skipped_queries"]
+
+
+def test_fusion_errors_name_the_problem(two_models):
+    result = eval_json(two_models, "--fuse", "audiosim-dsp", "--model", "audiosim-dsp", check_code=EXIT_USAGE)
+    assert b"--fuse" in result.stderr
+    result = eval_json(two_models, "--fuse", "audiosim-dsp=heavy", check_code=EXIT_USAGE)
+    assert b"audiosim-dsp=heavy" in result.stderr
+    result = eval_json(two_models, "--fuse", "audiosim-dsp=0", check_code=EXIT_USAGE)
+    assert b"weight" in result.stderr
