@@ -14,16 +14,15 @@ What it does, all deterministic (no randomness is used anywhere):
     clips under $TMPDIR/audiosim-tune-cache;
  2. computes the raw feature bank of model.py for every clip (same TorchScript code as exported);
  3. scores every group alone, then a greedy forward selection among the noise-robust CANDIDATES
-    with per-group weights
-    from a small grid (from --start's choice, v3 from v2's: choice-v2.json), then coordinate
-    refinement of the weights, then pruning: a group goes when the objective loses less than
+    with per-group weights from a small grid (from --start's choice, v3 from v2's:
+    choice-v2.json), then coordinate refinement of the weights, then pruning: a group goes when the objective loses less than
     PRUNE_TOLERANCE without it (the smaller model wins a near tie). The objective is the mean of
     four mAP@10: drum-machines counting all matches and only matches from another machine,
     instruments counting all matches and only matches from another source; a drum mAP@10 more
     than DRUM_SLACK below the start's is penalized (twice the shortfall), so that instruments
     are not bought with drums;
  4. prints tables: baselines (mean log-mel, MFCC mean+std) against the chosen model, on
-    drum-machines and sonicpi; per-label precision; most confused label pairs;
+    drum-machines, instruments and sonicpi; per-label precision; most confused label pairs;
  5. with --write-params writes models/default/params.json (groups, weights, clip, mean, std),
     which export.py turns into the TorchScript model.
 
