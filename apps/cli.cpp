@@ -143,6 +143,23 @@ void add_fusion_option(CLI::App& app, std::vector<std::string>& fuse) {
         ->allow_extra_args(false);
 }
 
+std::pair<std::string, double> parse_fuse_item(const std::string& item) {
+    size_t equals = item.rfind('=');
+    double weight = 1;
+    if (equals != std::string::npos) {
+        try {
+            size_t used = 0;
+            weight = std::stod(item.substr(equals + 1), &used);
+            if (used != item.size() - equals - 1) throw std::invalid_argument(item);
+        } catch (const std::exception&) {
+            throw Error(ErrorKind::usage, fmt::format("--fuse {}: the weight after '=' is not a number", item));
+        }
+        if (!(weight > 0) || !std::isfinite(weight))
+            throw Error(ErrorKind::usage, fmt::format("--fuse {}: the weight must be a positive number", item));
+    }
+    return {item.substr(0, equals), weight};
+}
+
 EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set,
                                       const std::vector<std::string>& fuse, std::string& name) {
     if (fuse.empty()) {
@@ -155,18 +172,7 @@ EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set,
     std::vector<double> weights;
     name = "fusion(";
     for (const std::string& item : fuse) {
-        size_t equals = item.rfind('=');
-        std::string model = item.substr(0, equals);
-        double weight = 1;
-        if (equals != std::string::npos) {
-            try {
-                size_t used = 0;
-                weight = std::stod(item.substr(equals + 1), &used);
-                if (used != item.size() - equals - 1) throw std::invalid_argument(item);
-            } catch (const std::exception&) {
-                throw Error(ErrorKind::usage, fmt::format("--fuse {}: the weight after '=' is not a number", item));
-            }
-        }
+        auto [model, weight] = parse_fuse_item(item);
         SetOptions one;
         one.model = model;
         one.profile = set.profile;

@@ -98,6 +98,8 @@ std::string resolve_set_key(const Manifest& manifest, const SetOptions& options)
 // --fuse MODEL[=WEIGHT] (repeatable; eval and classify): file vectors of several models of one
 // profile, fused (fuse_file_vectors). Without --fuse: the one set of SetOptions.
 void add_fusion_option(CLI::App& app, std::vector<std::string>& fuse);
+// One --fuse value: MODEL and WEIGHT (1 when not given). Error(usage) for a malformed weight.
+std::pair<std::string, double> parse_fuse_item(const std::string& item);
 // The embeddings a file-level command scores, and their name for reports: a set's key, or
 // "fusion(KEY*WEIGHT, ...)". Error(usage) for a malformed weight or --fuse with --embeddings/--model.
 EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set,

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -30,6 +31,7 @@ struct QueryCommandOptions {
     std::vector<std::string> items;
     std::vector<std::string> texts;
     SetOptions set;
+    std::vector<std::string> fuse;
     QueryOptions query;
     std::string fusion = "weighted";
     std::vector<std::string> filters;
@@ -70,8 +72,8 @@ std::vector<std::string> read_stdin_list() {
 
 class ResultPrinter {
 public:
-    ResultPrinter(const std::string& format, bool explain, const QueryEngine& engine)
-        : text_(format == "text"), explain_(explain), engine_(engine) {
+    ResultPrinter(const std::string& format, bool explain, std::function<std::string(uint64_t)> path_of)
+        : text_(format == "text"), explain_(explain), path_of_(std::move(path_of)) {
         if (!text_)
             table_.emplace(std::cout, parse_table_format(format), explain_ && format != "json" && format != "jsonl"
                                                                       ? explain_columns
@@ -94,10 +96,7 @@ public:
     }
 
 private:
-    std::string path(uint64_t file_id) const {
-        std::optional<LabelledFile> file = engine_.file(file_id);
-        return file ? std::string(file->path) : fmt::format("#{}", file_id);
-    }
+    std::string path(uint64_t file_id) const { return path_of_(file_id); }
 
     nlohmann::ordered_json region_json(const RegionMatch& r) const {
         return {{"query_start", seconds(r.query_start)}, {"query_end", seconds(r.query_start + r.query_duration)},
@@ -180,7 +179,7 @@ private:
     bool explain_;
     bool json_objects_ = false;
     bool printed_ = false;
-    const QueryEngine& engine_;
+    std::function<std::string(uint64_t)> path_of_;
     std::optional<TableWriter> table_;
 };
 
@@ -226,35 +225,88 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
         for (std::string& path : read_stdin_list()) files.push_back(std::move(path));
     }
 
+    // One engine per model: the set's, or each --fuse model's set of the profile.
+    std::vector<std::pair<std::string, double>> models;  // set key, weight
     StoreReader store = open_store_reader(global);
-    std::string key = resolve_set_key(store.manifest(), options.set);
+    if (options.fuse.empty()) {
+        models.emplace_back(resolve_set_key(store.manifest(), options.set), 1.0);
+    } else {
+        if (!options.set.model.empty() || !options.set.embeddings.empty())
+            throw Error(ErrorKind::usage, "--fuse names the models itself: give it without --model or --embeddings");
+        if (options.query.explain) throw Error(ErrorKind::usage, "--explain lists one model's chunk neighbours: not with --fuse");
+        for (const std::string& item : options.fuse) {
+            auto [model, weight] = parse_fuse_item(item);
+            SetOptions one;
+            one.model = model;
+            one.profile = options.set.profile;
+            models.emplace_back(resolve_set_key(store.manifest(), one), weight);
+        }
+    }
     QueryEngine::Options engine_options;
     engine_options.exact = options.exact;
     engine_options.threads = resolve_threads(global.threads);
     if (options.exact)
         engine_options.exact_factory = torch_exact_search_factory(options.device, static_cast<int>(engine_options.threads));
-    QueryEngine engine(store, key, engine_options);
-    if (!options.query.filters.empty()) check_filter_fields(engine.catalog(), options.query.filters);
-    std::optional<QueryEmbedder> embedder;
-    if (!files.empty() || !options.texts.empty()) {
-        embedder.emplace(engine.set(), options.device, static_cast<int>(resolve_threads(global.threads)), options.batch_size);
-        if (!options.texts.empty()) embedder->require_text_tower("--text");
+    std::vector<std::unique_ptr<QueryEngine>> engines;
+    std::vector<std::optional<QueryEmbedder>> embedders(models.size());
+    for (size_t m = 0; m < models.size(); ++m) {
+        engines.push_back(std::make_unique<QueryEngine>(store, models[m].first, engine_options));
+        if (!files.empty() || !options.texts.empty()) {
+            embedders[m].emplace(engines[m]->set(), options.device, static_cast<int>(resolve_threads(global.threads)),
+                                 options.batch_size);
+            if (!options.texts.empty()) embedders[m]->require_text_tower("--text");
+        }
     }
-    if (global.verbosity >= 2) fmt::print(stderr, "audiosim query: {}: {}\n", key, engine.source());
-
-    ResultPrinter printer(format, options.query.explain, engine);
-    if (embedder) embedder->load();  // model loading is not a query's latency
+    QueryEngine& engine = *engines.front();
+    if (!options.query.filters.empty()) check_filter_fields(engine.catalog(), options.query.filters);
+    std::string source;
+    for (size_t m = 0; m < models.size(); ++m)
+        source += fmt::format("{}{}: {}", m ? "; " : "", models[m].first, engines[m]->source());
+    if (global.verbosity >= 2) fmt::print(stderr, "audiosim query: {}\n", source);
+    auto path_of = [&](uint64_t file_id) {
+        for (const auto& candidate : engines)  // a file may have vectors in some of the fused sets only
+            if (std::optional<LabelledFile> file = candidate->file(file_id)) return std::string(file->path);
+        return fmt::format("#{}", file_id);
+    };
+    ResultPrinter printer(format, options.query.explain, path_of);
+    for (auto& embedder : embedders)
+        if (embedder) embedder->load();  // model loading is not a query's latency
     size_t failed = 0;
     std::vector<double> latencies;  // per answered query: embedding it, searching, fusing
-    auto ask = [&](const std::function<QueryInput()>& make, bool exclude_self_default) {
+    // `make` builds the query for model m; each model embeds the query itself.
+    auto ask = [&](const std::function<QueryInput(size_t)>& make, bool exclude_self_default) {
         auto start = std::chrono::steady_clock::now();
         try {
-            QueryInput query = make();
-            if (query.chunks() == 0)
-                throw Error(ErrorKind::input, fmt::format("{}: every chunk is silent or empty: nothing to search with", query.name));
             QueryOptions run = options.query;
             run.exclude_self = options.exclude_self || (exclude_self_default && !options.include_self);
-            QueryResult result = engine.run(query, run);
+            QueryInput query;
+            QueryResult result;
+            if (engines.size() == 1) {
+                query = make(0);
+                if (query.chunks() == 0)
+                    throw Error(ErrorKind::input, fmt::format("{}: every chunk is silent or empty: nothing to search with", query.name));
+                result = engine.run(query, run);
+            } else {
+                // every file each model's search reaches, combined, then the limit and the minimum score
+                QueryOptions each = run;
+                each.limit = std::numeric_limits<size_t>::max();
+                each.min_score.reset();
+                std::vector<QueryResult> answers;
+                std::vector<ModelAnswer> weighted;
+                for (size_t m = 0; m < engines.size(); ++m) {
+                    QueryInput input = make(m);
+                    if (input.chunks() == 0)
+                        throw Error(ErrorKind::input, fmt::format("{}: every chunk is silent or empty: nothing to search with", input.name));
+                    answers.push_back(engines[m]->run(input, each));
+                    if (m == 0) query = std::move(input);
+                }
+                for (size_t m = 0; m < engines.size(); ++m) weighted.push_back({&answers[m].files, models[m].second});
+                auto path_order = [&](uint64_t a, uint64_t b) { return path_of(a) < path_of(b); };
+                for (FileMatch& match : combine_models(weighted, path_order)) {
+                    if (result.files.size() >= run.limit || (run.min_score && match.score < *run.min_score)) break;
+                    result.files.push_back(std::move(match));
+                }
+            }
             latencies.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
             printer.print(query, result);
         } catch (const Error& error) {
@@ -263,9 +315,10 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
             ++failed;
         }
     };
-    for (const std::string& path : files) ask([&] { return audio_query(*embedder, path, engine.profile()); }, false);
-    for (const std::string& text : options.texts) ask([&] { return text_query(*embedder, text); }, false);
-    for (const std::string& item : options.items) ask([&] { return engine.item(item); }, true);
+    for (const std::string& path : files)
+        ask([&](size_t m) { return audio_query(*embedders[m], path, engines[m]->profile()); }, false);
+    for (const std::string& text : options.texts) ask([&](size_t m) { return text_query(*embedders[m], text); }, false);
+    for (const std::string& item : options.items) ask([&](size_t m) { return engines[m]->item(item); }, true);
     printer.finish();
     const size_t done = latencies.size();
     if (global.verbosity >= 2 || (global.verbosity >= 1 && done + failed > 1)) {
@@ -275,7 +328,7 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
         };
         fmt::print(stderr, "audiosim query: {} queries answered, {} failed; per query {:.1f} ms median, {:.1f} ms p95 "
                            "(embedding, search, fusion); {}; peak memory {}\n",
-                   done, failed, percentile(0.5), percentile(0.95), engine.source(),
+                   done, failed, percentile(0.5), percentile(0.95), source,
                    human_bytes(static_cast<double>(peak_rss_bytes())));
     }
     if (failed == 0) return exit_ok;
@@ -292,6 +345,10 @@ Runner setup_query(CLI::App& app) {
     app.add_option("--text", options->texts, "Text to search for (models with a text tower); repeatable")
         ->allow_extra_args(false);
     add_set_options(app, options->set);
+    app.add_option("--fuse", options->fuse,
+                   "MODEL[=WEIGHT]: ask several models of the --profile and combine their file scores (weighted mean; "
+                   "default weight 1); repeatable, instead of --model")
+        ->allow_extra_args(false);
     app.add_option("--limit", options->query.limit, "Files per query (default 10)")->transform(integer_in(1, max_neighbours));
     app.add_option("--min-score", options->query.min_score, "Leave out files scoring below this")
         ->check(number_in(-1, 1));

@@ -36,6 +36,20 @@ void validate_fusion_options(const FusionOptions& options) {
     if (!(options.rrf_k >= 0)) throw Error(ErrorKind::usage, fmt::format("--rrf-k must be non-negative, not {}", options.rrf_k));
 }
 
+namespace {
+
+// Best first: score, then votes, then best similarity, then `before`.
+void order_matches(std::vector<FileMatch>& matches, const std::function<bool(uint64_t, uint64_t)>& before) {
+    std::sort(matches.begin(), matches.end(), [&](const FileMatch& a, const FileMatch& b) {
+        if (a.score != b.score) return a.score > b.score;
+        if (a.votes != b.votes) return a.votes > b.votes;
+        if (a.best_similarity != b.best_similarity) return a.best_similarity > b.best_similarity;
+        return before(a.file_id, b.file_id);
+    });
+}
+
+}  // namespace
+
 std::vector<FileMatch> fuse(const std::vector<QueryChunkHits>& chunks, const FusionOptions& options,
                             const std::function<bool(uint64_t, uint64_t)>& before) {
     std::unordered_map<uint64_t, FileMatch> files;
@@ -78,12 +92,38 @@ std::vector<FileMatch> fuse(const std::vector<QueryChunkHits>& chunks, const Fus
         }
         result.push_back(std::move(file));
     }
-    std::sort(result.begin(), result.end(), [&](const FileMatch& a, const FileMatch& b) {
-        if (a.score != b.score) return a.score > b.score;
-        if (a.votes != b.votes) return a.votes > b.votes;
-        if (a.best_similarity != b.best_similarity) return a.best_similarity > b.best_similarity;
-        return before(a.file_id, b.file_id);
-    });
+    order_matches(result, before);
+    return result;
+}
+
+std::vector<FileMatch> combine_models(const std::vector<ModelAnswer>& answers,
+                                      const std::function<bool(uint64_t, uint64_t)>& before) {
+    double total = 0;
+    for (const ModelAnswer& answer : answers) {
+        if (!(answer.weight > 0) || !std::isfinite(answer.weight))
+            throw Error(ErrorKind::usage, fmt::format("fusion weight {} is not a positive number", answer.weight));
+        total += answer.weight;
+    }
+    std::unordered_map<uint64_t, FileMatch> files;
+    std::unordered_map<uint64_t, double> weight_of_source;  // the weight of the model a file's details come from
+    for (const ModelAnswer& answer : answers)
+        for (const FileMatch& match : *answer.files) {
+            auto [it, first] = files.try_emplace(match.file_id, match);
+            FileMatch& file = it->second;
+            if (first) {
+                file.score = 0;
+            } else if (answer.weight > weight_of_source[match.file_id]) {
+                double score = file.score;
+                file = match;
+                file.score = score;
+            }
+            if (first || answer.weight > weight_of_source[match.file_id]) weight_of_source[match.file_id] = answer.weight;
+            file.score += answer.weight / total * match.score;
+        }
+    std::vector<FileMatch> result;
+    result.reserve(files.size());
+    for (auto& [file_id, file] : files) result.push_back(std::move(file));
+    order_matches(result, before);
     return result;
 }
 

@@ -75,4 +75,15 @@ struct FileMatch {
 std::vector<FileMatch> fuse(const std::vector<QueryChunkHits>& chunks, const FusionOptions& options,
                             const std::function<bool(uint64_t, uint64_t)>& before = std::less<uint64_t>());
 
+// Several models' answers to one query, combined (query --fuse): a file's score is the weighted
+// mean of its scores under the models, 0 under a model whose search did not reach it; its votes,
+// similarities and regions are those of the heaviest model that found it (the first given among
+// equal weights). Ordered as fuse() orders. Error(usage) for a weight that is not positive.
+struct ModelAnswer {
+    const std::vector<FileMatch>* files = nullptr;  // every file the model's search reached
+    double weight = 1;
+};
+std::vector<FileMatch> combine_models(const std::vector<ModelAnswer>& answers,
+                                      const std::function<bool(uint64_t, uint64_t)>& before = std::less<uint64_t>());
+
 }  // namespace audiosim

@@ -74,3 +74,40 @@ def test_fusion_errors_name_the_problem(two_models):
     assert b"audiosim-dsp=heavy" in result.stderr
     result = eval_json(two_models, "--fuse", "audiosim-dsp=0", check_code=EXIT_USAGE)
     assert b"weight" in result.stderr
+
+
+def query_scores(audiosim, *args):
+    result = audiosim.run("query", "--profile", "oneshot", "--format", "jsonl", *args, check_code=EXIT_OK)
+    return [json.loads(line) for line in result.stdout.decode().splitlines()]
+
+
+def test_query_fuses_the_models_file_scores(two_models):
+    item = "kick/kick-01.wav"
+    each = {name: {row["path"]: row["score"] for row in query_scores(two_models, "--item", item, "--model", model,
+                                                                      "--limit", "1000")}
+            for name, model in (("dsp", "audiosim-dsp"), ("levels", two_models.levels))}
+    fused = query_scores(two_models, "--item", item, "--fuse", "audiosim-dsp=3", "--fuse", two_models.levels,
+                         "--limit", "8")
+    assert len(fused) == 8
+    assert [row["rank"] for row in fused] == list(range(1, 9))
+    scores = [row["score"] for row in fused]
+    assert scores == sorted(scores, reverse=True)
+    for row in fused:
+        expected = (3 * each["dsp"].get(row["path"], 0) + each["levels"].get(row["path"], 0)) / 4
+        assert row["score"] == pytest.approx(expected, abs=2e-6), row["path"]
+    # the fusion is not either model's ranking alone
+    dsp_order = sorted(each["dsp"], key=lambda p: -each["dsp"][p])[:8]
+    assert [row["path"] for row in fused] != dsp_order or scores != [each["dsp"][p] for p in dsp_order]
+    # --min-score applies to the fused score
+    kept = query_scores(two_models, "--item", item, "--fuse", "audiosim-dsp=3", "--fuse", two_models.levels,
+                        "--min-score", str(scores[3] - 1e-5))  # printed scores are rounded to 6 decimals
+    assert [row["path"] for row in kept] == [row["path"] for row in fused[:len(kept)]] and len(kept) >= 4
+
+
+def test_query_fusion_errors(two_models):
+    result = two_models.run("query", "--profile", "oneshot", "--item", "kick/kick-01.wav", "--fuse", "audiosim-dsp",
+                            "--fuse", two_models.levels, "--explain", check_code=EXIT_USAGE)
+    assert b"--explain" in result.stderr
+    result = two_models.run("query", "--profile", "oneshot", "--item", "kick/kick-01.wav", "--fuse", "audiosim-dsp",
+                            "--embeddings", "oneshot/x", check_code=EXIT_USAGE)
+    assert b"--fuse" in result.stderr

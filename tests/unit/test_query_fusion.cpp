@@ -287,3 +287,37 @@ TEST_CASE("validate_fusion_options refuses negative or zero-sum weights and a ne
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("combine_models: the weighted mean of the models' file scores, 0 where a model did not reach a file") {
+    auto match = [](uint64_t file, double score, size_t votes) {
+        FileMatch m;
+        m.file_id = file;
+        m.score = score;
+        m.votes = votes;
+        m.best_similarity = static_cast<float>(score);
+        return m;
+    };
+    // model a (weight 1): files 1 (0.9), 2 (0.5); model b (weight 3): files 2 (0.8), 3 (0.6)
+    std::vector<FileMatch> a = {match(1, 0.9, 1), match(2, 0.5, 2)}, b = {match(2, 0.8, 5), match(3, 0.6, 4)};
+    std::vector<FileMatch> fused = combine_models({{&a, 1.0}, {&b, 3.0}});
+    REQUIRE(fused.size() == 3);
+    // 2: (0.5 + 3 * 0.8) / 4 = 0.725; 3: 1.8 / 4 = 0.45; 1: 0.9 / 4 = 0.225
+    CHECK(fused[0].file_id == 2);
+    CHECK(fused[0].score == doctest::Approx(0.725));
+    CHECK(fused[0].votes == 5);  // the details of the heavier model that found it
+    CHECK(fused[1].file_id == 3);
+    CHECK(fused[1].score == doctest::Approx(0.45));
+    CHECK(fused[2].file_id == 1);
+    CHECK(fused[2].score == doctest::Approx(0.225));
+    CHECK(fused[2].votes == 1);  // only model a found it
+
+    // one model: its own scores and order
+    std::vector<FileMatch> alone = combine_models({{&a, 2.0}});
+    REQUIRE(alone.size() == 2);
+    CHECK(alone[0].file_id == 1);
+    CHECK(alone[0].score == 0.9);
+    // equal scores: `before` decides
+    std::vector<FileMatch> tie = {match(7, 0.5, 1), match(4, 0.5, 1)};
+    CHECK(combine_models({{&tie, 1.0}}, std::greater<uint64_t>())[0].file_id == 7);
+    CHECK(error_of([&] { combine_models({{&a, 0.0}}); }).first == ErrorKind::usage);
+}
