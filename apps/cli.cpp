@@ -7,6 +7,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "model/aspects.hpp"
 #include "model/backend.hpp"
 #include "model/spec.hpp"
 #include "report/table.hpp"
@@ -141,6 +142,29 @@ void add_fusion_option(CLI::App& app, std::vector<std::string>& fuse) {
                    "MODEL[=WEIGHT]: score with several models' file vectors of the --profile at once, each cosine "
                    "weighted (default weight 1); repeatable, instead of --model")
         ->allow_extra_args(false);
+}
+
+void add_aspect_option(CLI::App& app, std::string& aspect) {
+    std::string help = "A named fusion of models:";
+    for (const AspectPreset& preset : aspect_presets()) help += fmt::format(" {} ({});", preset.name, preset.what);
+    help.back() = '.';
+    app.add_option("--aspect", aspect, help);
+}
+
+void apply_aspect(const std::string& aspect, const SetOptions& set, std::vector<std::string>& fuse) {
+    if (aspect.empty()) return;
+    if (!fuse.empty() || !set.model.empty() || !set.embeddings.empty())
+        throw Error(ErrorKind::usage, "--aspect names the models itself: give it without --fuse, --model or --embeddings");
+    for (const auto& [model, weight] : aspect_preset(aspect).models) {
+        try {
+            find_model(model);
+        } catch (const Error& error) {
+            if (error.kind() != ErrorKind::model) throw;
+            throw Error(ErrorKind::model, fmt::format("--aspect {} needs the model {}: install it with "
+                                                      "scripts/install-model.sh {}", aspect, model, model));
+        }
+        fuse.push_back(fmt::format("{}={}", model, weight));
+    }
 }
 
 std::pair<std::string, double> parse_fuse_item(const std::string& item) {

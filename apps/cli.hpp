@@ -98,6 +98,11 @@ std::string resolve_set_key(const Manifest& manifest, const SetOptions& options)
 // --fuse MODEL[=WEIGHT] (repeatable; eval and classify): file vectors of several models of one
 // profile, fused (fuse_file_vectors). Without --fuse: the one set of SetOptions.
 void add_fusion_option(CLI::App& app, std::vector<std::string>& fuse);
+// --aspect NAME (query, eval, classify): a named fusion preset (lib/model/aspects.hpp).
+void add_aspect_option(CLI::App& app, std::string& aspect);
+// With an --aspect, `fuse` becomes its models; Error(usage) when it is given with --fuse, --model
+// or --embeddings, Error(model) naming the install command for a preset model not installed.
+void apply_aspect(const std::string& aspect, const SetOptions& set, std::vector<std::string>& fuse);
 // One --fuse value: MODEL and WEIGHT (1 when not given). Error(usage) for a malformed weight.
 std::pair<std::string, double> parse_fuse_item(const std::string& item);
 // The embeddings a file-level command scores, and their name for reports: a set's key, or

@@ -17,6 +17,7 @@ struct ClassifyCommandOptions {
     LabelsOptions labels;
     SetOptions set;
     std::vector<std::string> fuse;
+    std::string aspect;
     ClassifyOptions classify;
 };
 
@@ -121,6 +122,7 @@ int run_classify(ClassifyCommandOptions options, const GlobalOptions& global) {
     if (format != "text") parse_table_format(format);  // Error(usage) before any work
     if (format == "text" && !evaluate) throw Error(ErrorKind::usage, "--format text is for --evaluate (predictions: tsv, csv, json, jsonl)");
 
+    apply_aspect(options.aspect, options.set, options.fuse);
     StoreReader store = open_store_reader(global);
     Catalog catalog = store.load_catalog();
     Labels labels = load_labels(options.labels, catalog, store.manifest().library_root);
@@ -166,6 +168,7 @@ Runner setup_classify(CLI::App& app) {
     add_labels_options(app, options->labels);
     add_set_options(app, options->set);
     add_fusion_option(app, options->fuse);
+    add_aspect_option(app, options->aspect);
     app.add_option("--k", options->classify.k, "Labeled neighbours that vote (default 10)")->check(CLI::Range(1, 1000));
     app.add_option("--temperature", options->classify.temperature,
                    "Vote weight exp((score - best score) / T); larger T: closer to a plain majority (default 0.02)")

@@ -16,6 +16,7 @@ struct EvalCommandOptions {
     LabelsOptions labels;
     SetOptions set;
     std::vector<std::string> fuse;
+    std::string aspect;
     std::vector<std::string> exclude_same;
 };
 
@@ -115,11 +116,12 @@ void print_text(const std::string& key, const Labels& labels, const EvalCommandO
         std::cout << fmt::format("  {:>5}  {} -> {}\n", c.count, tsv_escape(c.query_label), tsv_escape(c.retrieved_label));
 }
 
-int run_eval(const EvalCommandOptions& options, const GlobalOptions& global) {
+int run_eval(EvalCommandOptions options, const GlobalOptions& global) {
     require_labels(options.labels);
     std::string format = global.format.empty() ? "text" : global.format;
     if (format != "text") parse_table_format(format);  // Error(usage) before any work
 
+    apply_aspect(options.aspect, options.set, options.fuse);
     StoreReader store = open_store_reader(global);
     Catalog catalog = store.load_catalog();
     Labels labels = load_labels(options.labels, catalog, store.manifest().library_root);
@@ -151,6 +153,7 @@ Runner setup_eval(CLI::App& app) {
     add_labels_options(app, options->labels);
     add_set_options(app, options->set);
     add_fusion_option(app, options->fuse);
+    add_aspect_option(app, options->aspect);
     app.add_option("--exclude-same", options->exclude_same,
                    "A labels column (e.g. machine): candidates with the query's value are removed from its ranking; "
                    "repeatable")

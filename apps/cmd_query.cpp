@@ -32,6 +32,7 @@ struct QueryCommandOptions {
     std::vector<std::string> texts;
     SetOptions set;
     std::vector<std::string> fuse;
+    std::string aspect;
     QueryOptions query;
     std::string fusion = "weighted";
     std::vector<std::string> filters;
@@ -226,6 +227,7 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
     }
 
     // One engine per model: the set's, or each --fuse model's set of the profile.
+    apply_aspect(options.aspect, options.set, options.fuse);
     std::vector<std::pair<std::string, double>> models;  // set key, weight
     StoreReader store = open_store_reader(global);
     if (options.fuse.empty()) {
@@ -345,6 +347,7 @@ Runner setup_query(CLI::App& app) {
     app.add_option("--text", options->texts, "Text to search for (models with a text tower); repeatable")
         ->allow_extra_args(false);
     add_set_options(app, options->set);
+    add_aspect_option(app, options->aspect);
     app.add_option("--fuse", options->fuse,
                    "MODEL[=WEIGHT]: ask several models of the --profile and combine their file scores (weighted mean; "
                    "default weight 1); repeatable, instead of --model")

@@ -111,3 +111,23 @@ def test_query_fusion_errors(two_models):
     result = two_models.run("query", "--profile", "oneshot", "--item", "kick/kick-01.wav", "--fuse", "audiosim-dsp",
                             "--embeddings", "oneshot/x", check_code=EXIT_USAGE)
     assert b"--fuse" in result.stderr
+
+
+def test_aspects_are_named_fusions(two_models):
+    plain = eval_json(two_models, "--model", "audiosim-dsp")
+    drums = eval_json(two_models, "--aspect", "drums")
+    assert drums["embeddings"] == f"fusion({plain['embeddings']}*1)"
+    assert drums["map_at_10"] == pytest.approx(plain["map_at_10"], abs=1e-9)
+    rows = query_scores(two_models, "--item", "kick/kick-01.wav", "--aspect", "drums")
+    assert rows == query_scores(two_models, "--item", "kick/kick-01.wav", "--model", "audiosim-dsp")
+
+    result = eval_json(two_models, "--aspect", "loudness", check_code=EXIT_USAGE)
+    assert b"drums" in result.stderr and b"timbre" in result.stderr
+    result = eval_json(two_models, "--aspect", "drums", "--model", "audiosim-dsp", check_code=EXIT_USAGE)
+    assert b"--aspect" in result.stderr
+    # voice needs resemblyzer: not installed, the message says how; installed, this store has no
+    # embeddings of it, and the message names the sets there are
+    result = two_models.run("eval", "--profile", "oneshot", "--labels", "labels.tsv", "--aspect", "voice")
+    assert result.returncode in (3, 5) and b"resemblyzer" in result.stderr
+    if result.returncode == 5:
+        assert b"scripts/install-model.sh resemblyzer" in result.stderr
