@@ -12,11 +12,21 @@ import importlib.util
 import io
 import json
 import linecache
+import os
 import sys
 import types
 from pathlib import Path
 
 import torch
+
+
+def fixed_hash_seed():
+    """Re-runs the exporter under PYTHONHASHSEED=0 unless it already runs so. TorchScript writes
+    some sets (an LSTM's constants, a module's Final attributes) in Python's string-hash order,
+    which changes with every process otherwise; the archive's serialization id hashes what is
+    written, so without a fixed seed no two exports are the same bytes. Call it first."""
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
 
 
 def fail(message: str):

@@ -13,21 +13,17 @@ from any checkout (model.py is compiled under a fixed name, as models/default/ex
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
-
-# TorchScript writes some sets (an LSTM's constants) in Python's string-hash order, which changes
-# with every process unless PYTHONHASHSEED is fixed: run again under a fixed seed so that every
-# export writes the same bytes.
-if os.environ.get("PYTHONHASHSEED") != "0":
-    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
-
-import torch  # noqa: E402  (after the re-exec: imported once)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import export_common  # noqa: E402
+
+# TorchScript writes an LSTM's constants in string-hash order: a fixed seed for the same bytes
+export_common.fixed_hash_seed()
+
+import torch  # noqa: E402
 
 NAME = "resemblyzer"
 VERSION = "1"

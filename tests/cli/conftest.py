@@ -5,6 +5,7 @@ The binary comes from $AUDIOSIM_BIN (set by CTest), else build/bin/audiosim. Aud
 ($AUDIOSIM_DEMO, made by data/make_demo_library.py)."""
 
 import csv
+import importlib
 import io
 import json
 import os
@@ -12,7 +13,9 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import sys
 import time
+import urllib.request
 import wave
 
 import h5py
@@ -116,6 +119,112 @@ def convert(source, target, *sox_args, effects=()):
     pathlib.Path(target).parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["sox", "-R", str(source), *sox_args, str(target), *effects], check=True, capture_output=True)
     return pathlib.Path(target)
+
+
+def mono_float_wav(source, target, rate, scratch):
+    """The file decoded (libsndfile), mixed to mono and resampled to `rate` (sox), as float WAV:
+    what the pretrained models' parity tests feed both audiosim and the package's own inference.
+    libsndfile decodes because sox here reads no Opus."""
+    import soundfile
+    samples, native_rate = soundfile.read(str(source), dtype="float32", always_2d=True)
+    native = pathlib.Path(scratch) / (pathlib.Path(target).stem + ".native.wav")
+    soundfile.write(str(native), samples.mean(axis=1), native_rate, subtype="FLOAT")
+    convert(native, target, "-e", "floating-point", "-b", "32", effects=("rate", "-v", str(rate)))
+    native.unlink()
+    return pathlib.Path(target)
+
+
+def demo_as_mono_wavs(library, rate, scratch):
+    """Every audio file of the demo library as library/DIR/NAME.EXT.wav, mono float at `rate`
+    (mono_float_wav). Returns how many."""
+    sources = sorted(p for p in DEMO.rglob("*") if p.suffix in {".wav", ".aiff", ".flac", ".mp3", ".ogg", ".opus"})
+    assert len(sources) > 50, DEMO
+    for source in sources:
+        relative = source.relative_to(DEMO)
+        mono_float_wav(source, pathlib.Path(library) / relative.parent / f"{relative.stem}.{relative.suffix[1:]}.wav",
+                       rate, scratch)
+    return len(sources)
+
+
+def pypi_unreachable(project):
+    """Why PyPI (or $PIP_INDEX_URL) cannot be reached, or None."""
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/").rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{index}/{project}/", timeout=20):
+            return None
+    except OSError as error:
+        return f"PyPI ({index}) unreachable: {error}"
+
+
+def install_model(name, reference_modules, project):
+    """models/NAME with its export (NAME-v1.pt and .json) and the modules of the package's own
+    inference (the parity tests' reference), installed by scripts/install-model.sh when missing.
+    Skips only when PyPI cannot be reached. Returns the folder."""
+    folder = ROOT / "models" / name
+    exported = (folder / f"{name}-v1.pt").exists() and (folder / f"{name}-v1.json").exists()
+
+    def importable():
+        importlib.invalidate_caches()
+        try:
+            for module in reference_modules:
+                importlib.import_module(module)
+            return True
+        except ImportError:
+            return False
+
+    if exported and importable():
+        return folder
+    # An export without the package (another .venv exported it) needs --force to install the wheel.
+    argv = ["bash", str(ROOT / "scripts" / "install-model.sh"), name, *(["--force"] if exported else [])]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        reason = pypi_unreachable(project)
+        if reason:
+            pytest.skip(f"cannot install {name}: {reason}")
+        pytest.fail(f"scripts/install-model.sh {name} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
+    assert importable(), f"scripts/install-model.sh {name} did not make {', '.join(reference_modules)} importable"
+    return folder
+
+
+def assert_keeps_the_contract(folder, name, dim, cwd):
+    """`audiosim models check` on models/NAME's sidecar: exit 0, every check ok, the model's
+    dimension and id named."""
+    result = subprocess.run([str(BIN), "models", "check", str(folder / f"{name}-v1.json")],
+                            capture_output=True, text=True, cwd=cwd, timeout=300)
+    assert result.returncode == EXIT_OK, result.stdout + result.stderr
+    rows = dict(line.split("\t")[:2] for line in result.stdout.splitlines()[1:])
+    assert rows == {check: "ok" for check in
+                    ("shape", "finite", "norms", "deterministic", "batch and padding", "distinct")}
+    assert f"[5, {dim}]" in result.stdout and f"{name}-1-" in result.stderr
+
+
+def assert_export_is_byte_identical(folder, name, out_dir):
+    """models/NAME/export.py run again into out_dir writes the installed files' bytes."""
+    subprocess.run([sys.executable, str(folder / "export.py"), "--out-dir", str(out_dir)],
+                   check=True, capture_output=True, timeout=300)
+    for file in (f"{name}-v1.pt", f"{name}-v1.json"):
+        assert (out_dir / file).read_bytes() == (folder / file).read_bytes(), (
+            f"{file} differs from a fresh export: re-run scripts/install-model.sh {name} --force")
+
+
+def assert_rows_alone(model_file, lengths, width, dim, seed):
+    """A model's rows depend only on their own samples: a batch of loud noise rows cut at `lengths`
+    (the padding past each length is noise too, not zeros, so that a leak shows) against each row
+    alone at its own length and against the batch reversed; every row finite and of unit norm.
+    Returns the batch's vectors."""
+    import torch
+    model = torch.jit.load(str(model_file), map_location="cpu")
+    lengths = torch.tensor(lengths)
+    batch = torch.randn(len(lengths), width, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1)
+    with torch.no_grad():
+        together = model(batch, lengths)
+        alone = torch.cat([model(batch[i:i + 1, :int(n)], lengths[i:i + 1]) for i, n in enumerate(lengths)])
+        reordered = model(batch.flip(0), lengths.flip(0)).flip(0)
+    assert together.shape == (len(lengths), dim) and torch.isfinite(together).all()
+    assert torch.allclose(together.norm(dim=1), torch.ones(len(lengths)), atol=1e-5)
+    assert (together - alone).abs().max() < 1e-5
+    assert (together - reordered).abs().max() < 1e-5
+    return together
 
 
 def copy_demo(demo, destination):

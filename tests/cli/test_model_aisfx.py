@@ -13,19 +13,17 @@ L2-normalized). Both read the same 44.1 kHz mono float WAV files, so what differ
 rounding: measured max |difference| 1.4e-6 per component (cosine 1 - 1e-7) on the demo library
 and speech; the test allows 1e-4 (cosine > 0.9999)."""
 
-import importlib
-import os
 import pathlib
 import subprocess
 import sys
-import urllib.request
 
 import numpy as np
 import pytest
 import soundfile
 import torch
 
-from conftest import BIN, DEMO, EXIT_OK, ROOT, Audiosim, convert
+from conftest import (EXIT_OK, ROOT, Audiosim, assert_export_is_byte_identical, assert_keeps_the_contract,
+                      assert_rows_alone, demo_as_mono_wavs, install_model, mono_float_wav)
 from test_embed import read_vectors
 
 MODEL_DIR = ROOT / "models" / "aisfx"
@@ -35,85 +33,24 @@ RATE = 44100
 MAX_ABS_DIFF = 1e-4  # measured 1.4e-6: float rounding of two float32 front ends and CNNs
 
 
-def pypi_unreachable():
-    """Why PyPI cannot be reached, or None."""
-    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/").rstrip("/")
-    try:
-        with urllib.request.urlopen(f"{index}/aisfx/", timeout=20):
-            return None
-    except OSError as error:
-        return f"PyPI ({index}) unreachable: {error}"
-
-
-def reference_importable():
-    importlib.invalidate_caches()
-    try:
-        importlib.import_module("essentia")
-        importlib.import_module("aisfx.inference")
-        return True
-    except ImportError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def installed():
     """The installed export's sidecar; installs the model (and the package's inference) if missing."""
-    if not (SIDECAR.exists() and WEIGHTS.exists() and reference_importable()):
-        force = ["--force"] if SIDECAR.exists() else []
-        result = subprocess.run(["bash", str(ROOT / "scripts" / "install-model.sh"), "aisfx", *force],
-                                capture_output=True, text=True, timeout=900)
-        if result.returncode != 0:
-            reason = pypi_unreachable()
-            if reason:
-                pytest.skip(f"cannot install aisfx: {reason}")
-            pytest.fail(f"scripts/install-model.sh aisfx failed:\n{result.stdout}\n{result.stderr}")
-        assert reference_importable(), "install-model.sh did not install aisfx's inference (requirements.txt)"
+    install_model("aisfx", ("essentia", "aisfx.inference"), "aisfx")
     return SIDECAR
 
 
 def test_models_check_passes(installed, tmp_path):
-    result = subprocess.run([str(BIN), "models", "check", "aisfx"], capture_output=True, text=True,
-                            env={**os.environ, "AUDIOSIM_MODEL_PATH": str(MODEL_DIR)}, cwd=tmp_path)
-    assert result.returncode == EXIT_OK, result.stdout + result.stderr
-    rows = dict(line.split("\t")[:2] for line in result.stdout.splitlines()[1:])
-    assert rows == {check: "ok" for check in
-                    ("shape", "finite", "norms", "deterministic", "batch and padding", "distinct")}
-    assert "[5, 512]" in result.stdout and "aisfx-1-" in result.stderr
+    assert_keeps_the_contract(MODEL_DIR, "aisfx", 512, tmp_path)
 
 
 def test_export_is_byte_identical(installed, tmp_path):
-    subprocess.run([sys.executable, str(MODEL_DIR / "export.py"), "--out-dir", str(tmp_path)],
-                   check=True, capture_output=True, timeout=300)
-    for name in ("aisfx-v1.pt", "aisfx-v1.json"):
-        assert (tmp_path / name).read_bytes() == (MODEL_DIR / name).read_bytes(), (
-            f"{name} differs from a fresh export: re-run scripts/install-model.sh aisfx --force")
+    assert_export_is_byte_identical(MODEL_DIR, "aisfx", tmp_path)
 
 
 def test_rows_depend_only_on_their_own_samples(installed):
-    model = torch.jit.load(str(WEIGHTS), map_location="cpu")
-    generator = torch.Generator().manual_seed(7)
-    lengths = torch.tensor([1, 700, 88200, 150000, 0])
-    # padding past each row's length is loud noise, not zeros: it must not leak in
-    batch = torch.randn(5, 150000, generator=generator).clamp(-1, 1)
-    with torch.no_grad():
-        together = model(batch, lengths)
-        alone = torch.cat([model(batch[i:i + 1, :int(n)], lengths[i:i + 1]) for i, n in enumerate(lengths)])
-        reordered = model(batch.flip(0), lengths.flip(0)).flip(0)
-    assert together.shape == (5, 512) and torch.isfinite(together).all()
-    assert torch.allclose(together.norm(dim=1), torch.ones(5), atol=1e-5)
-    assert (together - alone).abs().max() < 1e-5
-    assert (together - reordered).abs().max() < 1e-5
+    together = assert_rows_alone(WEIGHTS, [1, 700, 88200, 150000, 0], 150000, 512, seed=7)
     assert (together[2] - together[3]).abs().max() > 1e-3  # different audio, different vectors
-
-
-def mono_44k(source, target, scratch):
-    """The file decoded (libsndfile), mixed to mono, resampled to 44.1 kHz (sox), as float WAV."""
-    samples, rate = soundfile.read(str(source), dtype="float32", always_2d=True)
-    native = scratch / (target.stem + ".native.wav")
-    soundfile.write(str(native), samples.mean(axis=1), rate, subtype="FLOAT")
-    convert(native, target, "-e", "floating-point", "-b", "32", effects=("rate", "-v", str(RATE)))
-    native.unlink()
-    return target
 
 
 def package_embedding(path, network):
@@ -151,19 +88,13 @@ def package_network():
 def speak(text, path, scratch):
     raw = scratch / (path.stem + ".espeak.wav")
     subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, capture_output=True)
-    return mono_44k(raw, path, scratch)
+    return mono_float_wav(raw, path, RATE, scratch)
 
 
 def test_vectors_equal_the_packages_own_inference(installed, tmp_path):
     library, scratch = tmp_path / "library", tmp_path / "scratch"
     scratch.mkdir()
-    sources = sorted(p for p in DEMO.rglob("*") if p.suffix in {".wav", ".aiff", ".flac", ".mp3", ".ogg", ".opus"})
-    assert len(sources) > 50, DEMO
-    for source in sources:
-        relative = source.relative_to(DEMO)
-        target = library / relative.parent / f"{relative.stem}.{relative.suffix[1:]}.wav"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        mono_44k(source, target, scratch)
+    demo_as_mono_wavs(library, RATE, scratch)
     # speech: several 2.3 s blocks per file, so the mean over blocks is compared too
     (library / "espeak").mkdir()
     speak("The quick brown fox jumps over the lazy dog, and then it runs away into the forest.",

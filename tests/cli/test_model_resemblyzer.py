@@ -15,19 +15,16 @@ the test allows 1e-5, the contract's batch tolerance.
 Audio: espeak-ng sentences (three voices, three sentences each) and the demo library's speech
 words (six voices, MP3/FLAC/Opus/AIFF/WAV), all converted to 16 kHz WAV here."""
 
-import importlib
 import pathlib
 import subprocess
-import urllib.request
 
 import numpy as np
 import pytest
 import soundfile
 
-from conftest import BIN, EXIT_OK, ROOT, Audiosim, convert
+from conftest import EXIT_OK, Audiosim, assert_keeps_the_contract, convert, install_model
 from test_embed import read_vectors
 
-MODEL_DIR = ROOT / "models" / "resemblyzer"
 RATE = 16000
 TOLERANCE = 1e-5  # max |difference| per component; measured 1.9e-07
 VOICES = ("en-us", "en+f3", "en-gb-scotland+f2")
@@ -38,39 +35,10 @@ SENTENCES = (
 )
 
 
-def pypi_reachable() -> bool:
-    try:
-        urllib.request.urlopen("https://pypi.org/simple/resemblyzer/", timeout=15).close()
-        return True
-    except OSError:
-        return False
-
-
-def package_importable() -> bool:
-    importlib.invalidate_caches()
-    try:
-        importlib.import_module("resemblyzer")
-        return True
-    except ImportError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def model_dir():
-    """models/resemblyzer with its export and the package itself (the reference), installed by
-    scripts/install-model.sh when missing. Skipped only when PyPI cannot be reached."""
-    exported = (MODEL_DIR / "resemblyzer-v1.pt").exists() and (MODEL_DIR / "resemblyzer-v1.json").exists()
-    if exported and package_importable():
-        return MODEL_DIR
-    # An export without the package (another .venv exported it) needs --force to install the wheel.
-    argv = [str(ROOT / "scripts" / "install-model.sh"), "resemblyzer", *(["--force"] if exported else [])]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        if not pypi_reachable():
-            pytest.skip("scripts/install-model.sh resemblyzer needs PyPI, which cannot be reached")
-        pytest.fail(f"scripts/install-model.sh resemblyzer failed (exit {result.returncode}):\n{result.stderr}")
-    assert package_importable(), "the install did not make the resemblyzer package importable"
-    return MODEL_DIR
+    """models/resemblyzer with its export and the package itself (the reference)."""
+    return install_model("resemblyzer", ("resemblyzer",), "resemblyzer")
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +76,8 @@ def stored(model_dir, speech, tmp_path_factory):
     return {paths[file_id]: vector for file_id, vector in vectors.values()}
 
 
-def test_models_check_passes(model_dir):
-    result = subprocess.run([str(BIN), "models", "check", str(model_dir / "resemblyzer-v1.json")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == EXIT_OK, result.stdout + result.stderr
-    assert "keeps the contract" in result.stderr
+def test_models_check_passes(model_dir, tmp_path):
+    assert_keeps_the_contract(model_dir, "resemblyzer", 256, tmp_path)
 
 
 def test_sidecar_names_the_package_and_its_weights(model_dir):
