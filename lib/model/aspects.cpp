@@ -16,6 +16,7 @@ const std::vector<AspectPreset>& aspect_presets() {
         {"overall", "a bit of everything: the default and aisfx alike (the best first hits on drums)",
          {{"audiosim-dsp", 1.0}, {"aisfx", 1.0}}},
         {"voice", "who is speaking (resemblyzer)", {{"resemblyzer", 1.0}}},
+        {"pitch", "the same note, whatever plays it (crepe)", {{"crepe", 1.0}}},
     };
     return presets;
 }
