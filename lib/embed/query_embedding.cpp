@@ -11,9 +11,22 @@ QueryEmbedder::QueryEmbedder(const EmbeddingSet& set, std::string device, int th
     try {
         spec_ = find_model(set.model_id);
     } catch (const Error&) {
+        // A model id is NAME-VERSION-HASH: when another file of that name is installed (a newer
+        // version after an upgrade), say how to embed the store with it.
+        std::string other;
+        size_t hash_dash = set.model_id.rfind('-');
+        size_t version_dash = hash_dash == std::string::npos ? hash_dash : set.model_id.rfind('-', hash_dash - 1);
+        if (version_dash != std::string::npos && version_dash > 0) {
+            try {
+                ModelSpec installed = find_model(set.model_id.substr(0, version_dash));
+                other = fmt::format(" The installed {} is {}: `audiosim embed --profile {} --model {}` embeds the store "
+                                    "with it.", installed.name, installed.id(), set.profile, installed.name);
+            } catch (const Error&) {
+            }
+        }
         throw Error(ErrorKind::model, fmt::format("the vectors of {} were made by model {}, which is not in the model "
-                                                  "search path: install it, or set AUDIOSIM_MODEL_PATH",
-                                                  set.key(), set.model_id));
+                                                  "search path: install it, or set AUDIOSIM_MODEL_PATH.{}",
+                                                  set.key(), set.model_id, other));
     }
 }
 

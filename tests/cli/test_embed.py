@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import BIN, EXIT_OK, EXIT_PARTIAL, copy_demo, tone, write_model, write_wav
+from conftest import BIN, EXIT_OK, EXIT_PARTIAL, Audiosim, copy_demo, tone, write_model, write_wav
 
 EXIT_MODEL = 5
 
@@ -247,3 +247,23 @@ def test_a_file_that_cannot_be_decoded_is_named_and_the_rest_embedded(audiosim, 
     errors = [line for line in result.stderr.decode().splitlines() if ": error: " in line]
     assert len(errors) == 1 and "gone.wav" in errors[0]
     assert "1 files embedded" in result.stderr.decode() and "1 failed" in result.stderr.decode()
+
+
+def test_a_query_after_the_model_changed_says_how_to_embed_with_the_new_one(tmp_path):
+    # The store's vectors were made by one file of model "swap-test"; then another file of that
+    # name replaces it (an upgrade): the query cannot embed with the old one and names the new.
+    library = tmp_path / "library"
+    write_wav(library / "a.wav", tone(seconds=0.5))
+    models = tmp_path / "models"
+    sidecar = write_model(models, "swap-test", GOOD)
+    env = {"AUDIOSIM_MODEL_PATH": str(models)}
+    audiosim = Audiosim(tmp_path / "store", library)
+    audiosim.run("ingest", ".", check_code=EXIT_OK, env=env)
+    audiosim.run("embed", "--model", "swap-test", check_code=EXIT_OK, env=env)
+    write_model(models, "swap-test", GOOD.replace("peak + 1", "peak + 3"))
+    result = audiosim.run("query", str(library / "a.wav"), check_code=EXIT_MODEL, env=env)
+    message = result.stderr.decode()
+    assert "swap-test-1-" in message and "not in the model search path" in message
+    assert "embed --profile sample --model swap-test" in message
+    audiosim.run("embed", "--model", "swap-test", check_code=EXIT_OK, env=env)
+    audiosim.run("query", str(library / "a.wav"), "--model", "swap-test", check_code=EXIT_OK, env=env)
