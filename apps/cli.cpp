@@ -145,9 +145,8 @@ void add_fusion_option(CLI::App& app, std::vector<std::string>& fuse) {
 }
 
 void add_aspect_option(CLI::App& app, std::string& aspect) {
-    std::string help = "A named fusion of models:";
-    for (const AspectPreset& preset : aspect_presets()) help += fmt::format(" {} ({});", preset.name, preset.what);
-    help.back() = '.';
+    std::string help = "A named fusion of models, instead of --model or --fuse.";
+    for (const AspectPreset& preset : aspect_presets()) help += fmt::format(" {}: {}.", preset.name, preset.what);
     app.add_option("--aspect", aspect, help);
 }
 

@@ -8,15 +8,15 @@ namespace audiosim {
 
 const std::vector<AspectPreset>& aspect_presets() {
     static const std::vector<AspectPreset> presets = {
-        {"drums", "drum and percussion one-shots, also across drum machines (the default model alone)",
+        {"drums", "drum and percussion one-shots, also across drum machines; the default model alone",
          {{"audiosim-dsp", 1.0}}},
-        {"timbre", "instrument and sample timbre: aisfx twice the default (the best of the fusions on tonal notes "
-                   "and the held-out drum classes)",
+        {"timbre", "instrument and sample timbre; aisfx weighs twice the default, the best of the fusions on "
+                   "tonal notes and the held-out drum classes",
          {{"audiosim-dsp", 1.0}, {"aisfx", 2.0}}},
-        {"overall", "a bit of everything: the default and aisfx alike (the best first hits on drums)",
+        {"overall", "a bit of everything; the default and aisfx alike, the best first hits on drums",
          {{"audiosim-dsp", 1.0}, {"aisfx", 1.0}}},
-        {"voice", "who is speaking (resemblyzer)", {{"resemblyzer", 1.0}}},
-        {"pitch", "the same note, whatever plays it (crepe)", {{"crepe", 1.0}}},
+        {"voice", "who is speaking; resemblyzer", {{"resemblyzer", 1.0}}},
+        {"pitch", "the same note, whatever plays it; crepe", {{"crepe", 1.0}}},
     };
     return presets;
 }
