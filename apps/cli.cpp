@@ -166,6 +166,9 @@ void apply_aspect(const std::string& aspect, const SetOptions& set, std::vector<
     }
 }
 
+namespace {
+
+// One --fuse value: MODEL and WEIGHT (1 when not given).
 std::pair<std::string, double> parse_fuse_item(const std::string& item) {
     size_t equals = item.rfind('=');
     double weight = 1;
@@ -183,31 +186,41 @@ std::pair<std::string, double> parse_fuse_item(const std::string& item) {
     return {item.substr(0, equals), weight};
 }
 
-EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set,
-                                      const std::vector<std::string>& fuse, std::string& name) {
-    if (fuse.empty()) {
-        name = resolve_set_key(store.manifest(), set);
-        return store.load_embeddings(name);  // Error(input) naming the sets there are
-    }
+}  // namespace
+
+std::vector<std::pair<std::string, double>> scored_sets(const Manifest& manifest, const SetOptions& set,
+                                                        const std::vector<std::string>& fuse) {
+    if (fuse.empty()) return {{resolve_set_key(manifest, set), 1.0}};
     if (!set.model.empty() || !set.embeddings.empty())
         throw Error(ErrorKind::usage, "--fuse names the models itself: give it without --model or --embeddings");
-    std::vector<EmbeddingTable> tables;
-    std::vector<double> weights;
-    name = "fusion(";
+    std::vector<std::pair<std::string, double>> sets;
     for (const std::string& item : fuse) {
         auto [model, weight] = parse_fuse_item(item);
         SetOptions one;
         one.model = model;
         one.profile = set.profile;
-        std::string key = resolve_set_key(store.manifest(), one);
+        sets.emplace_back(resolve_set_key(manifest, one), weight);
+    }
+    return sets;
+}
+
+EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set,
+                                      const std::vector<std::string>& fuse, std::string& name) {
+    auto sets = scored_sets(store.manifest(), set, fuse);
+    if (fuse.empty()) {
+        name = sets.front().first;
+        return store.load_embeddings(name);  // Error(input) naming the sets there are
+    }
+    std::vector<EmbeddingTable> tables;
+    name = "fusion(";
+    for (const auto& [key, weight] : sets) {
         tables.push_back(store.load_embeddings(key));
-        weights.push_back(weight);
         name += fmt::format("{}{}*{}", tables.size() > 1 ? ", " : "", key, weight);
     }
     name += ")";
-    std::vector<WeightedTable> sets;
-    for (size_t i = 0; i < tables.size(); ++i) sets.push_back({&tables[i], weights[i]});
-    return fuse_file_vectors(sets);
+    std::vector<WeightedTable> weighted;
+    for (size_t i = 0; i < tables.size(); ++i) weighted.push_back({&tables[i], sets[i].second});
+    return fuse_file_vectors(weighted);
 }
 
 std::string store_path(const GlobalOptions& global) {

@@ -103,8 +103,11 @@ void add_aspect_option(CLI::App& app, std::string& aspect);
 // With an --aspect, `fuse` becomes its models; Error(usage) when it is given with --fuse, --model
 // or --embeddings, Error(model) naming the install command for a preset model not installed.
 void apply_aspect(const std::string& aspect, const SetOptions& set, std::vector<std::string>& fuse);
-// One --fuse value: MODEL and WEIGHT (1 when not given). Error(usage) for a malformed weight.
-std::pair<std::string, double> parse_fuse_item(const std::string& item);
+// The sets a command scores with their weights: the one set of SetOptions (weight 1), or each --fuse
+// MODEL[=WEIGHT]'s set of the profile. Error(usage) for a malformed weight, or --fuse given with
+// --model or --embeddings.
+std::vector<std::pair<std::string, double>> scored_sets(const Manifest& manifest, const SetOptions& set,
+                                                        const std::vector<std::string>& fuse);
 // The embeddings a file-level command scores, and their name for reports: a set's key, or
 // "fusion(KEY*WEIGHT, ...)". Error(usage) for a malformed weight or --fuse with --embeddings/--model.
 EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set,

@@ -228,22 +228,10 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
 
     // One engine per model: the set's, or each --fuse model's set of the profile.
     apply_aspect(options.aspect, options.set, options.fuse);
-    std::vector<std::pair<std::string, double>> models;  // set key, weight
     StoreReader store = open_store_reader(global);
-    if (options.fuse.empty()) {
-        models.emplace_back(resolve_set_key(store.manifest(), options.set), 1.0);
-    } else {
-        if (!options.set.model.empty() || !options.set.embeddings.empty())
-            throw Error(ErrorKind::usage, "--fuse names the models itself: give it without --model or --embeddings");
-        if (options.query.explain) throw Error(ErrorKind::usage, "--explain lists one model's chunk neighbours: not with --fuse");
-        for (const std::string& item : options.fuse) {
-            auto [model, weight] = parse_fuse_item(item);
-            SetOptions one;
-            one.model = model;
-            one.profile = options.set.profile;
-            models.emplace_back(resolve_set_key(store.manifest(), one), weight);
-        }
-    }
+    const std::vector<std::pair<std::string, double>> models = scored_sets(store.manifest(), options.set, options.fuse);
+    if (models.size() > 1 && options.query.explain)
+        throw Error(ErrorKind::usage, "--explain lists one model's chunk neighbours: not with several --fuse models");
     QueryEngine::Options engine_options;
     engine_options.exact = options.exact;
     engine_options.threads = resolve_threads(global.threads);
@@ -283,10 +271,13 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
             run.exclude_self = options.exclude_self || (exclude_self_default && !options.include_self);
             QueryInput query;
             QueryResult result;
+            auto searchable = [](QueryInput input) {
+                if (input.chunks() == 0)
+                    throw Error(ErrorKind::input, fmt::format("{}: every chunk is silent or empty: nothing to search with", input.name));
+                return input;
+            };
             if (engines.size() == 1) {
-                query = make(0);
-                if (query.chunks() == 0)
-                    throw Error(ErrorKind::input, fmt::format("{}: every chunk is silent or empty: nothing to search with", query.name));
+                query = searchable(make(0));
                 result = engine.run(query, run);
             } else {
                 // every file each model's search reaches, combined, then the limit and the minimum score
@@ -296,9 +287,7 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
                 std::vector<QueryResult> answers;
                 std::vector<ModelAnswer> weighted;
                 for (size_t m = 0; m < engines.size(); ++m) {
-                    QueryInput input = make(m);
-                    if (input.chunks() == 0)
-                        throw Error(ErrorKind::input, fmt::format("{}: every chunk is silent or empty: nothing to search with", input.name));
+                    QueryInput input = searchable(make(m));
                     answers.push_back(engines[m]->run(input, each));
                     if (m == 0) query = std::move(input);
                 }

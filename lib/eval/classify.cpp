@@ -73,7 +73,11 @@ ClassifyResult classify(const Catalog& catalog, const EmbeddingTable& embeddings
         Prediction prediction;
         prediction.path = item.record->path;
         const bool held_out = item.labeled != nullptr;
-        if (held_out) prediction.true_label = item.labeled->label;
+        std::vector<const std::string*> own_groups(group_count);
+        if (held_out) {
+            prediction.true_label = item.labeled->label;
+            for (size_t g = 0; g < group_count; ++g) own_groups[g] = group_value(*item.labeled, options.exclude_same[g]);
+        }
         order.clear();
         for (size_t c = 0; c < candidates; ++c) {
             if (held_out) {
@@ -81,7 +85,7 @@ ClassifyResult classify(const Catalog& catalog, const EmbeddingTable& embeddings
                 if (candidate == item.record || candidate->hash == item.record->hash) continue;
                 bool same_group = false;
                 for (size_t g = 0; g < group_count && !same_group; ++g) {
-                    const std::string* mine = group_value(*item.labeled, options.exclude_same[g]);
+                    const std::string* mine = own_groups[g];
                     const std::string* theirs = candidate_groups[c * group_count + g];
                     same_group = mine && theirs && *mine == *theirs;
                 }

@@ -107,7 +107,7 @@ def test_query_fuses_the_models_file_scores(two_models):
 def test_query_fusion_errors(two_models):
     result = two_models.run("query", "--profile", "oneshot", "--item", "kick/kick-01.wav", "--fuse", "audiosim-dsp",
                             "--fuse", two_models.levels, "--explain", check_code=EXIT_USAGE)
-    assert b"--explain" in result.stderr
+    assert b"--explain" in result.stderr and b"several" in result.stderr
     result = two_models.run("query", "--profile", "oneshot", "--item", "kick/kick-01.wav", "--fuse", "audiosim-dsp",
                             "--embeddings", "oneshot/x", check_code=EXIT_USAGE)
     assert b"--fuse" in result.stderr
@@ -131,3 +131,9 @@ def test_aspects_are_named_fusions(two_models):
     assert result.returncode in (3, 5) and b"resemblyzer" in result.stderr
     if result.returncode == 5:
         assert b"scripts/install-model.sh resemblyzer" in result.stderr
+
+
+def test_one_fused_model_can_explain(two_models):
+    explained = two_models.run("query", "--profile", "oneshot", "--item", "kick/kick-01.wav", "--aspect", "drums",
+                               "--explain", "--format", "jsonl", check_code=EXIT_OK).stdout.decode().splitlines()
+    assert any("query_chunk" in json.loads(line) for line in explained)
