@@ -45,9 +45,9 @@ TorchBackend* load_backend(TorchPlugin plugin) {
             failures += fmt::format("; {}: {}", candidate, ::dlerror());
             continue;
         }
-        auto entry = reinterpret_cast<TorchBackend* (*)()>(::dlsym(handle, "audiosim_torch_backend_v6"));
+        auto entry = reinterpret_cast<TorchBackend* (*)()>(::dlsym(handle, "audiosim_torch_backend_v7"));
         if (!entry) {
-            failures += fmt::format("; {}: no audiosim_torch_backend_v6 (plugin of another version)", candidate);
+            failures += fmt::format("; {}: no audiosim_torch_backend_v7 (plugin of another version)", candidate);
             continue;
         }
         return entry();  // the handle stays open for the life of the process

@@ -37,6 +37,9 @@ public:
     virtual std::vector<float> embed_padded_batch(const std::vector<float>& waveforms, int64_t rows, int64_t samples,
                                                   const std::vector<int64_t>& lengths, int64_t dim) = 0;
     virtual std::string device() const = 0;  // "cpu", "cuda:0"
+    // What runs embed(): "static runtime" (torch's Static Runtime, on the CPU in fp32 where it
+    // accepts the model and gave the interpreter's bits on the first row) or "interpreter".
+    virtual std::string executor() const = 0;
     // The text tower: `method` takes (bytes [rows, L] int64, zero-padded UTF-8; lengths [rows] int64)
     // and returns rows x dim floats in the audio tower's space. Error(model) as embed().
     virtual std::vector<float> embed_text(const std::vector<std::string>& texts, const std::string& method, int64_t dim) = 0;
@@ -96,4 +99,4 @@ TorchBackend& torch_backend(const std::string& device);
 }  // namespace audiosim
 
 // The plugin's entry point.
-extern "C" audiosim::TorchBackend* audiosim_torch_backend_v6();
+extern "C" audiosim::TorchBackend* audiosim_torch_backend_v7();

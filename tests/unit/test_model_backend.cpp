@@ -128,7 +128,7 @@ TEST_CASE("child: $AUDIOSIM_TORCH_PLUGIN_DIR names the plugins' folder; the CUDA
 TEST_CASE("child: a library without the entry point is refused" * doctest::skip()) {
     auto [kind, message] = error_of([] { torch_backend("cpu"); });
     CHECK(kind == ErrorKind::model);
-    CHECK(contains(message, "/libaudiosim_torch.so: no audiosim_torch_backend_v6 (plugin of another version)"));
+    CHECK(contains(message, "/libaudiosim_torch.so: no audiosim_torch_backend_v7 (plugin of another version)"));
 }
 
 TEST_CASE("where the plugins are looked for") {

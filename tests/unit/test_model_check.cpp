@@ -51,6 +51,7 @@ public:
         return out;
     }
     std::string device() const override { return "cpu"; }
+    std::string executor() const override { return "scripted"; }
     std::vector<float> embed_text(const std::vector<std::string>&, const std::string&, int64_t) override {
         throw audiosim::Error(audiosim::ErrorKind::internal, "no text tower");
     }

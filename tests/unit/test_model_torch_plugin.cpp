@@ -2,6 +2,7 @@
 // the default model, exact search.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -60,6 +61,57 @@ TEST_CASE("embed on the CPU: a row's vector does not depend on its batch mates, 
             for (size_t i = 0; i < batch.size(); i++) CHECK_MESSAGE(vectors[i] == alone[batch[i]], "row ", batch[i]);
         }
     }
+}
+
+TEST_CASE("embed on the CPU runs on Static Runtime with the interpreter's bits; bf16 runs on the interpreter") {
+    const audiosim::ModelSpec spec =
+        audiosim::find_model(std::string(AUDIOSIM_UNIT_SOURCE_DIR) + "/../../models/default/audiosim-dsp-v3.json");
+    const int64_t dim = spec.embedding_dim;
+    const int64_t rate = spec.sample_rate;
+    // Rows that take every branch of the model: long and short, silence, one sample, silence at
+    // both ends (the trim), a lone click, a row shorter than the envelope's frames.
+    std::vector<std::vector<float>> waves;
+    std::mt19937 random(11);
+    std::normal_distribution<float> noise(0.0f, 0.3f);
+    auto noisy = [&](size_t n, float decay) {
+        std::vector<float> wave(n);
+        for (size_t i = 0; i < n; i++) wave[i] = noise(random) / (1.0f + static_cast<float>(i) / decay);
+        return wave;
+    };
+    waves.push_back(noisy(static_cast<size_t>(2 * rate), 4000.0f));
+    waves.push_back(noisy(static_cast<size_t>(rate / 10), 400.0f));
+    waves.push_back(std::vector<float>(static_cast<size_t>(rate / 2), 0.0f));
+    waves.push_back({0.25f});
+    std::vector<float> padded(static_cast<size_t>(rate), 0.0f);
+    std::vector<float> burst = noisy(static_cast<size_t>(rate / 4), 2000.0f);
+    std::copy(burst.begin(), burst.end(), padded.begin() + rate / 3);
+    waves.push_back(padded);
+    std::vector<float> click(300, 0.0f);
+    click[150] = 1.0f;
+    waves.push_back(click);
+    waves.push_back(noisy(static_cast<size_t>(3 * rate), 20000.0f));
+    size_t samples = 0;
+    for (const auto& wave : waves) samples = std::max(samples, wave.size());
+    std::vector<float> input(waves.size() * samples, 0.0f);
+    std::vector<int64_t> lengths;
+    for (size_t r = 0; r < waves.size(); r++) {
+        std::copy(waves[r].begin(), waves[r].end(), input.begin() + static_cast<std::ptrdiff_t>(r * samples));
+        lengths.push_back(static_cast<int64_t>(waves[r].size()));
+    }
+    const auto rows = static_cast<int64_t>(waves.size());
+    auto model = torch_backend("cpu").load(spec.weights_path, "cpu", 1, "fp32");
+    model->embed(input, 1, static_cast<int64_t>(samples), lengths, dim);  // the first row: the check
+    CHECK(model->executor() == "static runtime");
+    const std::vector<float> out = model->embed(input, rows, static_cast<int64_t>(samples), lengths, dim);
+    CHECK(model->executor() == "static runtime");
+    for (size_t r = 0; r < waves.size(); r++) {
+        // The interpreter's vector: one forward call over the row alone.
+        std::vector<float> interpreted = model->embed_padded_batch(waves[r], 1, static_cast<int64_t>(waves[r].size()),
+                                                                   {lengths[r]}, dim);
+        std::vector<float> got(out.begin() + static_cast<std::ptrdiff_t>(r) * dim, out.begin() + static_cast<std::ptrdiff_t>(r + 1) * dim);
+        CHECK_MESSAGE(std::memcmp(got.data(), interpreted.data(), got.size() * sizeof(float)) == 0, "row ", r);
+    }
+    CHECK(torch_backend("cpu").load(spec.weights_path, "cpu", 1, "bf16")->executor() == "interpreter");
 }
 
 TEST_CASE("torch exact search on the CPU finds what the CPU exact search finds") {
