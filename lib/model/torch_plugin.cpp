@@ -102,7 +102,6 @@ public:
         } catch (const std::exception& error) {
             model_error(path, error);
         }
-        if (!device_.is_cuda() && !autocast_) prepare_static_runtime();
     }
 
     std::vector<float> embed(const std::vector<float>& waveforms, int64_t rows, int64_t samples,
@@ -159,12 +158,13 @@ public:
         };
         try {
             int64_t first = 0;
-            if (static_module_ && !static_checked_ && rows > 0) {
+            if (!static_tried_ && rows_interpreted_ >= kRowsBeforeStaticRuntime && rows > 0 && !autocast_) {
                 torch::InferenceMode inference;
                 store_row(0, module_.forward(row_inputs(0)).toTensor());
                 first = 1;
-                check_static_runtime(row_inputs(0), vectors, dim);
+                try_static_runtime(row_inputs(0), vectors, dim);
             }
+            if (!static_module_) rows_interpreted_ += rows - first;
             if (static_module_) runtimes_.resize(std::max<size_t>(runtimes_.size(), static_cast<size_t>(at::get_num_threads())));
             at::parallel_for(first, rows, 1, [&](int64_t begin, int64_t end) {
                 torch::InferenceMode inference;  // thread-local, like autocast's state
@@ -192,22 +192,18 @@ public:
     }
 
     // Static Runtime, torch's interpreter for small-op CPU inference, runs the same kernels as the
-    // TorchScript interpreter with less work per op: the default model's rows took 21-28 % less time
-    // (docs/PERFORMANCE.md). A model it cannot take runs on the interpreter as before.
-    void prepare_static_runtime() {
+    // TorchScript interpreter with less work per op: the default model's rows took 21-28 % less
+    // time (docs/PERFORMANCE.md). Preparing it takes ~25 ms, what ~100 such rows save, so it is
+    // tried once a model has run that many rows: a query of a few chunks never pays for it. The
+    // row in `inputs` also runs on it: unless its vector has the interpreter's bits (already in
+    // `vectors`), or if it cannot take the model, the interpreter stays, so that no vector depends
+    // on which of the two ran it.
+    static constexpr int64_t kRowsBeforeStaticRuntime = 128;
+
+    void try_static_runtime(const std::vector<c10::IValue>& inputs, const std::vector<float>& vectors, int64_t dim) {
+        static_tried_ = true;
         try {
             static_module_ = std::make_unique<torch::jit::StaticModule>(module_);
-        } catch (const std::exception&) {
-            static_module_.reset();
-        }
-    }
-
-    // The first row is also run through Static Runtime: unless its vector has the interpreter's
-    // bits (already in `vectors`), Static Runtime is not used, so that no vector depends on which
-    // of the two ran it.
-    void check_static_runtime(const std::vector<c10::IValue>& inputs, const std::vector<float>& vectors, int64_t dim) {
-        static_checked_ = true;
-        try {
             torch::jit::StaticRuntime runtime(*static_module_);
             torch::Tensor output = runtime(inputs).toTensor();
             if (output.dim() == 2 && output.size(0) == 1 && output.size(1) == dim && output.scalar_type() == torch::kFloat32) {
@@ -260,8 +256,9 @@ private:
     torch::Device device_;
     std::optional<torch::ScalarType> autocast_;
     torch::jit::script::Module module_;
-    std::unique_ptr<torch::jit::StaticModule> static_module_;  // set on the CPU in fp32 while it may be used
-    bool static_checked_ = false;
+    std::unique_ptr<torch::jit::StaticModule> static_module_;  // set while the CPU rows run on it (fp32 only)
+    bool static_tried_ = false;
+    int64_t rows_interpreted_ = 0;
     std::vector<std::unique_ptr<torch::jit::StaticRuntime>> runtimes_;  // one per intra-op thread: not shareable
 };
 
