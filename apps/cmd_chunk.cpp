@@ -24,14 +24,18 @@ struct ChunkCommandOptions {
     bool retry_failed = false;
 };
 
-ChunkProfile profile_from(const ChunkCommandOptions& options) {
+// A profile's parameters are fixed in a store when it first chunks with it: a plain --profile NAME
+// takes the store's own (a profile made with --name, or a preset as it was then: oneshot's first
+// 2 s before it became 10 s), else the preset. Options change a preset into a new profile (--name).
+ChunkProfile profile_from(const ChunkCommandOptions& options, const Manifest& manifest) {
+    const bool custom = options.window || options.hop || options.min || options.first || options.silence_db ||
+                        options.floor_db || !options.last.empty();
+    if (!custom && options.name.empty()) return stored_or_preset_profile(manifest, options.preset);
+    if (custom && options.name.empty())
+        throw Error(ErrorKind::usage, fmt::format("profile '{}' changed by options: name it with --name", options.preset));
     ChunkProfile profile = preset_profile(options.preset);
-    bool custom = false;
-    auto set = [&](const std::optional<double>& value, double& field) {
-        if (value) {
-            field = *value;
-            custom = true;
-        }
+    auto set = [](const std::optional<double>& value, double& field) {
+        if (value) field = *value;
     };
     set(options.window, profile.window_seconds);
     set(options.hop, profile.hop_seconds);
@@ -39,14 +43,9 @@ ChunkProfile profile_from(const ChunkCommandOptions& options) {
     set(options.first, profile.first_seconds);
     set(options.silence_db, profile.silence_db);
     set(options.floor_db, profile.floor_db);
-    if (!options.last.empty()) {
-        profile.last = parse_last_window(options.last);
-        custom = true;
-    }
+    if (!options.last.empty()) profile.last = parse_last_window(options.last);
     if (options.window && !options.first) profile.first_seconds = 0;
-    if (custom && options.name.empty())
-        throw Error(ErrorKind::usage, fmt::format("profile '{}' changed by options: name it with --name", options.preset));
-    if (!options.name.empty()) profile.name = options.name;
+    profile.name = options.name;
     profile.validate();
     return profile;
 }
@@ -68,7 +67,6 @@ std::string summary_line(const ChunkSummary& s, const ChunkProfile& profile) {
 
 int run_chunk(const ChunkCommandOptions& options, const GlobalOptions& global) {
     ChunkRunOptions run;
-    run.profile = profile_from(options);
     run.threads = resolve_threads(global.threads);
     run.commit_interval_seconds = options.commit.interval_seconds;
     run.commit_every_files = options.commit.every_files;
@@ -78,6 +76,7 @@ int run_chunk(const ChunkCommandOptions& options, const GlobalOptions& global) {
     if (!global.format.empty()) format = parse_table_format(global.format);
 
     StoreWriter store = open_store_writer(global);
+    run.profile = profile_from(options, store.manifest());
     std::unique_ptr<TableWriter> listing;
     if (format) listing = std::make_unique<TableWriter>(std::cout, *format, chunk_columns);
     install_interrupt_handlers();
@@ -107,7 +106,7 @@ int run_chunk(const ChunkCommandOptions& options, const GlobalOptions& global) {
 
 Runner setup_chunk(CLI::App& app) {
     auto options = std::make_shared<ChunkCommandOptions>();
-    app.add_option("--profile", options->preset, "Preset: oneshot (first 2 s), sample (2 s windows, 1 s hop; default), "
+    app.add_option("--profile", options->preset, "Preset: oneshot (first 10 s), sample (2 s windows, 1 s hop; default), "
                                                  "music (10 s, 5 s hop), speech (4 s, 2 s hop), whole (one chunk per file)");
     app.add_option("--name", options->name, "Store the chunks under this profile name (required when options change a preset)");
     app.add_option("--window", options->window, "Window length in seconds (0: whole file)")

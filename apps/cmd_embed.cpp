@@ -40,7 +40,6 @@ std::string summary_line(const EmbedSummary& s) {
 
 int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     EmbedOptions run;
-    run.profile = preset_profile(options.profile);
     run.device = options.device;
     run.precision = options.precision;
     run.batch_size = options.batch_size;
@@ -55,6 +54,7 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     ModelSpec model = find_model(options.model);
 
     StoreWriter store = open_store_writer(global);
+    run.profile = stored_or_preset_profile(store.manifest(), options.profile);
     install_interrupt_handlers();
     ProgressLine progress(global);
     size_t chunks_done = 0;

@@ -25,7 +25,7 @@ ChunkProfile make(const std::string& name, double window, double hop, double min
 std::vector<std::string> preset_names() { return {"oneshot", "sample", "music", "speech", "whole"}; }
 
 ChunkProfile preset_profile(const std::string& name) {
-    if (name == "oneshot") return make(name, 0, 0, 0, 2);
+    if (name == "oneshot") return make(name, 0, 0, 0, 10);
     if (name == "sample") return make(name, 2, 1, 0.5, 0);
     if (name == "music") return make(name, 10, 5, 5, 0);
     if (name == "speech") return make(name, 4, 2, 1, 0);

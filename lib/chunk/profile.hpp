@@ -30,7 +30,7 @@ struct ChunkProfile {
     void validate() const;                                       // Error(usage) naming the bad value
 };
 
-// Presets: oneshot (first 2 s), sample (2 s windows, 1 s hop: the default), music (10 s windows,
+// Presets: oneshot (first 10 s), sample (2 s windows, 1 s hop: the default), music (10 s windows,
 // 5 s hop, as in the chunk-and-vote approach), speech (4 s, 2 s hop), whole (one chunk per file).
 ChunkProfile preset_profile(const std::string& name);  // Error(usage) listing the presets
 std::vector<std::string> preset_names();

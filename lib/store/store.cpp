@@ -1,5 +1,6 @@
 #include "store/store.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "store/stamp.hpp"
 #include "util/error.hpp"
@@ -381,6 +383,16 @@ void verify_store_file(const std::string& store_path, const std::string& file, c
     if (!identity) return;
     std::lock_guard<std::mutex> lock(verified_mutex);
     verified_files(store_path).add(file, expected, *identity, now_ns - identity->ctime_ns);
+}
+
+ChunkProfile stored_or_preset_profile(const Manifest& manifest, const std::string& name) {
+    if (auto stored = manifest.chunk_sets.find(name); stored != manifest.chunk_sets.end()) return stored->second.profile;
+    const std::vector<std::string> presets = preset_names();
+    if (std::find(presets.begin(), presets.end(), name) != presets.end()) return preset_profile(name);
+    std::string stored_names;
+    for (const auto& [stored_name, set] : manifest.chunk_sets) stored_names += (stored_names.empty() ? "" : ", ") + stored_name;
+    throw Error(ErrorKind::usage, fmt::format("unknown chunk profile '{}' (presets: {}; stored: {})", name, fmt::join(presets, ", "),
+                                              stored_names.empty() ? "none" : stored_names));
 }
 
 std::vector<std::string> files_named_by(const Manifest& manifest) {

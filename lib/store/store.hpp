@@ -106,6 +106,10 @@ std::optional<std::string> find_store(const std::string& option);
 
 // Every file a manifest names (segments, derived files and their companions), relative to the store.
 std::vector<std::string> files_named_by(const Manifest& manifest);
+// The chunk profile `name` for a command that may chunk: the store's own when it has chunks of that
+// name (a custom one made by `chunk --name`), else the preset. Error(usage) naming the presets and
+// the stored profiles when it is neither.
+ChunkProfile stored_or_preset_profile(const Manifest& manifest, const std::string& name);
 
 // Throws Error(format) naming the file and what to do (`remedy`, default: run check --repair) when
 // a file the manifest names is missing or its bytes differ from the recorded checksum. A file is

@@ -78,13 +78,13 @@ def test_edge_cases_sample_profile(audiosim, edge_library):
 
 
 def test_oneshot_and_custom_profiles_coexist(audiosim, library):
-    write_wav(library / "long.wav", tone(seconds=5.0, rate=22050), rate=22050)
+    write_wav(library / "long.wav", tone(seconds=12.0, rate=22050), rate=22050)
     write_wav(library / "short.wav", tone(seconds=0.3, rate=22050), rate=22050)
     audiosim.run("ingest", ".", check_code=EXIT_OK)
     rows, _ = chunk_rows(audiosim, "--profile", "oneshot")
-    assert {r["path"]: round(r["duration"], 3) for r in rows} == {"long.wav": 2.0, "short.wav": 0.3}
+    assert {r["path"]: round(r["duration"], 3) for r in rows} == {"long.wav": 10.0, "short.wav": 0.3}
     rows, _ = chunk_rows(audiosim, "--window", "1", "--hop", "1", "--last", "drop", "--name", "second")
-    assert [r["start"] for r in by_path(rows)["long.wav"]] == [0, 1, 2, 3, 4]
+    assert [r["start"] for r in by_path(rows)["long.wav"]] == list(range(12))
     result = audiosim.run("chunk", "--window", "1", check_code=EXIT_USAGE)
     assert "--name" in result.stderr.decode()
     result = audiosim.run("chunk", "--window", "3", "--name", "second", check_code=EXIT_USAGE)
@@ -92,6 +92,35 @@ def test_oneshot_and_custom_profiles_coexist(audiosim, library):
     manifest = json.loads((audiosim.store / "manifest.json").read_text())
     assert set(manifest["chunks"]) == {"oneshot", "second"}
     assert manifest["chunks"]["second"]["profile"]["window_seconds"] == 1
+
+    # embed takes a stored profile by its name, and chunks new files with it.
+    write_wav(library / "later.wav", tone(seconds=1.5, rate=22050), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    result = audiosim.run("embed", "--profile", "second", check_code=EXIT_OK)
+    assert "3 files embedded" in result.stderr.decode()
+    assert chunk_rows(audiosim, "--profile", "second")[0] == []  # embed chunked it already
+    result = audiosim.run("embed", "--profile", "third", check_code=EXIT_USAGE)
+    assert "unknown chunk profile 'third'" in result.stderr.decode() and "stored: oneshot, second" in result.stderr.decode()
+
+
+def test_a_store_keeps_the_parameters_a_preset_had_when_it_first_chunked(audiosim, library):
+    # A store chunked when oneshot was the first 2 s (made here with --name oneshot --first 2)
+    # keeps them: a plain --profile oneshot chunks and embeds new files the same way, no error.
+    write_wav(library / "a.wav", tone(seconds=5.0, rate=22050), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    rows, _ = chunk_rows(audiosim, "--profile", "oneshot", "--first", "2", "--name", "oneshot")
+    assert [round(r["duration"], 3) for r in rows] == [2.0]
+    write_wav(library / "b.wav", tone(seconds=5.0, rate=22050, frequency=300), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    rows, _ = chunk_rows(audiosim, "--profile", "oneshot")
+    assert {r["path"]: round(r["duration"], 3) for r in rows} == {"b.wav": 2.0}
+    write_wav(library / "c.wav", tone(seconds=5.0, rate=22050, frequency=500), rate=22050)
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    audiosim.run("embed", "--profile", "oneshot", check_code=EXIT_OK)
+    manifest = json.loads((audiosim.store / "manifest.json").read_text())
+    assert manifest["chunks"]["oneshot"]["profile"]["first_seconds"] == 2
+    listed = audiosim.run("embed", "--profile", "oneshot", "--format", "jsonl", check_code=EXIT_OK)
+    assert "3 up to date" in listed.stderr.decode()
 
 
 def test_incremental_and_stale_chunks(audiosim, library):

@@ -22,7 +22,7 @@ MIN_PADDED_SCORE = 0.99
 
 @pytest.fixture(scope="module")
 def oneshot(tmp_path_factory, demo):
-    """The demo library embedded and indexed with the one-shot profile (the first 2 s of a file)."""
+    """The demo library embedded and indexed with the one-shot profile (the first 10 s of a file)."""
     audiosim = embedded_demo(tmp_path_factory.mktemp("silence"), demo)
     audiosim.run("embed", "--profile", "oneshot", check_code=EXIT_OK, timeout=600)
     audiosim.run("index", "--profile", "oneshot", check_code=EXIT_OK)

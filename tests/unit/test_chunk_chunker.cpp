@@ -202,13 +202,13 @@ TEST_CASE("plan_windows: drop keeps only full windows") {
 }
 
 TEST_CASE("plan_windows: first_seconds is one chunk of the first N seconds") {
-    ChunkProfile oneshot = audiosim::preset_profile("oneshot");  // first 2 s
+    ChunkProfile oneshot = audiosim::preset_profile("oneshot");  // first 10 s
     CHECK(plan(oneshot, 1, 44100) == Windows{{0, 1}});
     CHECK(plan(oneshot, 44100, 44100) == Windows{{0, 44100}});   // a shorter file: the whole file
-    CHECK(plan(oneshot, 88200, 44100) == Windows{{0, 88200}});   // exactly N s
-    CHECK(plan(oneshot, 88201, 44100) == Windows{{0, 88200}});
-    CHECK(plan(oneshot, 44100 * 3600, 44100) == Windows{{0, 88200}});  // an hour
-    CHECK(plan(oneshot, 10 * 48000, 48000) == Windows{{0, 96000}});
+    CHECK(plan(oneshot, 441000, 44100) == Windows{{0, 441000}});   // exactly N s
+    CHECK(plan(oneshot, 441001, 44100) == Windows{{0, 441000}});
+    CHECK(plan(oneshot, 44100 * 3600, 44100) == Windows{{0, 441000}});  // an hour
+    CHECK(plan(oneshot, 30 * 48000, 48000) == Windows{{0, 480000}});
     // Window and hop do not matter then.
     ChunkProfile first = profile_of(0.5, 0.25, 0.1);
     first.first_seconds = 1.5;
@@ -527,24 +527,24 @@ TEST_CASE("chunk_file: 8-bit unsigned and float WAV") {
 }
 
 TEST_CASE("chunk_file: first_seconds measures the first seconds of a long file") {
-    // 60 s: a tone for the first 2 s, then silence.
+    // 60 s: a tone for the first 10 s, then silence.
     TempFolder folder;
     std::string path = folder.file("long.wav");
     std::vector<float> samples(8000 * 60, 0.0f);
-    for (int64_t i = 0; i < 16000; ++i) samples[static_cast<size_t>(i)] = sine(0.5, 300, i, 8000);
+    for (int64_t i = 0; i < 80000; ++i) samples[static_cast<size_t>(i)] = sine(0.5, 300, i, 8000);
     write_samples(path, wav16, 8000, 1, samples);
     auto chunks = audiosim::chunk_file(path, audiosim::preset_profile("oneshot"));
     REQUIRE(chunks.size() == 1);
     CHECK(chunks[0].start_frame == 0);
-    CHECK(chunks[0].frames == 16000);
-    CHECK(chunks[0].duration == doctest::Approx(2.0));
+    CHECK(chunks[0].frames == 80000);
+    CHECK(chunks[0].duration == doctest::Approx(10.0));
     CHECK(chunks[0].flags == 0);
     CHECK(chunks[0].rms_db == doctest::Approx(sine_rms_db).epsilon(0.005));
-    // The whole file, for contrast: 1/30 of the energy.
+    // The whole file, for contrast: 1/6 of the energy.
     auto whole = audiosim::chunk_file(path, audiosim::preset_profile("whole"));
     REQUIRE(whole.size() == 1);
     CHECK(whole[0].frames == 8000 * 60);
-    CHECK(whole[0].rms_db == doctest::Approx(sine_rms_db - 10 * std::log10(30.0)).epsilon(0.005));
+    CHECK(whole[0].rms_db == doctest::Approx(sine_rms_db - 10 * std::log10(6.0)).epsilon(0.005));
 }
 
 TEST_CASE("chunk_file: first_seconds does not decode past the first seconds") {
@@ -566,7 +566,7 @@ TEST_CASE("chunk_file: first_seconds does not decode past the first seconds") {
     write_bytes(path, bytes);
     auto chunks = audiosim::chunk_file(path, audiosim::preset_profile("oneshot"));
     REQUIRE(chunks.size() == 1);
-    CHECK(chunks[0].frames == 16000);
+    CHECK(chunks[0].frames == 80000);
     CHECK(chunks[0].rms_db == doctest::Approx(sine_rms_db).epsilon(0.005));
     // Whereas the whole file meets the damage: a decoding error mid-stream is Error(input).
     auto [kind, message] = error_of([&] { audiosim::chunk_file(path, audiosim::preset_profile("whole")); });

@@ -70,7 +70,7 @@ TEST_CASE("every preset exists under its name and validates") {
 
 TEST_CASE("presets have the documented shapes") {
     ChunkProfile oneshot = audiosim::preset_profile("oneshot");
-    CHECK(oneshot.first_seconds == 2);
+    CHECK(oneshot.first_seconds == 10);
     ChunkProfile sample = audiosim::preset_profile("sample");
     CHECK(sample.first_seconds == 0);
     CHECK(sample.window_seconds == 2);
