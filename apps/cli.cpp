@@ -204,23 +204,30 @@ std::vector<std::pair<std::string, double>> scored_sets(const Manifest& manifest
     return sets;
 }
 
-EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set,
-                                      const std::vector<std::string>& fuse, std::string& name) {
-    auto sets = scored_sets(store.manifest(), set, fuse);
+EmbeddingTable load_scored_embeddings(const Manifest& manifest, const std::function<EmbeddingTable(const std::string&)>& load,
+                                      const SetOptions& set, const std::vector<std::string>& fuse, std::string& name) {
+    auto sets = scored_sets(manifest, set, fuse);
     if (fuse.empty()) {
         name = sets.front().first;
-        return store.load_embeddings(name);  // Error(input) naming the sets there are
+        stored_embedding_set(manifest, name);
+        return load(name);
     }
     std::vector<EmbeddingTable> tables;
-    name = "fusion(";
     for (const auto& [key, weight] : sets) {
-        tables.push_back(store.load_embeddings(key));
-        name += fmt::format("{}{}*{}", tables.size() > 1 ? ", " : "", key, weight);
+        stored_embedding_set(manifest, key);  // Error(input) naming the sets there are
+        const size_t slash = key.find('/');
+        name += fmt::format("{}+{}={}", tables.empty() ? key.substr(0, slash) + "/fusion" : "", key.substr(slash + 1), weight);
+        tables.push_back(load(key));
     }
-    name += ")";
     std::vector<WeightedTable> weighted;
     for (size_t i = 0; i < tables.size(); ++i) weighted.push_back({&tables[i], sets[i].second});
     return fuse_file_vectors(weighted);
+}
+
+EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set, const std::vector<std::string>& fuse,
+                                      std::string& name) {
+    return load_scored_embeddings(store.manifest(), [&](const std::string& key) { return store.load_embeddings(key); },
+                                  set, fuse, name);
 }
 
 std::string store_path(const GlobalOptions& global) {

@@ -95,10 +95,10 @@ void add_set_options(CLI::App& app, SetOptions& options);
 // listing the sets when that leaves a choice.
 std::string resolve_set_key(const Manifest& manifest, const SetOptions& options);
 
-// --fuse MODEL[=WEIGHT] (repeatable; eval and classify): file vectors of several models of one
+// --fuse MODEL[=WEIGHT] (repeatable; eval, classify, pairs, report): file vectors of several models of one
 // profile, fused (fuse_file_vectors). Without --fuse: the one set of SetOptions.
 void add_fusion_option(CLI::App& app, std::vector<std::string>& fuse);
-// --aspect NAME (query, eval, classify): a named fusion preset (lib/model/aspects.hpp).
+// --aspect NAME (query, eval, classify, pairs, report): a named fusion preset (lib/model/aspects.hpp).
 void add_aspect_option(CLI::App& app, std::string& aspect);
 // With an --aspect, `fuse` becomes its models; Error(usage) when it is given with --fuse, --model
 // or --embeddings, Error(model) naming the install command for a preset model not installed.
@@ -108,8 +108,12 @@ void apply_aspect(const std::string& aspect, const SetOptions& set, std::vector<
 // --model or --embeddings.
 std::vector<std::pair<std::string, double>> scored_sets(const Manifest& manifest, const SetOptions& set,
                                                         const std::vector<std::string>& fuse);
-// The embeddings a file-level command scores, and their name for reports: a set's key, or
-// "fusion(KEY*WEIGHT, ...)". Error(usage) for a malformed weight or --fuse with --embeddings/--model.
+// The embeddings a file-level command scores, and their key: a set's own, or for a fusion
+// "PROFILE/fusion+MODEL_ID=WEIGHT+MODEL_ID=WEIGHT..." (pairs stores its pairs under it).
+// Error(usage) for a malformed weight or --fuse with --embeddings/--model; Error(input) naming the
+// sets there are for a set the store lacks. `load` reads one set.
+EmbeddingTable load_scored_embeddings(const Manifest& manifest, const std::function<EmbeddingTable(const std::string&)>& load,
+                                      const SetOptions& set, const std::vector<std::string>& fuse, std::string& name);
 EmbeddingTable load_scored_embeddings(StoreReader& store, const SetOptions& set,
                                       const std::vector<std::string>& fuse, std::string& name);
 

@@ -20,6 +20,8 @@ namespace {
 
 struct PairsCommandOptions {
     SetOptions set;
+    std::vector<std::string> fuse;
+    std::string aspect;
     PairOptions pairs;
     bool duplicates = false;
     double near_threshold = 0.75;
@@ -37,15 +39,16 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
     if (options.pairs.exact)
         options.pairs.exact_factory = torch_exact_search_factory(options.device, static_cast<int>(options.pairs.threads));
 
+    apply_aspect(options.aspect, options.set, options.fuse);
+
     StoreWriter store = open_store_writer(global);
-    std::string key = resolve_set_key(store.manifest(), options.set);
-    EmbeddingTable embeddings = store.load_embeddings(key);
-    if (embeddings.dim() == 0 && !store.manifest().embedding_sets.count(key))
-        throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store (run audiosim embed)", key));
+    std::string key;
+    EmbeddingTable embeddings = load_scored_embeddings(
+        store.manifest(), [&](const std::string& set) { return store.load_embeddings(set); }, options.set, options.fuse, key);
     const Catalog& catalog = store.catalog();
     PairsResult result = find_pairs(catalog, embeddings, options.pairs);
     const PairsParameters parameters{static_cast<int64_t>(options.pairs.k), options.pairs.min_score, options.pairs.group_by,
-                                     result.method};
+                                     result.method, file_similarity_of(key)};
     store.commit_pairs(key, [&](const std::string& path, const WriterStamp& stamp) {
         write_pairs_file(path, {key, parameters, result.pairs}, stamp);
     });
@@ -147,6 +150,8 @@ int run_pairs(PairsCommandOptions options, const GlobalOptions& global) {
 Runner setup_pairs(CLI::App& app) {
     auto options = std::make_shared<PairsCommandOptions>();
     add_set_options(app, options->set);
+    add_fusion_option(app, options->fuse);
+    add_aspect_option(app, options->aspect);
     app.add_option("-k,--neighbours", options->pairs.k, "Most similar files looked at per file (default 10)")
         ->transform(integer_in(1, 10'000));
     app.add_option("--min-score", options->pairs.min_score, "Keep pairs scoring at least this (default 0.7)")
@@ -166,8 +171,9 @@ Runner setup_pairs(CLI::App& app) {
                    "(default 0.9)")
         ->check(number_in(-1, 1));
     app.add_flag("--clusters", options->clusters, "Print the connected components of the kept pairs");
-    app.footer("File similarity: the cosine of the files' L2-normalized mean chunk vectors. Pairs are stored in the "
-               "store (audiosim report reads them) and printed as TSV (--format csv|json|jsonl): a, b, score, group. "
+    app.footer("File similarity: the cosine of the files' L2-normalized mean chunk vectors (with --fuse or --aspect: "
+               "the weighted mean of each model's cosine). Pairs are stored in the store, under the set or the "
+               "fusion (audiosim report reads them, given the same --fuse) and printed as TSV (--format csv|json|jsonl): a, b, score, group. "
                "Nothing is ever deleted.");
     return [options](const GlobalOptions& global) { return run_pairs(*options, global); };
 }

@@ -26,6 +26,8 @@ namespace {
 
 struct ReportCommandOptions {
     SetOptions set;
+    std::vector<std::string> fuse;
+    std::string aspect;
     std::string plot;
     std::string group_by;
     bool group_by_given = false;
@@ -195,23 +197,26 @@ int run_report(const ReportCommandOptions& options, const GlobalOptions& global)
     const std::string format = global.format.empty() ? "text" : global.format;
     if (format != "text") parse_table_format(format);  // Error(usage) before any work
 
+    std::vector<std::string> fuse = options.fuse;
+    apply_aspect(options.aspect, options.set, fuse);
+    if (!fuse.empty() && !options.topics.empty())
+        throw Error(ErrorKind::usage, "--topic embeds text with one model's text tower: give it with --model, not --fuse or --aspect");
+
     StoreReader store = open_store_reader(global);
-    const std::string key = resolve_set_key(store.manifest(), options.set);
-    auto set = store.manifest().embedding_sets.find(key);
-    if (set == store.manifest().embedding_sets.end())
-        throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store (run audiosim embed)", key));
+    std::string key;
     // The usage checks come before any heavy work: an unknown --group-by field, a --topic model
     // without a text tower.
     Catalog catalog = store.load_catalog();
     if (options.group_by_given) check_group_field(catalog, options.group_by);
     std::vector<float> topics;
     if (!options.topics.empty()) {  // the topics' unit vectors, from the set's model's text tower
-        QueryEmbedder embedder(set->second, options.device, static_cast<int>(resolve_threads(global.threads)), 0);
+        QueryEmbedder embedder(stored_embedding_set(store.manifest(), resolve_set_key(store.manifest(), options.set)), options.device,
+                               static_cast<int>(resolve_threads(global.threads)), 0);
         embedder.require_text_tower("--topic");
         topics = embedder.embed_texts(options.topics);
     }
 
-    EmbeddingTable embeddings = store.load_embeddings(key);
+    EmbeddingTable embeddings = load_scored_embeddings(store, options.set, fuse, key);
     const FileVectorTable table = file_vector_table(catalog, embeddings);
 
     std::optional<Kept> kept;
@@ -306,6 +311,8 @@ int run_report(const ReportCommandOptions& options, const GlobalOptions& global)
 Runner setup_report(CLI::App& app) {
     auto options = std::make_shared<ReportCommandOptions>();
     add_set_options(app, options->set);
+    add_fusion_option(app, options->fuse);
+    add_aspect_option(app, options->aspect);
     app.add_option("--plot", options->plot, "Also write the fine-bin histograms as an SVG image to FILE.svg");
     auto group_by = app.add_option("--group-by", options->group_by,
                                    "Groups: folder, tags or a metadata column (default: the stored pairs' grouping)");

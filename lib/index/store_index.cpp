@@ -34,15 +34,6 @@ const char* index_state_name(IndexState state) {
 
 namespace {
 
-const EmbeddingSet& embedding_set(const Manifest& manifest, const std::string& key) {
-    auto set = manifest.embedding_sets.find(key);
-    if (set != manifest.embedding_sets.end()) return set->second;
-    std::string keys;
-    for (const auto& entry : manifest.embedding_sets) keys += (keys.empty() ? "" : ", ") + entry.first;
-    throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store ({})", key,
-                                              keys.empty() ? "run audiosim embed" : "there are: " + keys));
-}
-
 // The rows of `ids` (a flattened set) whose id is in `wanted`, as (ids, vectors).
 void select_rows(const std::vector<uint64_t>& ids, const std::vector<float>& vectors, size_t dim,
                  const std::vector<uint64_t>& wanted_sorted, std::vector<uint64_t>& out_ids, std::vector<float>& out_vectors) {
@@ -141,7 +132,7 @@ std::optional<IndexHeader> unchanged_index(const StoreWriter& store, const std::
 
 IndexBuildResult update_index(StoreWriter& store, const std::string& key, const IndexBuildOptions& options) {
     auto start = std::chrono::steady_clock::now();
-    const EmbeddingSet& set = embedding_set(store.manifest(), key);
+    const EmbeddingSet& set = stored_embedding_set(store.manifest(), key);
     IndexBuildResult result;
     result.key = key;
     auto finished = [&] {

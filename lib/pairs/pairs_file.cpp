@@ -7,8 +7,11 @@
 
 namespace audiosim {
 
-// How a file's similarity is defined: written for readers of the file, the same in every run.
-constexpr const char* file_similarity = "cosine of L2-normalized mean chunk vectors";
+std::string file_similarity_of(const std::string& embeddings) {
+    const std::string cosine = "cosine of L2-normalized mean chunk vectors";
+    if (embeddings.find("/fusion+") == std::string::npos) return cosine;
+    return "weighted mean over the models (MODEL_ID=WEIGHT in embeddings) of each one's " + cosine;
+}
 
 nlohmann::json PairsParameters::to_json() const {
     return {{"k", k}, {"min_score", min_score}, {"group_by", group_by}, {"method", method}, {"file_similarity", file_similarity}};
@@ -38,7 +41,7 @@ void write_pairs_file(const std::string& path, const StoredPairs& stored, const 
     h5::write_double_attribute(file, file.id(), "min_score", parameters.min_score);
     h5::write_string_attribute(file, file.id(), "group_by", parameters.group_by);
     h5::write_string_attribute(file, file.id(), "method", parameters.method);
-    h5::write_string_attribute(file, file.id(), "file_similarity", file_similarity);
+    h5::write_string_attribute(file, file.id(), "file_similarity", parameters.file_similarity);
     h5::Handle group = file.create_group("pairs");
     h5::write_int_attribute(file, group.get(), "rows", static_cast<int64_t>(stored.pairs.size()));
     h5::write_column(file, group.get(), "file_a", h5::column_of<uint64_t>(stored.pairs, [](const FilePair& p) { return p.a; }));
@@ -62,6 +65,7 @@ StoredPairs read_pairs_file(const std::string& path) {
         stored.parameters.min_score = h5::read_double_attribute(file, file.id(), "min_score");
         stored.parameters.group_by = h5::read_string_attribute(file, file.id(), "group_by");
         stored.parameters.method = h5::read_string_attribute(file, file.id(), "method");
+        stored.parameters.file_similarity = h5::read_string_attribute(file, file.id(), "file_similarity");
     }
     h5::Handle group = file.open_group("pairs");
     size_t rows = h5::read_row_count(file, group.get());

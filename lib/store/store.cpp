@@ -385,6 +385,15 @@ void verify_store_file(const std::string& store_path, const std::string& file, c
     verified_files(store_path).add(file, expected, *identity, now_ns - identity->ctime_ns);
 }
 
+const EmbeddingSet& stored_embedding_set(const Manifest& manifest, const std::string& key) {
+    auto set = manifest.embedding_sets.find(key);
+    if (set != manifest.embedding_sets.end()) return set->second;
+    std::string keys;
+    for (const auto& entry : manifest.embedding_sets) keys += (keys.empty() ? "" : ", ") + entry.first;
+    throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store ({})", key,
+                                              keys.empty() ? "run audiosim embed" : "there are: " + keys));
+}
+
 ChunkProfile stored_or_preset_profile(const Manifest& manifest, const std::string& name) {
     if (auto stored = manifest.chunk_sets.find(name); stored != manifest.chunk_sets.end()) return stored->second.profile;
     const std::vector<std::string> presets = preset_names();
@@ -462,14 +471,7 @@ Catalog StoreReader::load_catalog() {
 
 EmbeddingTable StoreReader::load_embeddings(const std::string& key, bool with_vectors) {
     return retrying([&] {
-        auto set = manifest().embedding_sets.find(key);
-        if (set == manifest().embedding_sets.end()) {
-            std::string keys;
-            for (const auto& entry : manifest().embedding_sets) keys += (keys.empty() ? "" : ", ") + entry.first;
-            throw Error(ErrorKind::input, fmt::format("no embeddings {} in the store ({})", key,
-                                                      keys.empty() ? "run audiosim embed" : "there are: " + keys));
-        }
-        return fold_segments<EmbeddingTable>(path_, set->second.segments,
+        return fold_segments<EmbeddingTable>(path_, stored_embedding_set(manifest(), key).segments,
                                              [&](const std::string& path) { return read_embedding_segment(path, with_vectors); });
     });
 }

@@ -106,6 +106,8 @@ std::optional<std::string> find_store(const std::string& option);
 
 // Every file a manifest names (segments, derived files and their companions), relative to the store.
 std::vector<std::string> files_named_by(const Manifest& manifest);
+// The embedding set `key` of the manifest; Error(input) naming the sets there are when it has none.
+const EmbeddingSet& stored_embedding_set(const Manifest& manifest, const std::string& key);
 // The chunk profile `name` for a command that may chunk: the store's own when it has chunks of that
 // name (a custom one made by `chunk --name`), else the preset. Error(usage) naming the presets and
 // the stored profiles when it is neither.

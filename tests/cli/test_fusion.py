@@ -1,4 +1,4 @@
-"""Scoring with several models at once (--fuse MODEL[=WEIGHT], eval and classify): the demo library
+"""Scoring with several models at once (--fuse MODEL[=WEIGHT]: eval, classify, query, pairs, report): the demo library
 embedded by the default model and by a small level-statistics test model, both with the one-shot
 profile. A fused score is the weighted mean of the models' cosines, so fusing one model changes
 nothing, and a fusion dominated by one model ranks as that model does."""
@@ -43,7 +43,7 @@ METRICS = ("p_at_1", "p_at_5", "p_at_10", "map_at_10", "queries")
 def test_one_model_fused_is_that_model(two_models):
     plain = eval_json(two_models, "--model", "audiosim-dsp")
     fused = eval_json(two_models, "--fuse", "audiosim-dsp=2.5")
-    assert fused["embeddings"] == f"fusion({plain['embeddings']}*2.5)"
+    assert fused["embeddings"] == plain["embeddings"].replace("/", "/fusion+", 1) + "=2.5"
     for metric in METRICS:
         assert fused[metric] == pytest.approx(plain[metric], abs=1e-9), metric
 
@@ -53,7 +53,7 @@ def test_weights_move_the_fusion_between_the_models(two_models):
     levels = eval_json(two_models, "--model", two_models.levels)
     assert dsp["map_at_10"] > levels["map_at_10"] + 0.1  # the test model is poor: a real difference
     even = eval_json(two_models, "--fuse", "audiosim-dsp", "--fuse", two_models.levels)
-    assert even["embeddings"].startswith("fusion(oneshot/audiosim-dsp-") and "*1, oneshot/levels-test-" in even["embeddings"]
+    assert even["embeddings"].startswith("oneshot/fusion+audiosim-dsp-") and "=1+levels-test-" in even["embeddings"]
     mostly_dsp = eval_json(two_models, "--fuse", "audiosim-dsp=1000", "--fuse", f"{two_models.levels}=1")
     mostly_levels = eval_json(two_models, "--fuse", "audiosim-dsp=1", "--fuse", f"{two_models.levels}=1000")
     assert mostly_dsp["map_at_10"] == pytest.approx(dsp["map_at_10"], abs=0.02)
@@ -116,7 +116,7 @@ def test_query_fusion_errors(two_models):
 def test_aspects_are_named_fusions(two_models):
     plain = eval_json(two_models, "--model", "audiosim-dsp")
     drums = eval_json(two_models, "--aspect", "drums")
-    assert drums["embeddings"] == f"fusion({plain['embeddings']}*1)"
+    assert drums["embeddings"] == plain["embeddings"].replace("/", "/fusion+", 1) + "=1"
     assert drums["map_at_10"] == pytest.approx(plain["map_at_10"], abs=1e-9)
     rows = query_scores(two_models, "--item", "kick/kick-01.wav", "--aspect", "drums")
     assert rows == query_scores(two_models, "--item", "kick/kick-01.wav", "--model", "audiosim-dsp")
@@ -137,3 +137,34 @@ def test_one_fused_model_can_explain(two_models):
     explained = two_models.run("query", "--profile", "oneshot", "--item", "kick/kick-01.wav", "--aspect", "drums",
                                "--explain", "--format", "jsonl", check_code=EXIT_OK).stdout.decode().splitlines()
     assert any("query_chunk" in json.loads(line) for line in explained)
+
+
+def pair_scores(audiosim, *args):
+    result = audiosim.run("pairs", "--profile", "oneshot", "--min-score", "-1", "-k", "100", "--exact",
+                          "--device", "cpu", "--format", "jsonl", *args, check_code=EXIT_OK)
+    return {(row["a"], row["b"]): row["score"] for row in map(json.loads, result.stdout.decode().splitlines())}
+
+
+def test_pairs_and_report_fuse_the_models(two_models):
+    each = {name: pair_scores(two_models, "--model", model) for name, model in (("dsp", "audiosim-dsp"),
+                                                                               ("levels", two_models.levels))}
+    fused = pair_scores(two_models, "--fuse", "audiosim-dsp=3", "--fuse", two_models.levels)
+    # k covers every file: all pairs are there, each the weighted mean of the two models' cosines
+    assert set(fused) == set(each["dsp"]) == set(each["levels"]) and len(fused) > 1000
+    for pair, score in fused.items():
+        assert score == pytest.approx((3 * each["dsp"][pair] + each["levels"][pair]) / 4, abs=2e-6), pair
+    assert max(abs(score - each["dsp"][pair]) for pair, score in fused.items()) > 0.01
+
+    # stored beside the single models' pairs, under the fusion's key; report reads it back
+    manifest = json.loads((two_models.store / "manifest.json").read_text())
+    keys = [key for key in manifest["pairs"] if "/fusion+" in key]
+    assert len(keys) == 1 and keys[0].startswith("oneshot/fusion+audiosim-dsp-") and keys[0].endswith("=1")
+    report = json.loads(two_models.run("report", "--profile", "oneshot", "--fuse", "audiosim-dsp=3", "--fuse",
+                                       two_models.levels, "--format", "json", check_code=EXIT_OK).stdout)
+    assert report["kept_pairs"]["pairs"] == len(fused)
+    plain = json.loads(two_models.run("report", "--profile", "oneshot", "--model", "audiosim-dsp", "--format", "json",
+                                      check_code=EXIT_OK).stdout)
+    assert report != plain
+    result = two_models.run("report", "--profile", "oneshot", "--aspect", "drums", "--topic", "kick",
+                            check_code=EXIT_USAGE)
+    assert b"--topic" in result.stderr

@@ -56,6 +56,20 @@ TEST_CASE("pairs files keep the pairs and typed parameters") {
     CHECK(read.parameters.to_json()["file_similarity"] == "cosine of L2-normalized mean chunk vectors");
 }
 
+TEST_CASE("a fusion's pairs file says how its scores are defined") {
+    TempFolder folder;
+    const std::string path = folder.file("pairs.h5");
+    const std::string key = "oneshot/fusion+audiosim-dsp-3-37bf=2+aisfx-1-0a1b=1";
+    CHECK(audiosim::file_similarity_of("sample/m-1") == "cosine of L2-normalized mean chunk vectors");
+    CHECK(audiosim::file_similarity_of(key) ==
+          "weighted mean over the models (MODEL_ID=WEIGHT in embeddings) of each one's cosine of L2-normalized mean chunk vectors");
+    write_pairs_file(path, {key, {10, 0.7, "", "exact (cpu)", audiosim::file_similarity_of(key)}, some_pairs()}, stamp);
+    StoredPairs read = read_pairs_file(path);
+    CHECK(read.embeddings == key);
+    CHECK(read.parameters.file_similarity == audiosim::file_similarity_of(key));
+    CHECK(read.parameters.to_json().at("file_similarity") == audiosim::file_similarity_of(key));
+}
+
 TEST_CASE("version 1 pairs files are still read, their JSON parameters checked") {
     TempFolder folder;
     const std::string path = folder.file("v1.h5");
