@@ -18,7 +18,8 @@ constexpr double min_db = -200, max_db = -1;
 struct ChunkCommandOptions {
     std::string preset = "sample";
     std::string name;
-    std::optional<double> window, hop, min, first, silence_db, floor_db;
+    std::optional<double> window, hop, min, first, silence_db, floor_db, min_speech;
+    std::string speech_model;
     std::string last;
     CommitOptions commit;
     bool retry_failed = false;
@@ -29,11 +30,11 @@ struct ChunkCommandOptions {
 // 2 s before it became 10 s), else the preset. Options change a preset into a new profile (--name).
 ChunkProfile profile_from(const ChunkCommandOptions& options, const Manifest& manifest) {
     const bool custom = options.window || options.hop || options.min || options.first || options.silence_db ||
-                        options.floor_db || !options.last.empty();
-    if (!custom && options.name.empty()) return stored_or_preset_profile(manifest, options.preset);
+                        options.floor_db || !options.last.empty() || options.min_speech || !options.speech_model.empty();
+    if (!custom && options.name.empty()) return chunking_profile(manifest, options.preset);
     if (custom && options.name.empty())
         throw Error(ErrorKind::usage, fmt::format("profile '{}' changed by options: name it with --name", options.preset));
-    ChunkProfile profile = preset_profile(options.preset);
+    ChunkProfile profile = chunking_profile(Manifest{}, options.preset);  // the preset as a new store takes it
     auto set = [](const std::optional<double>& value, double& field) {
         if (value) field = *value;
     };
@@ -44,6 +45,9 @@ ChunkProfile profile_from(const ChunkCommandOptions& options, const Manifest& ma
     set(options.silence_db, profile.silence_db);
     set(options.floor_db, profile.floor_db);
     if (!options.last.empty()) profile.last = parse_last_window(options.last);
+    if (options.speech_model == "none") profile.speech_model = profile.speech_model_id = "";
+    else if (!options.speech_model.empty()) use_speech_model(profile, options.speech_model);
+    set(options.min_speech, profile.min_speech);
     if (options.window && !options.first) profile.first_seconds = 0;
     profile.name = options.name;
     profile.validate();
@@ -108,6 +112,12 @@ Runner setup_chunk(CLI::App& app) {
     auto options = std::make_shared<ChunkCommandOptions>();
     app.add_option("--profile", options->preset, "Preset: oneshot (first 10 s), sample (2 s windows, 1 s hop; default), "
                                                  "music (10 s, 5 s hop), speech (4 s, 2 s hop), whole (one chunk per file)");
+    app.add_option("--speech-model", options->speech_model,
+                   "Flag chunks without speech (no_speech) by this speech-activity model, e.g. silero-vad; none: "
+                   "not even the speech preset's (which uses silero-vad when installed)");
+    app.add_option("--min-speech", options->min_speech,
+                   "With a speech model: chunks with less than this share of speech are flagged (default 0.1)")
+        ->check(number_in(0, 1));
     app.add_option("--name", options->name, "Store the chunks under this profile name (required when options change a preset)");
     app.add_option("--window", options->window, "Window length in seconds (0: whole file)")
         ->check(number_in(0, max_seconds));

@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "embed/embedding.hpp"
+#include "stage/chunking.hpp"
 #include "util/error.hpp"
 #include "util/system.hpp"
 
@@ -54,7 +55,7 @@ int run_embed(const EmbedCommandOptions& options, const GlobalOptions& global) {
     ModelSpec model = find_model(options.model);
 
     StoreWriter store = open_store_writer(global);
-    run.profile = stored_or_preset_profile(store.manifest(), options.profile);
+    run.profile = chunking_profile(store.manifest(), options.profile);
     install_interrupt_handlers();
     ProgressLine progress(global);
     size_t chunks_done = 0;

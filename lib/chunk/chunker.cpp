@@ -18,6 +18,7 @@ std::string chunk_flag_names(uint8_t flags) {
     add(chunk_dc, "dc");
     add(chunk_noise_floor, "noise_floor");
     add(chunk_empty, "empty");
+    add(chunk_no_speech, "no_speech");
     return names;
 }
 

@@ -16,6 +16,7 @@ enum ChunkFlag : uint8_t {
     chunk_dc = 2,           // a constant offset with (almost) no signal on it
     chunk_noise_floor = 4,  // quiet and steady: hiss or room tone with nothing in it
     chunk_empty = 8,        // no samples at all (a file of zero frames)
+    chunk_no_speech = 16,   // a profile with speech activity: less speech than its min_speech
 };
 std::string chunk_flag_names(uint8_t flags);  // "silent,dc" or ""
 

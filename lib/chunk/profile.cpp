@@ -57,7 +57,7 @@ void ChunkProfile::validate() const {
         if (!ok || !std::isfinite(value)) throw Error(ErrorKind::usage, fmt::format("invalid {}: {}", what, value));
     };
     // Every field is stored in the manifest as JSON, which has no NaN or infinity: unused ones too.
-    for (double value : {window_seconds, hop_seconds, min_seconds, first_seconds, silence_db, floor_db})
+    for (double value : {window_seconds, hop_seconds, min_seconds, first_seconds, silence_db, floor_db, min_speech})
         check(true, "value", value);
     check(window_seconds >= 0, "window", window_seconds);
     check(first_seconds >= 0, "first-seconds", first_seconds);
@@ -65,12 +65,17 @@ void ChunkProfile::validate() const {
     if (first_seconds == 0 && window_seconds > 0) check(hop_seconds > 0 && hop_seconds <= window_seconds, "hop", hop_seconds);
     check(silence_db < 0, "silence-db", silence_db);
     check(floor_db < 0, "floor-db", floor_db);
+    check(min_speech >= 0 && min_speech <= 1, "min-speech", min_speech);
 }
 
 nlohmann::json ChunkProfile::to_json() const {
-    return {{"name", name},          {"window_seconds", window_seconds}, {"hop_seconds", hop_seconds},
-            {"min_seconds", min_seconds}, {"first_seconds", first_seconds}, {"last", last_window_name(last)},
-            {"silence_db", silence_db},  {"floor_db", floor_db}};
+    nlohmann::json json = {{"name", name},          {"window_seconds", window_seconds}, {"hop_seconds", hop_seconds},
+                           {"min_seconds", min_seconds}, {"first_seconds", first_seconds}, {"last", last_window_name(last)},
+                           {"silence_db", silence_db},  {"floor_db", floor_db}};
+    // Written only when used: profiles without speech activity keep the JSON they always had.
+    if (!speech_model.empty())
+        json["speech_activity"] = {{"model", speech_model}, {"model_id", speech_model_id}, {"min_speech", min_speech}};
+    return json;
 }
 
 ChunkProfile ChunkProfile::from_json(const nlohmann::json& json) {
@@ -84,6 +89,12 @@ ChunkProfile ChunkProfile::from_json(const nlohmann::json& json) {
         profile.last = parse_last_window(json.at("last").get<std::string>());
         profile.silence_db = json.at("silence_db").get<double>();
         profile.floor_db = json.at("floor_db").get<double>();
+        if (json.contains("speech_activity")) {
+            const nlohmann::json& speech = json.at("speech_activity");
+            profile.speech_model = speech.at("model").get<std::string>();
+            profile.speech_model_id = speech.at("model_id").get<std::string>();
+            profile.min_speech = speech.at("min_speech").get<double>();
+        }
         return profile;
     } catch (const nlohmann::json::exception& e) {
         throw Error(ErrorKind::format, fmt::format("malformed chunk profile: {}", e.what()));

@@ -24,6 +24,12 @@ struct ChunkProfile {
     LastWindow last = LastWindow::keep;
     double silence_db = -60;     // chunk RMS below this (dBFS): silent
     double floor_db = -45;       // peak below this with a steady level: a near-constant noise floor
+    // Speech activity (a model whose sidecar has role speech-activity, e.g. silero-vad): chunks
+    // with less than min_speech of their time speech are flagged no_speech. Empty: not used. The
+    // id is the model's when the profile first chunked: its chunks are flagged by that model only.
+    std::string speech_model;
+    std::string speech_model_id;
+    double min_speech = 0.1;
 
     nlohmann::json to_json() const;
     static ChunkProfile from_json(const nlohmann::json& json);  // Error(format) if malformed

@@ -267,6 +267,7 @@ EmbedSummary embed_files(StoreWriter& store, const ModelSpec& model, const Embed
                          const std::function<void(const EmbeddedFile&)>& on_file,
                          const std::function<void(size_t done, size_t total, double audio_seconds)>& on_progress) {
     validate_embed_options(options);
+    require_embedding_model(model);
     auto start = Clock::now();
     EmbedSummary summary;
     summary.model_id = model.id();

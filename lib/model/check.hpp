@@ -1,6 +1,7 @@
 // `audiosim models check`: does a model keep the contract (models/README.md)? Checked the way one
 // debugs an embedding pipeline: shapes, finite outputs, norms, determinism, independence from
-// batch and padding, silence, full-scale noise and very short inputs.
+// batch and padding, silence, full-scale noise and very short inputs. A speech-activity model
+// (one share of speech per row) is checked for shares in 0..1 instead of norms and distinctness.
 #pragma once
 
 #include <string>

@@ -50,6 +50,9 @@ ModelSpec read_model_spec(const std::string& sidecar_path) {
         spec.normalized = json.at("normalized").get<bool>();
         spec.license = json.value("license", "");
         spec.source = json.value("source", "");
+        spec.role = json.value("role", "embedding");
+        if (spec.role != "embedding" && spec.role != "speech-activity")
+            throw fail(fmt::format("role '{}' is not one audiosim knows (embedding, speech-activity)", spec.role));
         spec.has_text_tower = json.contains("text_tower") && !json["text_tower"].is_null();
         if (spec.has_text_tower) {
             const auto& tower = json.at("text_tower");
@@ -136,6 +139,12 @@ std::string text_for_tower(const ModelSpec& spec, const std::string& text) {
     while (cut.size() < text.size() && !cut.empty() && (static_cast<unsigned char>(text[cut.size()]) & 0xC0) == 0x80)
         cut.pop_back();  // never split a UTF-8 character
     return cut;
+}
+
+void require_embedding_model(const ModelSpec& spec) {
+    if (spec.role != "embedding")
+        throw Error(ErrorKind::usage, fmt::format("{} is a {} model: it flags chunks of a profile (chunk --speech-model {}), "
+                                                  "it makes no embeddings", spec.name, spec.role, spec.name));
 }
 
 std::string text_tower_models() {

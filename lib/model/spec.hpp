@@ -17,6 +17,9 @@ struct ModelSpec {
     bool normalized = false;     // outputs already L2-normalized (audiosim normalizes anyway)
     std::string license;
     std::string source;
+    // "embedding" (vectors to search) or "speech-activity" (the fraction of a row that is speech,
+    // one value per row: a chunk profile's speech flag, never embeddings).
+    std::string role = "embedding";
     bool has_text_tower = false;
     std::string text_method;     // the TorchScript method of the text tower (models/README.md)
     size_t text_max_bytes = 0;   // longer texts are cut (at a UTF-8 character boundary)
@@ -39,6 +42,8 @@ std::vector<ModelSpec> list_models();
 // A sidecar (.json) or weights (.pt) path, or a model name from the search path. Error(model)
 // listing the models there are when nothing matches.
 ModelSpec find_model(const std::string& name_or_path);
+// Error(usage) unless the model makes embeddings (its role), naming what it is for instead.
+void require_embedding_model(const ModelSpec& spec);
 
 // The text a model's text tower reads: at most spec.text_max_bytes, never splitting a UTF-8 character.
 std::string text_for_tower(const ModelSpec& spec, const std::string& text);

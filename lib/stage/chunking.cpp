@@ -1,7 +1,15 @@
 #include "stage/chunking.hpp"
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 
+#include <fmt/format.h>
+
+#include "audio/decode.hpp"
+#include "audio/resample.hpp"
+#include "model/backend.hpp"
+#include "model/spec.hpp"
 #include "stage/stage.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -20,20 +28,101 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-ChunkedFile chunk_one(const FileRecord* file, const std::string& root, const ChunkProfile& profile) {
+const char* const speech_preset_model = "silero-vad";
+
+// A profile's speech activity: the model gives each chunk the fraction of its time that is speech.
+// One model for the run; the chunking threads decode and resample on their own and take turns at it.
+class SpeechActivity {
+public:
+    SpeechActivity(const ChunkProfile& profile, unsigned threads) : min_speech_(profile.min_speech) {
+        spec_ = find_model(profile.speech_model);
+        if (spec_.id() != profile.speech_model_id)
+            throw Error(ErrorKind::model,
+                        fmt::format("profile {}: its chunks were flagged by the speech model {}, but {} is {} now; chunk "
+                                    "under another --name to use it",
+                                    profile.name, profile.speech_model_id, profile.speech_model, spec_.id()));
+        model_ = torch_backend("cpu").load(spec_.weights_path, "cpu", static_cast<int>(threads), "fp32");
+    }
+
+    // Flags the chunks of `path` with less speech than min_speech (chunks flagged already are left).
+    void flag(const std::string& path, std::vector<Chunk>& chunks) {
+        MonoReader reader(path);
+        std::vector<float> mono, rows;
+        std::vector<std::vector<float>> waves;
+        std::vector<Chunk*> measured;
+        for (Chunk& chunk : chunks) {
+            if (chunk.flags) continue;
+            reader.seek(chunk.start_frame);
+            reader.read(static_cast<size_t>(chunk.frames), mono);
+            Resampler resampler(reader.sample_rate(), spec_.sample_rate, ResampleQuality::fast);
+            std::vector<float>& wave = waves.emplace_back();
+            resampler.process(mono.data(), mono.size(), wave);
+            resampler.finish(wave);
+            if (wave.empty()) wave.push_back(0.0f);
+            measured.push_back(&chunk);
+        }
+        if (measured.empty()) return;
+        size_t samples = 0;
+        for (const auto& wave : waves) samples = std::max(samples, wave.size());
+        rows.assign(waves.size() * samples, 0.0f);
+        std::vector<int64_t> lengths;
+        for (size_t r = 0; r < waves.size(); ++r) {
+            std::copy(waves[r].begin(), waves[r].end(), rows.begin() + static_cast<std::ptrdiff_t>(r * samples));
+            lengths.push_back(static_cast<int64_t>(waves[r].size()));
+        }
+        std::vector<float> speech;
+        {
+            std::lock_guard<std::mutex> turn(mutex_);
+            speech = model_->embed(rows, static_cast<int64_t>(waves.size()), static_cast<int64_t>(samples), lengths, 1);
+        }
+        for (size_t r = 0; r < measured.size(); ++r)
+            if (!(speech[r] >= min_speech_)) measured[r]->flags |= chunk_no_speech;
+    }
+
+private:
+    ModelSpec spec_;
+    double min_speech_;
+    std::unique_ptr<EmbeddingModel> model_;
+    std::mutex mutex_;
+};
+
+ChunkedFile chunk_one(const FileRecord* file, const std::string& root, const ChunkProfile& profile,
+                      SpeechActivity* speech) {
     ChunkedFile result;
     result.file = file;
     std::string path = library_path(root, file->path);
     try {
         result.chunks = chunk_file(path, profile);
+        if (speech) speech->flag(path, result.chunks);
         for (Chunk& chunk : result.chunks) chunk.file_id = file->file_id;
-    } catch (const Error& error) {
+    } catch (const Error& error) {  // a speech model failing on a file fails that file, like its decoding
         result.error = cause_of(error.what(), path);
     }
     return result;
 }
 
 }  // namespace
+
+void use_speech_model(ChunkProfile& profile, const std::string& model) {
+    ModelSpec spec = find_model(model);
+    if (spec.role != "speech-activity" || spec.embedding_dim != 1)
+        throw Error(ErrorKind::usage, fmt::format("{} is not a speech-activity model (its sidecar's role is {}; "
+                                                  "scripts/install-model.sh silero-vad installs one)",
+                                                  model, spec.role));
+    profile.speech_model = model;
+    profile.speech_model_id = spec.id();
+}
+
+ChunkProfile chunking_profile(const Manifest& manifest, const std::string& name) {
+    ChunkProfile profile = stored_or_preset_profile(manifest, name);
+    if (name != "speech" || manifest.chunk_sets.count(name)) return profile;
+    try {
+        use_speech_model(profile, speech_preset_model);
+    } catch (const Error& error) {
+        if (error.kind() != ErrorKind::model) throw;  // not installed: the preset without it
+    }
+    return profile;
+}
 
 ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
                          const std::function<void(const ChunkedFile&)>& on_file,
@@ -63,10 +152,13 @@ ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
         cadence.committed();
     };
     const std::string& root = store.manifest().library_root;
+    std::unique_ptr<SpeechActivity> speech;
+    if (!options.profile.speech_model.empty() && !todo.empty()) speech = std::make_unique<SpeechActivity>(options.profile, options.threads);
     if (on_progress && !todo.empty()) on_progress(0, todo.size());
     {
         OrderedPool<ChunkedFile> pool(todo.size(), options.threads,
-                                      [&](size_t i) { return chunk_one(todo[i], root, options.profile); }, options.cancel);
+                                      [&](size_t i) { return chunk_one(todo[i], root, options.profile, speech.get()); },
+                                      options.cancel);
         for (size_t i = 0; i < todo.size() && !(options.cancel && options.cancel->load()); ++i) {
             std::optional<ChunkedFile> result = pool.take(i);
             if (!result) break;

@@ -47,6 +47,17 @@ struct ChunkSummary {
     nlohmann::json to_json() const;
 };
 
+// The profile `name` as a command that chunks takes it: the store's own when it has chunks of it
+// (stored_or_preset_profile), else the preset, which for `speech` includes speech activity by
+// silero-vad when that model is installed (scripts/install-model.sh silero-vad).
+ChunkProfile chunking_profile(const Manifest& manifest, const std::string& name);
+// Turns on speech activity by `model` (a name or sidecar path) for `profile`: Error(model) when
+// it is not found, Error(usage) when it is not a speech-activity model.
+void use_speech_model(ChunkProfile& profile, const std::string& model);
+
+// With a profile's speech activity on, every chunk that is not flagged already is decoded again,
+// resampled to the speech model's rate and flagged no_speech below the profile's min_speech.
+// Error(model) when the installed model is not the one the profile's chunks were flagged with.
 ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
                          const std::function<void(const ChunkedFile&)>& on_file,
                          const std::function<void(size_t done, size_t total)>& on_progress);

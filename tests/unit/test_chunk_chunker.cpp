@@ -264,6 +264,7 @@ TEST_CASE("chunk_flag_names") {
     CHECK(audiosim::chunk_flag_names(audiosim::chunk_silent | audiosim::chunk_dc) == "silent,dc");
     CHECK(audiosim::chunk_flag_names(audiosim::chunk_noise_floor) == "noise_floor");
     CHECK(audiosim::chunk_flag_names(audiosim::chunk_empty | audiosim::chunk_silent) == "silent,empty");
+    CHECK(audiosim::chunk_flag_names(audiosim::chunk_no_speech) == "no_speech");
 }
 
 TEST_CASE("chunk_file: a normal sine at -6 dBFS has its levels and no flags") {

@@ -50,6 +50,9 @@ void check_same(const ChunkProfile& a, const ChunkProfile& b) {
     CHECK(a.last == b.last);
     CHECK(a.silence_db == b.silence_db);
     CHECK(a.floor_db == b.floor_db);
+    CHECK(a.speech_model == b.speech_model);
+    CHECK(a.speech_model_id == b.speech_model_id);
+    CHECK(a.min_speech == b.min_speech);
 }
 
 }  // namespace
@@ -237,6 +240,31 @@ TEST_CASE("to_json and from_json round trip every field") {
     }
 }
 
+TEST_CASE("speech activity is written only when a profile uses it, and round trips") {
+    ChunkProfile profile = windowed();
+    CHECK_FALSE(profile.to_json().contains("speech_activity"));  // the JSON profiles always had
+    profile.speech_model = "silero-vad";
+    profile.speech_model_id = "silero-vad-1-553f90ddb9b9";
+    profile.min_speech = 0.25;
+    const nlohmann::json json = profile.to_json();
+    CHECK(json.at("speech_activity") ==
+          nlohmann::json{{"model", "silero-vad"}, {"model_id", "silero-vad-1-553f90ddb9b9"}, {"min_speech", 0.25}});
+    check_same(ChunkProfile::from_json(nlohmann::json::parse(json.dump())), profile);
+    ChunkProfile without = ChunkProfile::from_json(windowed().to_json());
+    CHECK(without.speech_model.empty());
+    CHECK(without.min_speech == 0.1);
+
+    nlohmann::json broken = json;
+    broken["speech_activity"].erase("model_id");
+    CHECK(error_of([&] { ChunkProfile::from_json(broken); }).first == ErrorKind::format);
+    for (double bad : {-0.1, 1.5}) {
+        profile.min_speech = bad;
+        auto [kind, message] = error_of([&] { profile.validate(); });
+        CHECK(kind == ErrorKind::usage);
+        CHECK(audiosim::test::contains(message, "min-speech"));
+    }
+}
+
 TEST_CASE("two profiles that differ in one field have different JSON") {
     ChunkProfile a = windowed();
     std::vector<std::function<void(ChunkProfile&)>> changes = {
@@ -244,6 +272,7 @@ TEST_CASE("two profiles that differ in one field have different JSON") {
         [](ChunkProfile& p) { p.hop_seconds = 0.5; },     [](ChunkProfile& p) { p.min_seconds = 1; },
         [](ChunkProfile& p) { p.first_seconds = 1; },     [](ChunkProfile& p) { p.last = LastWindow::drop; },
         [](ChunkProfile& p) { p.silence_db = -70; },      [](ChunkProfile& p) { p.floor_db = -40; },
+        [](ChunkProfile& p) { p.speech_model = "vad"; },
     };
     for (size_t i = 0; i < changes.size(); ++i) {
         CAPTURE(i);
