@@ -18,7 +18,7 @@ constexpr double min_db = -200, max_db = -1;
 struct ChunkCommandOptions {
     std::string preset = "sample";
     std::string name;
-    std::optional<double> window, hop, min, first, silence_db, floor_db, min_speech;
+    std::optional<double> window, hop, min, first, whole, silence_db, floor_db, min_speech;
     std::string speech_model;
     std::string last;
     CommitOptions commit;
@@ -29,7 +29,7 @@ struct ChunkCommandOptions {
 // takes the store's own (a profile made with --name, or a preset as it was then: oneshot's first
 // 2 s before it became 10 s), else the preset. Options change a preset into a new profile (--name).
 ChunkProfile profile_from(const ChunkCommandOptions& options, const Manifest& manifest) {
-    const bool custom = options.window || options.hop || options.min || options.first || options.silence_db ||
+    const bool custom = options.window || options.hop || options.min || options.first || options.whole || options.silence_db ||
                         options.floor_db || !options.last.empty() || options.min_speech || !options.speech_model.empty();
     if (!custom && options.name.empty()) return chunking_profile(manifest, options.preset);
     if (custom && options.name.empty())
@@ -42,6 +42,7 @@ ChunkProfile profile_from(const ChunkCommandOptions& options, const Manifest& ma
     set(options.hop, profile.hop_seconds);
     set(options.min, profile.min_seconds);
     set(options.first, profile.first_seconds);
+    set(options.whole, profile.whole_seconds);
     set(options.silence_db, profile.silence_db);
     set(options.floor_db, profile.floor_db);
     if (!options.last.empty()) profile.last = parse_last_window(options.last);
@@ -123,6 +124,8 @@ Runner setup_chunk(CLI::App& app) {
         ->check(number_in(0, max_seconds));
     app.add_option("--hop", options->hop, "Hop between window starts in seconds")->check(positive_number(max_seconds));
     app.add_option("--min", options->min, "Shortest last window kept, in seconds")->check(number_in(0, max_seconds));
+    app.add_option("--whole", options->whole, "Files at most this many seconds long are one chunk, whole (with windows)")
+        ->check(number_in(0, max_seconds));
     app.add_option("--first", options->first, "One chunk of the first N seconds of each file (one-shots; 0: windows)")
         ->check(number_in(0, max_seconds));
     app.add_option("--last", options->last, "Last partial window: keep (if >= --min), align (shift back to end at the file's end), drop");

@@ -28,7 +28,7 @@ std::vector<std::pair<int64_t, int64_t>> plan_windows(const ChunkProfile& profil
     if (total_frames <= 0) return {{0, 0}};
     if (profile.first_seconds > 0) return {{0, std::min(total_frames, std::max<int64_t>(1, frames_of(profile.first_seconds)))}};
     int64_t window = frames_of(profile.window_seconds);
-    if (window <= 0 || total_frames <= window) return {{0, total_frames}};
+    if (window <= 0 || total_frames <= window || total_frames <= frames_of(profile.whole_seconds)) return {{0, total_frames}};
     int64_t hop = std::max<int64_t>(1, frames_of(profile.hop_seconds));
     int64_t min_frames = frames_of(profile.min_seconds);
     std::vector<std::pair<int64_t, int64_t>> windows;

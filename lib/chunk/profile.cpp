@@ -57,11 +57,13 @@ void ChunkProfile::validate() const {
         if (!ok || !std::isfinite(value)) throw Error(ErrorKind::usage, fmt::format("invalid {}: {}", what, value));
     };
     // Every field is stored in the manifest as JSON, which has no NaN or infinity: unused ones too.
-    for (double value : {window_seconds, hop_seconds, min_seconds, first_seconds, silence_db, floor_db, min_speech})
+    for (double value : {window_seconds, hop_seconds, min_seconds, first_seconds, whole_seconds, silence_db, floor_db,
+                         min_speech})
         check(true, "value", value);
     check(window_seconds >= 0, "window", window_seconds);
     check(first_seconds >= 0, "first-seconds", first_seconds);
     check(min_seconds >= 0, "min-seconds", min_seconds);
+    check(whole_seconds >= 0, "whole-seconds", whole_seconds);
     if (first_seconds == 0 && window_seconds > 0) check(hop_seconds > 0 && hop_seconds <= window_seconds, "hop", hop_seconds);
     check(silence_db < 0, "silence-db", silence_db);
     check(floor_db < 0, "floor-db", floor_db);
@@ -72,7 +74,8 @@ nlohmann::json ChunkProfile::to_json() const {
     nlohmann::json json = {{"name", name},          {"window_seconds", window_seconds}, {"hop_seconds", hop_seconds},
                            {"min_seconds", min_seconds}, {"first_seconds", first_seconds}, {"last", last_window_name(last)},
                            {"silence_db", silence_db},  {"floor_db", floor_db}};
-    // Written only when used: profiles without speech activity keep the JSON they always had.
+    // Written only when used: profiles without them keep the JSON they always had.
+    if (whole_seconds > 0) json["whole_seconds"] = whole_seconds;
     if (!speech_model.empty())
         json["speech_activity"] = {{"model", speech_model}, {"model_id", speech_model_id}, {"min_speech", min_speech}};
     return json;
@@ -89,6 +92,7 @@ ChunkProfile ChunkProfile::from_json(const nlohmann::json& json) {
         profile.last = parse_last_window(json.at("last").get<std::string>());
         profile.silence_db = json.at("silence_db").get<double>();
         profile.floor_db = json.at("floor_db").get<double>();
+        profile.whole_seconds = json.value("whole_seconds", 0.0);
         if (json.contains("speech_activity")) {
             const nlohmann::json& speech = json.at("speech_activity");
             profile.speech_model = speech.at("model").get<std::string>();

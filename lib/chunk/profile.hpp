@@ -21,6 +21,7 @@ struct ChunkProfile {
     double hop_seconds = 1;
     double min_seconds = 0.5;    // shorter last windows follow `last`; a file shorter than a window is one chunk
     double first_seconds = 0;    // > 0: one chunk of the first N seconds (one-shots), window and hop unused
+    double whole_seconds = 0;    // a file at most this long is one chunk, whole (notes, short loops)
     LastWindow last = LastWindow::keep;
     double silence_db = -60;     // chunk RMS below this (dBFS): silent
     double floor_db = -45;       // peak below this with a steady level: a near-constant noise floor

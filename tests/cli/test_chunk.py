@@ -85,12 +85,17 @@ def test_oneshot_and_custom_profiles_coexist(audiosim, library):
     assert {r["path"]: round(r["duration"], 3) for r in rows} == {"long.wav": 10.0, "short.wav": 0.3}
     rows, _ = chunk_rows(audiosim, "--window", "1", "--hop", "1", "--last", "drop", "--name", "second")
     assert [r["start"] for r in by_path(rows)["long.wav"]] == list(range(12))
+    rows, _ = chunk_rows(audiosim, "--whole", "12", "--name", "whole12")  # the sample preset, files <= 12 s whole
+    assert {r["path"]: (r["start"], round(r["duration"], 3)) for r in rows} == {"long.wav": (0, 12.0), "short.wav": (0, 0.3)}
+    rows, _ = chunk_rows(audiosim, "--whole", "11.5", "--name", "whole11")
+    assert len(by_path(rows)["long.wav"]) == 11  # 2 s windows, 1 s apart: too long to be whole
     result = audiosim.run("chunk", "--window", "1", check_code=EXIT_USAGE)
     assert "--name" in result.stderr.decode()
     result = audiosim.run("chunk", "--window", "3", "--name", "second", check_code=EXIT_USAGE)
     assert "other parameters" in result.stderr.decode()
     manifest = json.loads((audiosim.store / "manifest.json").read_text())
-    assert set(manifest["chunks"]) == {"oneshot", "second"}
+    assert set(manifest["chunks"]) == {"oneshot", "second", "whole12", "whole11"}
+    assert manifest["chunks"]["whole12"]["profile"]["whole_seconds"] == 12
     assert manifest["chunks"]["second"]["profile"]["window_seconds"] == 1
 
     # embed takes a stored profile by its name, and chunks new files with it.

@@ -137,6 +137,17 @@ TEST_CASE("plan_windows: an empty file is one empty chunk, whatever the profile"
     CHECK(plan(profile_of(2, 1, 0.5, LastWindow::drop), 0, 8000) == Windows{{0, 0}});
 }
 
+TEST_CASE("plan_windows: with whole_seconds, a file at most that long is one whole chunk, longer ones windows") {
+    ChunkProfile profile = profile_of(2, 1, 0.5, LastWindow::keep);
+    profile.whole_seconds = 5;
+    CHECK(plan(profile, 40000, 8000) == Windows{{0, 40000}});  // exactly 5 s
+    CHECK(plan(profile, 24000, 8000) == Windows{{0, 24000}});
+    CHECK(plan(profile, 40001, 8000).size() == 5);  // 2 s windows at 0, 1, 2, 3 s, and 1 s from 4 s
+    CHECK(plan(profile, 40001, 8000).front() == std::pair<int64_t, int64_t>{0, 16000});
+    profile.whole_seconds = 0;
+    CHECK(plan(profile, 24000, 8000).size() == 2);
+}
+
 TEST_CASE("plan_windows: a file no longer than a window is one whole chunk") {
     for (LastWindow last : {LastWindow::keep, LastWindow::align, LastWindow::drop}) {
         ChunkProfile profile = profile_of(2, 1, 0.5, last);

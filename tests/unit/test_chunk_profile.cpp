@@ -47,6 +47,7 @@ void check_same(const ChunkProfile& a, const ChunkProfile& b) {
     CHECK(a.hop_seconds == b.hop_seconds);
     CHECK(a.min_seconds == b.min_seconds);
     CHECK(a.first_seconds == b.first_seconds);
+    CHECK(a.whole_seconds == b.whole_seconds);
     CHECK(a.last == b.last);
     CHECK(a.silence_db == b.silence_db);
     CHECK(a.floor_db == b.floor_db);
@@ -222,6 +223,7 @@ TEST_CASE("to_json and from_json round trip every field") {
     profile.hop_seconds = 0.1;
     profile.min_seconds = 0.7;
     profile.first_seconds = 1.25;
+    profile.whole_seconds = 12.5;
     profile.last = LastWindow::align;
     profile.silence_db = -72.5;
     profile.floor_db = -51.25;
@@ -243,6 +245,7 @@ TEST_CASE("to_json and from_json round trip every field") {
 TEST_CASE("speech activity is written only when a profile uses it, and round trips") {
     ChunkProfile profile = windowed();
     CHECK_FALSE(profile.to_json().contains("speech_activity"));  // the JSON profiles always had
+    CHECK_FALSE(profile.to_json().contains("whole_seconds"));
     profile.speech_model = "silero-vad";
     profile.speech_model_id = "silero-vad-1-553f90ddb9b9";
     profile.min_speech = 0.25;
@@ -272,7 +275,7 @@ TEST_CASE("two profiles that differ in one field have different JSON") {
         [](ChunkProfile& p) { p.hop_seconds = 0.5; },     [](ChunkProfile& p) { p.min_seconds = 1; },
         [](ChunkProfile& p) { p.first_seconds = 1; },     [](ChunkProfile& p) { p.last = LastWindow::drop; },
         [](ChunkProfile& p) { p.silence_db = -70; },      [](ChunkProfile& p) { p.floor_db = -40; },
-        [](ChunkProfile& p) { p.speech_model = "vad"; },
+        [](ChunkProfile& p) { p.speech_model = "vad"; },   [](ChunkProfile& p) { p.whole_seconds = 30; },
     };
     for (size_t i = 0; i < changes.size(); ++i) {
         CAPTURE(i);
