@@ -273,7 +273,8 @@ int run_query(QueryCommandOptions options, const GlobalOptions& global) {
             QueryResult result;
             auto searchable = [](QueryInput input) {
                 if (input.chunks() == 0)
-                    throw Error(ErrorKind::input, fmt::format("{}: every chunk is silent or empty: nothing to search with", input.name));
+                    throw Error(ErrorKind::input, fmt::format("{}: every chunk is flagged (silent, empty, a noise floor, or without "
+                                                              "speech in a speech profile): nothing to search with", input.name));
                 return input;
             };
             if (engines.size() == 1) {

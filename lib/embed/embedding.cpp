@@ -220,9 +220,11 @@ nlohmann::json model_json(const ModelSpec& spec) {
 }  // namespace
 
 EmbeddedAudio embed_audio_file(const std::string& path, const ChunkProfile& profile, const ModelSpec& spec,
-                               EmbeddingModel& model, size_t batch_size, ResampleQuality quality) {
+                               EmbeddingModel& model, size_t batch_size, ResampleQuality quality,
+                               SpeechActivity* speech) {
     constexpr uint64_t query_file_id = 1;
     std::vector<Chunk> chunks = chunk_file(path, profile);
+    if (speech) speech->flag(path, chunks);
     uint64_t next_id = 1;
     for (Chunk& chunk : chunks) {
         chunk.chunk_id = next_id++;

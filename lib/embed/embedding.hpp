@@ -15,6 +15,7 @@
 #include "chunk/profile.hpp"
 #include "model/backend.hpp"
 #include "model/spec.hpp"
+#include "stage/chunking.hpp"
 #include "store/store.hpp"
 
 namespace audiosim {
@@ -81,8 +82,11 @@ struct EmbeddedAudio {
     std::vector<Chunk> chunks;
     std::vector<float> vectors;
 };
+// `speech` (the profile's speech activity, when it has one) flags the chunks without speech as
+// `chunk` does for stored files.
 EmbeddedAudio embed_audio_file(const std::string& path, const ChunkProfile& profile, const ModelSpec& spec,
-                               EmbeddingModel& model, size_t batch_size, ResampleQuality quality);
+                               EmbeddingModel& model, size_t batch_size, ResampleQuality quality,
+                               SpeechActivity* speech = nullptr);
 
 // L2-normalizes each row of rows x dim floats in place; an all-zero row stays zero.
 void normalize_rows(std::vector<float>& vectors, size_t dim);

@@ -1,5 +1,7 @@
 #include "embed/query_embedding.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "util/error.hpp"
@@ -44,7 +46,8 @@ void QueryEmbedder::load() {
 
 EmbeddedAudio QueryEmbedder::embed_audio(const std::string& path, const ChunkProfile& profile) {
     load();
-    return embed_audio_file(path, profile, spec_, *model_, batch_size_, ResampleQuality::fast);
+    if (!profile.speech_model.empty() && !speech_) speech_ = std::make_unique<SpeechActivity>(profile, static_cast<unsigned>(std::max(threads_, 0)));
+    return embed_audio_file(path, profile, spec_, *model_, batch_size_, ResampleQuality::fast, speech_.get());
 }
 
 std::vector<float> QueryEmbedder::embed_texts(const std::vector<std::string>& texts) {

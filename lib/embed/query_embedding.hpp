@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "embed/embedding.hpp"
+#include "stage/chunking.hpp"
 #include "model/backend.hpp"
 #include "model/spec.hpp"
 #include "store/store.hpp"
@@ -35,6 +36,7 @@ private:
     int threads_;
     size_t batch_size_;
     std::unique_ptr<EmbeddingModel> model_;
+    std::unique_ptr<SpeechActivity> speech_;  // the profile's, loaded with the first audio query that needs it
 };
 
 }  // namespace audiosim

@@ -30,62 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 const char* const speech_preset_model = "silero-vad";
 
-// A profile's speech activity: the model gives each chunk the fraction of its time that is speech.
-// One model for the run; the chunking threads decode and resample on their own and take turns at it.
-class SpeechActivity {
-public:
-    SpeechActivity(const ChunkProfile& profile, unsigned threads) : min_speech_(profile.min_speech) {
-        spec_ = find_model(profile.speech_model);
-        if (spec_.id() != profile.speech_model_id)
-            throw Error(ErrorKind::model,
-                        fmt::format("profile {}: its chunks were flagged by the speech model {}, but {} is {} now; chunk "
-                                    "under another --name to use it",
-                                    profile.name, profile.speech_model_id, profile.speech_model, spec_.id()));
-        model_ = torch_backend("cpu").load(spec_.weights_path, "cpu", static_cast<int>(threads), "fp32");
-    }
-
-    // Flags the chunks of `path` with less speech than min_speech (chunks flagged already are left).
-    void flag(const std::string& path, std::vector<Chunk>& chunks) {
-        MonoReader reader(path);
-        std::vector<float> mono, rows;
-        std::vector<std::vector<float>> waves;
-        std::vector<Chunk*> measured;
-        for (Chunk& chunk : chunks) {
-            if (chunk.flags) continue;
-            reader.seek(chunk.start_frame);
-            reader.read(static_cast<size_t>(chunk.frames), mono);
-            Resampler resampler(reader.sample_rate(), spec_.sample_rate, ResampleQuality::fast);
-            std::vector<float>& wave = waves.emplace_back();
-            resampler.process(mono.data(), mono.size(), wave);
-            resampler.finish(wave);
-            if (wave.empty()) wave.push_back(0.0f);
-            measured.push_back(&chunk);
-        }
-        if (measured.empty()) return;
-        size_t samples = 0;
-        for (const auto& wave : waves) samples = std::max(samples, wave.size());
-        rows.assign(waves.size() * samples, 0.0f);
-        std::vector<int64_t> lengths;
-        for (size_t r = 0; r < waves.size(); ++r) {
-            std::copy(waves[r].begin(), waves[r].end(), rows.begin() + static_cast<std::ptrdiff_t>(r * samples));
-            lengths.push_back(static_cast<int64_t>(waves[r].size()));
-        }
-        std::vector<float> speech;
-        {
-            std::lock_guard<std::mutex> turn(mutex_);
-            speech = model_->embed(rows, static_cast<int64_t>(waves.size()), static_cast<int64_t>(samples), lengths, 1);
-        }
-        for (size_t r = 0; r < measured.size(); ++r)
-            if (!(speech[r] >= min_speech_)) measured[r]->flags |= chunk_no_speech;
-    }
-
-private:
-    ModelSpec spec_;
-    double min_speech_;
-    std::unique_ptr<EmbeddingModel> model_;
-    std::mutex mutex_;
-};
-
 ChunkedFile chunk_one(const FileRecord* file, const std::string& root, const ChunkProfile& profile,
                       SpeechActivity* speech) {
     ChunkedFile result;
@@ -102,6 +46,52 @@ ChunkedFile chunk_one(const FileRecord* file, const std::string& root, const Chu
 }
 
 }  // namespace
+
+SpeechActivity::SpeechActivity(const ChunkProfile& profile, unsigned threads) : min_speech_(profile.min_speech) {
+    spec_ = find_model(profile.speech_model);
+    if (spec_.id() != profile.speech_model_id)
+        throw Error(ErrorKind::model,
+                    fmt::format("profile {}: its chunks were flagged by the speech model {}, but {} is {} now; chunk "
+                                "under another --name to use it",
+                                profile.name, profile.speech_model_id, profile.speech_model, spec_.id()));
+    model_ = torch_backend("cpu").load(spec_.weights_path, "cpu", static_cast<int>(threads), "fp32");
+}
+
+SpeechActivity::~SpeechActivity() = default;
+
+void SpeechActivity::flag(const std::string& path, std::vector<Chunk>& chunks) {
+    MonoReader reader(path);
+    std::vector<float> mono, rows;
+    std::vector<std::vector<float>> waves;
+    std::vector<Chunk*> measured;
+    for (Chunk& chunk : chunks) {
+        if (chunk.flags) continue;
+        reader.seek(chunk.start_frame);
+        reader.read(static_cast<size_t>(chunk.frames), mono);
+        Resampler resampler(reader.sample_rate(), spec_.sample_rate, ResampleQuality::fast);
+        std::vector<float>& wave = waves.emplace_back();
+        resampler.process(mono.data(), mono.size(), wave);
+        resampler.finish(wave);
+        if (wave.empty()) wave.push_back(0.0f);
+        measured.push_back(&chunk);
+    }
+    if (measured.empty()) return;
+    size_t samples = 0;
+    for (const auto& wave : waves) samples = std::max(samples, wave.size());
+    rows.assign(waves.size() * samples, 0.0f);
+    std::vector<int64_t> lengths;
+    for (size_t r = 0; r < waves.size(); ++r) {
+        std::copy(waves[r].begin(), waves[r].end(), rows.begin() + static_cast<std::ptrdiff_t>(r * samples));
+        lengths.push_back(static_cast<int64_t>(waves[r].size()));
+    }
+    std::vector<float> speech;
+    {
+        std::lock_guard<std::mutex> turn(mutex_);
+        speech = model_->embed(rows, static_cast<int64_t>(waves.size()), static_cast<int64_t>(samples), lengths, 1);
+    }
+    for (size_t r = 0; r < measured.size(); ++r)
+        if (!(speech[r] >= min_speech_)) measured[r]->flags |= chunk_no_speech;
+}
 
 void use_speech_model(ChunkProfile& profile, const std::string& model) {
     ModelSpec spec = find_model(model);

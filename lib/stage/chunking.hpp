@@ -5,12 +5,16 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "chunk/chunker.hpp"
+#include "model/backend.hpp"
+#include "model/spec.hpp"
 #include "store/store.hpp"
 
 namespace audiosim {
@@ -54,6 +58,27 @@ ChunkProfile chunking_profile(const Manifest& manifest, const std::string& name)
 // Turns on speech activity by `model` (a name or sidecar path) for `profile`: Error(model) when
 // it is not found, Error(usage) when it is not a speech-activity model.
 void use_speech_model(ChunkProfile& profile, const std::string& model);
+
+// A profile's speech activity: its model gives each chunk the share of its time that is speech.
+// One model for a run; threads decode and resample on their own and take turns at the model.
+class SpeechActivity {
+public:
+    // Loads the profile's speech model on the CPU. Error(model) when it is not found, or when it
+    // is not the one the profile's chunks were flagged with (its id).
+    SpeechActivity(const ChunkProfile& profile, unsigned threads);
+    ~SpeechActivity();
+    SpeechActivity(const SpeechActivity&) = delete;
+    SpeechActivity& operator=(const SpeechActivity&) = delete;
+    // Flags `path`'s chunks with less speech than min_speech (chunks flagged already are left);
+    // Error(input) when the file cannot be decoded again, Error(model) when the model fails.
+    void flag(const std::string& path, std::vector<Chunk>& chunks);
+
+private:
+    ModelSpec spec_;
+    double min_speech_;
+    std::unique_ptr<EmbeddingModel> model_;
+    std::mutex mutex_;
+};
 
 // With a profile's speech activity on, every chunk that is not flagged already is decoded again,
 // resampled to the speech model's rate and flagged no_speech below the profile's min_speech.

@@ -114,6 +114,23 @@ def test_the_speech_profile_flags_chunks_without_speech(silero, audiosim, mixed_
     assert {row["flags"] for row in plain} == {""} and len(plain) == len(rows)
 
 
+def test_a_query_file_is_flagged_as_stored_files_are(silero, audiosim, mixed_library, tmp_path):
+    audiosim.run("ingest", ".", check_code=EXIT_OK)
+    audiosim.run("embed", "--profile", "speech", check_code=EXIT_OK)
+    spoken = espeak("Hello there, this is a question about the fox.", tmp_path / "question.wav")
+    result = audiosim.run("query", "--profile", "speech", "--format", "jsonl", str(spoken), check_code=EXIT_OK)
+    rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    # only speech chunks are stored: the answers are the spoken files
+    assert rows and {row["path"] for row in rows} <= {"fox.wav", "tidy-then-tone.wav"}
+    # a query without speech has nothing to search with, as a silent one
+    held = write_wav(tmp_path / "held.wav", tone(seconds=5.0, rate=22050, frequency=262.0), rate=22050)
+    result = audiosim.run("query", "--profile", "speech", str(held))
+    assert result.returncode == 3 and b"without speech" in result.stderr and b"held.wav" in result.stderr
+    # the same tone in a profile without speech activity is a query like any other
+    audiosim.run("embed", "--profile", "sample", check_code=EXIT_OK)
+    audiosim.run("query", "--profile", "sample", str(held), check_code=EXIT_OK)
+
+
 def test_speech_model_on_another_profile_and_its_errors(silero, audiosim, mixed_library, tmp_path):
     audiosim.run("ingest", ".", check_code=EXIT_OK)
     strict = chunk_rows(audiosim, "--profile", "oneshot", "--speech-model", "silero-vad", "--min-speech", "0.9",
