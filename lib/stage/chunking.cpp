@@ -61,7 +61,7 @@ SpeechActivity::~SpeechActivity() = default;
 
 void SpeechActivity::flag(const std::string& path, std::vector<Chunk>& chunks) {
     MonoReader reader(path);
-    std::vector<float> mono, rows;
+    std::vector<float> mono;
     std::vector<std::vector<float>> waves;
     std::vector<Chunk*> measured;
     for (Chunk& chunk : chunks) {
@@ -74,8 +74,15 @@ void SpeechActivity::flag(const std::string& path, std::vector<Chunk>& chunks) {
         resampler.finish(wave);
         if (wave.empty()) wave.push_back(0.0f);
         measured.push_back(&chunk);
+        // A few chunks' audio at a time: an hours-long file never holds all of it at once.
+        if (measured.size() == rows_per_call) flag_measured(waves, measured);
     }
+    flag_measured(waves, measured);
+}
+
+void SpeechActivity::flag_measured(std::vector<std::vector<float>>& waves, std::vector<Chunk*>& measured) {
     if (measured.empty()) return;
+    std::vector<float> rows;
     size_t samples = 0;
     for (const auto& wave : waves) samples = std::max(samples, wave.size());
     rows.assign(waves.size() * samples, 0.0f);
@@ -91,6 +98,8 @@ void SpeechActivity::flag(const std::string& path, std::vector<Chunk>& chunks) {
     }
     for (size_t r = 0; r < measured.size(); ++r)
         if (!(speech[r] >= min_speech_)) measured[r]->flags |= chunk_no_speech;
+    waves.clear();
+    measured.clear();
 }
 
 void use_speech_model(ChunkProfile& profile, const std::string& model) {

@@ -74,6 +74,10 @@ public:
     void flag(const std::string& path, std::vector<Chunk>& chunks);
 
 private:
+    static constexpr size_t rows_per_call = 32;
+    // Runs the model on `waves` (one per chunk of `measured`), flags those chunks, empties both.
+    void flag_measured(std::vector<std::vector<float>>& waves, std::vector<Chunk*>& measured);
+
     ModelSpec spec_;
     double min_speech_;
     std::unique_ptr<EmbeddingModel> model_;
