@@ -34,7 +34,7 @@ ChunkProfile profile_from(const ChunkCommandOptions& options, const Manifest& ma
     if (!custom && options.name.empty()) return chunking_profile(manifest, options.preset);
     if (custom && options.name.empty())
         throw Error(ErrorKind::usage, fmt::format("profile '{}' changed by options: name it with --name", options.preset));
-    ChunkProfile profile = chunking_profile(Manifest{}, options.preset);  // the preset as a new store takes it
+    ChunkProfile profile = chunking_preset(options.preset);
     auto set = [](const std::optional<double>& value, double& field) {
         if (value) field = *value;
     };

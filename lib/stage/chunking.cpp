@@ -112,15 +112,20 @@ void use_speech_model(ChunkProfile& profile, const std::string& model) {
     profile.speech_model_id = spec.id();
 }
 
-ChunkProfile chunking_profile(const Manifest& manifest, const std::string& name) {
-    ChunkProfile profile = stored_or_preset_profile(manifest, name);
-    if (name != "speech" || manifest.chunk_sets.count(name)) return profile;
+ChunkProfile chunking_preset(const std::string& name) {
+    ChunkProfile profile = preset_profile(name);
+    if (name != "speech") return profile;
     try {
         use_speech_model(profile, speech_preset_model);
     } catch (const Error& error) {
         if (error.kind() != ErrorKind::model) throw;  // not installed: the preset without it
     }
     return profile;
+}
+
+ChunkProfile chunking_profile(const Manifest& manifest, const std::string& name) {
+    ChunkProfile profile = stored_or_preset_profile(manifest, name);  // Error(usage) naming presets and stored ones
+    return manifest.chunk_sets.count(name) ? profile : chunking_preset(name);
 }
 
 ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,

@@ -55,6 +55,9 @@ struct ChunkSummary {
 // (stored_or_preset_profile), else the preset, which for `speech` includes speech activity by
 // silero-vad when that model is installed (scripts/install-model.sh silero-vad).
 ChunkProfile chunking_profile(const Manifest& manifest, const std::string& name);
+// The preset `name` as a store that has no chunks of it takes it (the speech preset with
+// silero-vad when installed). Error(usage) listing the presets.
+ChunkProfile chunking_preset(const std::string& name);
 // Turns on speech activity by `model` (a name or sidecar path) for `profile`: Error(model) when
 // it is not found, Error(usage) when it is not a speech-activity model.
 void use_speech_model(ChunkProfile& profile, const std::string& model);
