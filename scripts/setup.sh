@@ -42,6 +42,15 @@ find_cuda_toolkit() {
   die "no CUDA toolkit (nvcc) found: torch 2.11.0 from PyPI is built for CUDA 13; install the CUDA 13 toolkit or set CUDAToolkit_ROOT"
 }
 
+torch_pin() { sed -n 's/^torch==\([^ #]*\).*/\1/p' scripts/requirements.txt; }
+
+require_free_space() {   # folder, GiB, what for
+  local available_kib
+  available_kib=$(df -Pk "$1" | awk 'NR == 2 { print $4 }')
+  [ "$available_kib" -ge $(($2 * 1024 * 1024)) ] \
+    || die "$1: only $((available_kib / 1024)) MiB free; $2 GiB are needed for $3"
+}
+
 install_python_environment() {
   local python=.venv/bin/python
   [ -x "$python" ] || { say "creating .venv"; python3 -m venv .venv; }
@@ -52,8 +61,15 @@ pins = [l.split('==') for l in lines if l]
 sys.exit(any(m.version(name) != version for name, version in pins))
 PY
   then
+    # torch with its CUDA libraries is ~5.5 GiB installed, and pip holds the downloaded wheels
+    # (~3 GiB) in a temporary folder until it has installed them all: fail early and plainly
+    # rather than with pip's traceback from deep inside a download
+    if ! "$python" -c "import importlib.metadata as m, sys; sys.exit(m.version('torch') != '$(torch_pin)')" 2>/dev/null; then
+      require_free_space . 6 "the Python environment (.venv)"
+      require_free_space "${TMPDIR:-/tmp}" 3 "pip's downloads (set TMPDIR to use another folder)"
+    fi
     say "installing Python packages (scripts/requirements.txt; torch is large, this takes a few minutes)"
-    "$python" -m pip install -q --disable-pip-version-check -r scripts/requirements.txt
+    "$python" -m pip install -q --disable-pip-version-check --no-cache-dir -r scripts/requirements.txt
   fi
 }
 
