@@ -1,5 +1,7 @@
 #include "audio/decode.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <sndfile.h>
 
@@ -26,16 +28,62 @@ MonoReader::MonoReader(const std::string& path) : handle_(std::make_unique<Handl
         throw Error(ErrorKind::input, fmt::format("{}: {}", path, why));
     sample_rate_ = static_cast<uint32_t>(info.samplerate);
     channels_ = static_cast<uint32_t>(info.channels);
+    header_frames_ = std::max<int64_t>(0, info.frames);
 }
+
+MonoReader::MonoReader(const std::string& path, std::shared_ptr<const MonoRecording> recording)
+    : path_(path), sample_rate_(recording->sample_rate), channels_(recording->channels), source_(std::move(recording)) {}
 
 MonoReader::~MonoReader() = default;
 
 void MonoReader::seek(int64_t frame) {
+    recording_.reset();  // a recording is of one pass from the start
+    if (source_) {
+        if (frame < 0 || static_cast<size_t>(frame) > source_->samples.size())
+            throw Error(ErrorKind::input, fmt::format("{}: cannot seek to frame {}: past its end", path_, frame));
+        source_position_ = static_cast<size_t>(frame);
+        return;
+    }
     if (sf_seek(handle_->file, frame, SEEK_SET) < 0)
         throw Error(ErrorKind::input, fmt::format("{}: cannot seek to frame {}: {}", path_, frame, sf_strerror(handle_->file)));
 }
 
+void MonoReader::record(size_t max_frames) {
+    recording_ = std::make_shared<MonoRecording>();
+    recording_->sample_rate = sample_rate_;
+    recording_->channels = channels_;
+    recording_->samples.reserve(std::min(max_frames, static_cast<size_t>(header_frames_)));
+    recording_limit_ = max_frames;
+    recording_complete_ = false;
+}
+
+std::shared_ptr<const MonoRecording> MonoReader::recording() const {
+    return recording_complete_ ? recording_ : nullptr;
+}
+
 size_t MonoReader::read(size_t frames, std::vector<float>& mono) {
+    size_t count = read_mono(frames, mono);
+    if (recording_) {
+        if (count == 0) {
+            recording_complete_ = true;
+            // a header's length is an estimate for some formats (MP3): never keep much unused room
+            if (recording_->samples.capacity() > recording_->samples.size() + recording_->samples.size() / 8)
+                recording_->samples.shrink_to_fit();
+        }
+        else if (recording_->samples.size() + count > recording_limit_) recording_.reset();
+        else recording_->samples.insert(recording_->samples.end(), mono.begin(), mono.begin() + static_cast<std::ptrdiff_t>(count));
+    }
+    return count;
+}
+
+size_t MonoReader::read_mono(size_t frames, std::vector<float>& mono) {
+    if (source_) {
+        size_t count = std::min(frames, source_->samples.size() - source_position_);
+        auto from = source_->samples.begin() + static_cast<std::ptrdiff_t>(source_position_);
+        mono.assign(from, from + static_cast<std::ptrdiff_t>(count));
+        source_position_ += count;
+        return count;
+    }
     interleaved_.resize(frames * channels_);
     sf_count_t got = sf_readf_float(handle_->file, interleaved_.data(), static_cast<sf_count_t>(frames));
     if (got < 0 || sf_error(handle_->file) != SF_ERR_NO_ERROR)
@@ -65,6 +113,25 @@ size_t MonoReader::read(size_t frames, std::vector<float>& mono) {
         mono[i] = sum * scale;
     }
     return count;
+}
+
+bool RecordingCache::put(uint64_t key, std::shared_ptr<const MonoRecording> recording) {
+    size_t bytes = recording->samples.capacity() * sizeof(float);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (used_bytes_ + bytes > budget_bytes_ || recordings_.count(key)) return false;
+    used_bytes_ += bytes;
+    recordings_.emplace(key, std::move(recording));
+    return true;
+}
+
+std::shared_ptr<const MonoRecording> RecordingCache::take(uint64_t key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = recordings_.find(key);
+    if (found == recordings_.end()) return nullptr;
+    std::shared_ptr<const MonoRecording> recording = std::move(found->second);
+    recordings_.erase(found);
+    used_bytes_ -= recording->samples.capacity() * sizeof(float);
+    return recording;
 }
 
 }  // namespace audiosim

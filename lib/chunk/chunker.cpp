@@ -187,8 +187,10 @@ Chunk measure(const std::vector<Block>& blocks, int64_t block_frames, int64_t st
 
 }  // namespace
 
-std::vector<Chunk> chunk_file(const std::string& path, const ChunkProfile& profile) {
+std::vector<Chunk> chunk_file(const std::string& path, const ChunkProfile& profile,
+                              std::shared_ptr<const MonoRecording>* recording, size_t record_frames) {
     MonoReader reader(path);
+    if (recording) reader.record(record_frames);
     uint32_t rate = reader.sample_rate();
     int64_t block_frames = block_size(profile, rate);
     int64_t max_frames = profile.first_seconds > 0 ? static_cast<int64_t>(std::ceil(profile.first_seconds * rate))
@@ -197,6 +199,7 @@ std::vector<Chunk> chunk_file(const std::string& path, const ChunkProfile& profi
     std::vector<Block> blocks = block_statistics(reader, block_frames, max_frames);
     int64_t total = 0;
     for (const Block& block : blocks) total += block.frames;
+    if (recording) *recording = reader.recording();  // before measure() seeks
     std::vector<Chunk> chunks;
     for (const auto& [start, frames] : plan_windows(profile, total, rate))
         chunks.push_back(measure(blocks, block_frames, start, frames, rate, profile, reader));

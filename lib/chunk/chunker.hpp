@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "audio/decode.hpp"
 #include "chunk/profile.hpp"
 
 namespace audiosim {
@@ -39,6 +41,9 @@ std::vector<std::pair<int64_t, int64_t>> plan_windows(const ChunkProfile& profil
 
 // Decodes the file (streaming; with first_seconds only as far as needed) and returns its chunks,
 // levels and flags (chunk_id and file_id left 0). Error(input) when it cannot be decoded.
-std::vector<Chunk> chunk_file(const std::string& path, const ChunkProfile& profile);
+// With `recording`, a file of at most `record_frames` frames that was decoded to its end is kept
+// there (for a pass after this one), else it is left empty.
+std::vector<Chunk> chunk_file(const std::string& path, const ChunkProfile& profile,
+                              std::shared_ptr<const MonoRecording>* recording = nullptr, size_t record_frames = 0);
 
 }  // namespace audiosim

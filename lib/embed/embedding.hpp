@@ -49,6 +49,7 @@ struct EmbedSummary {
     size_t files_failed = 0;         // in this run (chunking included): recorded in the store
     size_t files_failed_before = 0;  // failed in an earlier run, unchanged since: not tried again
     size_t files_dropped = 0;
+    size_t files_decoded_once = 0;  // chunked in this run and embedded from that decoding (not decoded again)
     size_t chunks_embedded = 0;
     size_t chunks_flagged = 0;  // silent, dc, noise floor, empty: never embedded
     size_t batch_size = 0;

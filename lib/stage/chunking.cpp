@@ -31,13 +31,17 @@ using Clock = std::chrono::steady_clock;
 const char* const speech_preset_model = "silero-vad";
 
 ChunkedFile chunk_one(const FileRecord* file, const std::string& root, const ChunkProfile& profile,
-                      SpeechActivity* speech) {
+                      SpeechActivity* speech, RecordingCache* recordings) {
     ChunkedFile result;
     result.file = file;
     std::string path = library_path(root, file->path);
     try {
-        result.chunks = chunk_file(path, profile);
+        std::shared_ptr<const MonoRecording> recording;
+        // a quarter of the budget at most per file, so that one long file does not take it all
+        size_t record_frames = recordings ? recordings->budget_bytes() / sizeof(float) / 4 : 0;
+        result.chunks = chunk_file(path, profile, recordings ? &recording : nullptr, record_frames);
         if (speech) speech->flag(path, result.chunks);
+        if (recording) recordings->put(file->file_id, std::move(recording));
         for (Chunk& chunk : result.chunks) chunk.file_id = file->file_id;
     } catch (const Error& error) {  // a speech model failing on a file fails that file, like its decoding
         result.error = cause_of(error.what(), path);
@@ -161,7 +165,7 @@ ChunkSummary chunk_files(StoreWriter& store, const ChunkRunOptions& options,
     if (on_progress && !todo.empty()) on_progress(0, todo.size());
     {
         OrderedPool<ChunkedFile> pool(todo.size(), options.threads,
-                                      [&](size_t i) { return chunk_one(todo[i], root, options.profile, speech.get()); },
+                                      [&](size_t i) { return chunk_one(todo[i], root, options.profile, speech.get(), options.recordings); },
                                       options.cancel);
         for (size_t i = 0; i < todo.size() && !(options.cancel && options.cancel->load()); ++i) {
             std::optional<ChunkedFile> result = pool.take(i);

@@ -26,6 +26,7 @@ struct ChunkRunOptions {
     size_t commit_every_files = 0;
     bool retry_failed = false;  // files whose chunking failed before are tried again (else: until they change)
     const std::atomic<bool>* cancel = nullptr;
+    RecordingCache* recordings = nullptr;  // keeps the decoded audio of files that fit, by file id
 };
 
 // One file's outcome: its chunks, or the one-line reason it could not be decoded (the cause

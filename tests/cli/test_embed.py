@@ -60,6 +60,29 @@ def test_demo_library_embeds_with_the_default_model(audiosim, library, demo):
         assert f.attrs["format"] == "audiosim-embeddings" and f.attrs["model_id"] == entry["model_id"]
 
 
+def test_embed_that_chunks_decodes_once_with_the_bits_of_chunk_then_embed(tmp_path, library, demo):
+    """embed keeps the audio that its chunking decoded and embeds from it: every format of the
+    demo library (WAV, AIFF, FLAC, MP3, Ogg Vorbis, Opus, 16 to 96 kHz) gives the bits of a
+    separate `chunk`, whose audio is decoded again by `embed`."""
+    copy_demo(demo, library)
+    together, apart = Audiosim(tmp_path / "together", library), Audiosim(tmp_path / "apart", library)
+    for store in (together, apart):
+        store.run("ingest", ".", check_code=EXIT_OK)
+    together.run("embed", check_code=EXIT_OK)
+    apart.run("chunk", check_code=EXIT_OK)
+    apart.run("embed", check_code=EXIT_OK)
+    runs = {}
+    for name, store in (("together", together), ("apart", apart)):
+        manifest = json.loads((store.store / "manifest.json").read_text())
+        (embed_run,) = [run for run in manifest["runs"] if run["command"] == "embed"]
+        runs[name] = embed_run["summary"]["files_decoded_once"]
+    assert runs == {"together": 67, "apart": 0}
+    a, b = read_vectors(together.store), read_vectors(apart.store)
+    assert set(a) == set(b) and len(a) >= 67
+    for chunk_id in a:
+        assert np.array_equal(a[chunk_id][1], b[chunk_id][1]), chunk_id
+
+
 def test_vectors_are_the_same_bits_for_any_batch_size_and_thread_count(tmp_path, library):
     from conftest import Audiosim
     for i in range(12):  # 1 to 4 chunks of 0.3 to 2 s: batches mix lengths

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@
 
 using audiosim::ErrorKind;
 using audiosim::MonoReader;
+using audiosim::MonoRecording;
+using audiosim::RecordingCache;
 using audiosim::test::contains;
 using audiosim::test::error_of;
 using audiosim::test::TempFolder;
@@ -217,6 +220,103 @@ TEST_CASE("a file that cannot be opened is Error(input) naming it") {
         CHECK(kind == ErrorKind::input);
         CHECK(contains(message, folder.path()));
     }
+}
+
+// A stereo float file of `frames` frames of signal_at; returns its path.
+std::string write_stereo(TempFolder& folder, size_t frames) {
+    std::string path = folder.file("stereo.wav");
+    std::vector<float> samples(2 * frames);
+    for (size_t i = 0; i < frames; ++i) {
+        samples[2 * i] = signal_at(i);
+        samples[2 * i + 1] = signal_at(i + 11);
+    }
+    write_samples(path, wav_float, 44100, 2, samples);
+    return path;
+}
+
+TEST_CASE("a recording is what one pass from the start read, and reads, seeks and ends like the file") {
+    TempFolder folder;
+    constexpr size_t frames = 20011;
+    std::string path = write_stereo(folder, frames);
+    MonoReader recorder(path);
+    recorder.record(frames);
+    std::vector<float> read = read_all(recorder, {7, 1000, 3});
+    std::shared_ptr<const MonoRecording> recording = recorder.recording();
+    REQUIRE(recording);
+    CHECK(recording->sample_rate == 44100);
+    CHECK(recording->channels == 2);
+    CHECK(recording->samples == read);  // the same bits
+
+    MonoReader file(path), memory(path, recording);
+    CHECK(memory.sample_rate() == 44100);
+    CHECK(memory.channels() == 2);
+    CHECK(read_all(memory, {65536}) == read_all(file, {4096, 1, 13}));
+    for (int64_t frame : {int64_t{0}, int64_t{1}, int64_t{12345}, static_cast<int64_t>(frames)}) {
+        CAPTURE(frame);
+        file.seek(frame);
+        memory.seek(frame);
+        CHECK(read_all(memory, {333}) == read_all(file, {333}));
+    }
+    auto [kind, message] = error_of([&] { memory.seek(static_cast<int64_t>(frames) + 1); });
+    CHECK(kind == ErrorKind::input);
+    CHECK(contains(message, path));
+}
+
+TEST_CASE("a recording is kept only of a whole pass from the start, within its limit") {
+    TempFolder folder;
+    constexpr size_t frames = 5000;
+    std::string path = write_stereo(folder, frames);
+    std::vector<float> block;
+    SUBCASE("exactly the limit: kept") {
+        MonoReader reader(path);
+        reader.record(frames);
+        read_all(reader, {4096});
+        CHECK(reader.recording());
+    }
+    SUBCASE("one frame over the limit: not kept") {
+        MonoReader reader(path);
+        reader.record(frames - 1);
+        read_all(reader, {4096});
+        CHECK_FALSE(reader.recording());
+    }
+    SUBCASE("not read to the end: not kept") {
+        MonoReader reader(path);
+        reader.record(frames);
+        CHECK(reader.read(frames, block) == frames);  // every frame, but the end not yet seen
+        CHECK_FALSE(reader.recording());
+    }
+    SUBCASE("a seek: not kept") {
+        MonoReader reader(path);
+        reader.record(frames);
+        reader.read(100, block);
+        reader.seek(0);
+        read_all(reader, {4096});
+        CHECK_FALSE(reader.recording());
+    }
+    SUBCASE("never asked for: none") {
+        MonoReader reader(path);
+        read_all(reader, {4096});
+        CHECK_FALSE(reader.recording());
+    }
+}
+
+TEST_CASE("RecordingCache keeps recordings up to its budget; take hands one over once and frees its room") {
+    auto recording_of = [](size_t samples) {
+        auto recording = std::make_shared<MonoRecording>();
+        recording->samples.assign(samples, 0.5f);
+        recording->samples.shrink_to_fit();
+        return std::shared_ptr<const MonoRecording>(recording);
+    };
+    RecordingCache cache(1000 * sizeof(float));
+    auto first = recording_of(600);
+    CHECK(cache.put(1, first));
+    CHECK_FALSE(cache.put(2, recording_of(401)));  // over the budget: not kept
+    CHECK_FALSE(cache.put(1, recording_of(10)));   // one per key
+    CHECK(cache.put(3, recording_of(400)));
+    CHECK(cache.take(2) == nullptr);
+    CHECK(cache.take(1) == first);
+    CHECK(cache.take(1) == nullptr);
+    CHECK(cache.put(4, recording_of(600)));  // the room of the one taken
 }
 
 TEST_SUITE_END();

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -296,6 +297,43 @@ TEST_CASE("chunk_file: a normal sine at -6 dBFS has its levels and no flags") {
         CHECK(chunk.flags == 0);
         CHECK(chunk.rms_db == doctest::Approx(sine_rms_db).epsilon(0.005));   // -9.03 dB
         CHECK(chunk.peak_db == doctest::Approx(half_db).epsilon(0.005));      // -6.02 dB
+    }
+}
+
+TEST_CASE("chunk_file: with a recording asked for, the same chunks, and the file's audio kept when it fits") {
+    TempFolder folder;
+    std::string path = folder.file("sine.wav");
+    constexpr int64_t frames = 44100 * 7 / 2;  // 3.5 s: an aligned last window measures by seeking back
+    write_sine(path, wav16, 44100, 1, frames);
+    ChunkProfile profile = audiosim::preset_profile("sample");
+    profile.last = LastWindow::align;
+    std::vector<Chunk> plain = audiosim::chunk_file(path, profile);
+    std::shared_ptr<const audiosim::MonoRecording> recording;
+    std::vector<Chunk> recorded = audiosim::chunk_file(path, profile, &recording, frames);
+    REQUIRE(recorded.size() == plain.size());
+    for (size_t i = 0; i < plain.size(); ++i) {
+        CAPTURE(i);
+        CHECK(recorded[i].start_frame == plain[i].start_frame);
+        CHECK(recorded[i].frames == plain[i].frames);
+        CHECK(recorded[i].rms_db == plain[i].rms_db);
+        CHECK(recorded[i].peak_db == plain[i].peak_db);
+        CHECK(recorded[i].flags == plain[i].flags);
+    }
+    REQUIRE(recording);
+    audiosim::MonoReader reader(path);
+    std::vector<float> all;
+    reader.read(static_cast<size_t>(frames) + 10, all);
+    CHECK(recording->samples == all);
+
+    SUBCASE("a file longer than the frames allowed: not kept") {
+        audiosim::chunk_file(path, profile, &recording, frames - 1);
+        CHECK_FALSE(recording);
+    }
+    SUBCASE("first_seconds reads only the start: not kept") {
+        ChunkProfile start_only = audiosim::preset_profile("oneshot");
+        start_only.first_seconds = 1;
+        audiosim::chunk_file(path, start_only, &recording, frames);
+        CHECK_FALSE(recording);
     }
 }
 

@@ -207,6 +207,7 @@ TEST_CASE("embed_files: every file once, the vectors a query of the same file ge
     CHECK(first.device == "cpu");
     CHECK(first.batch_size == 32);  // the CPU's default
     CHECK(first.files_embedded == 3);
+    CHECK(first.files_decoded_once == 3);  // chunked in the same run: embedded from chunking's decoding
     CHECK(first.files_up_to_date == 1);  // the silent file: every chunk flagged, nothing to embed
     CHECK(first.files_failed == 0);
     CHECK(first.chunks_flagged >= 1);
@@ -237,6 +238,7 @@ TEST_CASE("embed_files: every file once, the vectors a query of the same file ge
     library.ingest();
     audiosim::EmbedSummary later = library.embed(options);
     CHECK(later.files_embedded == 1);
+    CHECK(later.files_decoded_once == 1);
     CHECK(later.files_dropped == 2);  // the old a/low.wav and a/high.wav
     audiosim::EmbeddingTable after = library.vectors(options);
     CHECK(after.by_file().size() == 2);
