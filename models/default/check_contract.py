@@ -43,7 +43,7 @@ def tone(n, sr, f=440.0, amp=0.5):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("model", nargs="?", default=str(HERE / "audiosim-dsp-v3.pt"))
+    ap.add_argument("model", nargs="?", default=str(HERE / "audiosim-dsp-v4.pt"))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--bench", action="store_true", help="also measure x realtime on one CPU thread")
     args = ap.parse_args()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export audiosim-dsp v3 to TorchScript: models/default/audiosim-dsp-v3.pt and .json.
+"""Export audiosim-dsp v4 to TorchScript: models/default/audiosim-dsp-v4.pt and .json.
 
     .venv/bin/python models/default/export.py [--out-dir models/default]
 
@@ -26,7 +26,7 @@ import export_common  # noqa: E402
 M = export_common.load_model_source(HERE / "model.py", "models/default/model.py", "model")
 
 NAME = "audiosim-dsp"
-VERSION = "3"
+VERSION = "4"
 
 
 def build(params: dict) -> torch.jit.ScriptModule:

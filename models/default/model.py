@@ -10,9 +10,12 @@ Everything from the waveform to the embedding runs inside one TorchScript module
       -> pad n_fft/2 zeros each side, STFT (Hann 1024, hop 256)
       -> power mel spectrogram (Slaney mel, 64 bands, 0 .. 11025 Hz)
       -> level relative to the row's loudest frame, in dB, floored at FLOOR_DB (gain invariant)
-      -> frames past the row's length set to the floor (so padding and batch mates never matter)
+      -> frames past the row's length set to the floor (so padding and batch mates never matter);
+         envelope points past the row's end are the floor too (v4: the frames are not padded to
+         the last envelope point any more, which made every short clip cost a 1.7 s one)
       -> the FEATURE BANK below (per-row, masked statistics)
-      -> keep the selected dimensions, standardize (tuning-set mean/std), clip, weight per group
+      -> the selected groups only (v4: the others are not computed), standardize (tuning-set
+         mean/std), clip, weight per group
       -> L2-normalize
 
 The feature bank is the full set of candidates that models/default/tune.py measured; params.json
@@ -161,8 +164,8 @@ class AudiosimDSP(nn.Module):
         self.hop = HOP
         self.n_mels = N_MELS
         self.floor_db = FLOOR_DB
+        self.floor_lin = 10.0 ** (FLOOR_DB / 10.0)
         self.active_db = ACTIVE_DB
-        self.env_max = max(ENV_FRAMES) + 1
         self.w_pow = W_POW
         self.spec_floor_db = SPEC_FLOOR_DB
         self.onset_db = ONSET_DB
@@ -181,10 +184,10 @@ class AudiosimDSP(nn.Module):
         self.register_buffer("fine_dct", torch.from_numpy(dct_matrix(N_FINE, N_CEP)).float())
         self.register_buffer("band_pos", (torch.arange(N_MELS, dtype=f64) / (N_MELS - 1)).float())
         if params is None:
-            # raw bank: identity standardization, every dimension kept
+            # raw bank: identity standardization, every group
             self.use: List[bool] = [True for _ in BANK_GROUPS]
+            self.order: List[int] = list(range(len(BANK_GROUPS)))
             self.standardize = False
-            self.register_buffer("keep", torch.arange(BANK_DIM, dtype=torch.long))
             self.register_buffer("mean", torch.zeros(BANK_DIM))
             self.register_buffer("inv_std", torch.ones(BANK_DIM))
             self.register_buffer("weight", torch.ones(BANK_DIM))
@@ -192,27 +195,26 @@ class AudiosimDSP(nn.Module):
         else:
             self.standardize = True
             self.use: List[bool] = [name in params["groups"] for name, _ in BANK_GROUPS]
+            names = [name for name, _ in BANK_GROUPS]
+            self.order: List[int] = [names.index(name) for name in params["groups"]]   # output order
             slices = bank_slices()
-            keep: List[int] = []
             scale: List[float] = []
             for name in params["groups"]:
                 a, b = slices[name]
                 w = float(params["weights"][name]) / math.sqrt(b - a)   # group weight, split over its dims
-                keep.extend(range(a, b))
                 scale.extend([w] * (b - a))
             std = np.asarray(params["std"], dtype=np.float64)
             mean = np.asarray(params["mean"], dtype=np.float64)
-            assert len(std) == len(keep) and len(mean) == len(keep)
-            self.register_buffer("keep", torch.tensor(keep, dtype=torch.long))
+            assert len(std) == len(scale) and len(mean) == len(scale)
             self.register_buffer("mean", torch.from_numpy(mean).float())
             self.register_buffer("inv_std", torch.from_numpy(1.0 / std).float())
             self.register_buffer("weight", torch.tensor(scale, dtype=f64).float())
             self.clip = float(params["clip"])
 
-    def bank(self, waveforms: Tensor, lengths: Tensor) -> Tensor:
-        """The feature bank [B, BANK_DIM]; every statistic is over the row's own frames only.
-
-        Groups the model does not use (self.use) are left as zeros and not computed."""
+    def features(self, waveforms: Tensor, lengths: Tensor) -> List[Tensor]:
+        """The feature bank's groups, in BANK_GROUPS order, each [B, dim]; every statistic is over
+        the row's own frames only. Groups the model does not use (self.use) are not computed: they
+        are [B, 0]."""
         use = self.use
         x = waveforms.to(torch.float32)
         B = x.shape[0]
@@ -250,6 +252,7 @@ class AudiosimDSP(nn.Module):
                 x = x.gather(1, idx)
                 x = torch.where(torch.arange(S, device=dev).unsqueeze(0) < lengths.unsqueeze(1), x, torch.zeros_like(x))
             S = x.shape[1]
+        nothing = torch.zeros(B, 0, device=dev)   # an unused group
         half = self.n_fft // 2
         # zero padding of n_fft/2 each side centres frame t on sample t*hop; it is the same whether
         # the row is alone or zero-padded in a batch (reflect padding would not be)
@@ -261,16 +264,12 @@ class AudiosimDSP(nn.Module):
         power = sq[:, :, :, 0] + sq[:, :, :, 1]
         mel = torch.matmul(power, self.melfb)                            # [B, T, M]
         T = mel.shape[1]
-        # pad the time axis so the fixed envelope points always exist (silence past the end)
-        if T < self.env_max:
-            mel = torch.constant_pad_nd(mel, [0, 0, 0, self.env_max - T], 0.0)
-            T = self.env_max
         nvalid = torch.div(lengths + (self.hop - 1), self.hop, rounding_mode="floor").clamp(1, T)
         tpos = torch.arange(T, device=dev)
         v = (tpos.unsqueeze(0) < nvalid.unsqueeze(1)).to(x.dtype)       # [B, T] frame belongs to the row
         energy = mel.sum(dim=2) * v
         ref = energy.max(dim=1).values                                   # loudest frame
-        floor_lin = 10.0 ** (self.floor_db / 10.0)
+        floor_lin = self.floor_lin
         inv = 1.0 / (ref + 1e-12)
         rel = mel * (inv.view(B, 1, 1) * v.unsqueeze(2))                 # power relative to the loudest frame
         L = 10.0 * torch.log10(rel + floor_lin)                          # [B, T, M] dB re peak, >= floor
@@ -283,32 +282,32 @@ class AudiosimDSP(nn.Module):
         M = self.n_mels
         C = self.dct.shape[1]
 
-        mel_mean = torch.zeros(B, M, device=dev)
+        mel_mean = nothing
         if use[0]:
             mel_mean = (L * v.unsqueeze(2)).sum(dim=1) / v.sum(dim=1).unsqueeze(1)
-        mel_mean_act = torch.zeros(B, M, device=dev)
+        mel_mean_act = nothing
         if use[1] or use[2] or use[4] or use[5]:
             mel_mean_act = (L * a3).sum(dim=1) / na
-        mel_std_act = torch.zeros(B, M, device=dev)
+        mel_std_act = nothing
         if use[2]:
             dev_act = (L - mel_mean_act.unsqueeze(1)) * a3
             mel_std_act = torch.sqrt((dev_act * dev_act).sum(dim=1) / na + 1e-6)
-        mel_peak = torch.zeros(B, M, device=dev)
+        mel_peak = nothing
         if use[3] or use[6]:
             mel_peak = L.gather(1, peak_i.view(B, 1, 1).expand(B, 1, M)).squeeze(1)
-        cep_mean = torch.zeros(B, C, device=dev)
+        cep_mean = nothing
         if use[4] or use[5]:
             cep_mean = torch.matmul(mel_mean_act, self.dct)
-        cep_std = torch.zeros(B, C, device=dev)
+        cep_std = nothing
         if use[5]:
             cep = torch.matmul(L, self.dct)                              # [B, T, C]
             cdev = (cep - cep_mean.unsqueeze(1)) * a3
             cep_std = torch.sqrt((cdev * cdev).sum(dim=1) / na + 1e-6)
-        cep_peak = torch.zeros(B, C, device=dev)
+        cep_peak = nothing
         if use[6]:
             cep_peak = torch.matmul(mel_peak, self.dct)
 
-        flux = torch.zeros(B, self.flux_pool.shape[1], device=dev)
+        flux = nothing
         if use[7]:
             # spectral flux: positive dB change between consecutive frames of the row
             d = torch.relu(L[:, 1:, :] - L[:, :-1, :])
@@ -316,15 +315,16 @@ class AudiosimDSP(nn.Module):
             npairs = pv.sum(dim=1).clamp(min=1.0)
             flux = torch.matmul((d * pv.unsqueeze(2)).sum(dim=1) / npairs.unsqueeze(1), self.flux_pool)
 
-        env = torch.zeros(B, self.env_idx.shape[0], device=dev)
+        # the envelope points from the clip's first frame (silence is trimmed: its first sound)
+        fixed_idx, fixed_past = self.envelope_frames(torch.zeros_like(nvalid), nvalid, T)
+        env = nothing
         if use[8]:
-            env = fdb.index_select(1, self.env_idx)
-        sub_env = torch.zeros(B, self.sub_pool.shape[1] * self.env_idx.shape[0], device=dev)
+            env = self.envelope(fdb, fixed_idx, fixed_past)
+        sub_env = nothing
         if use[9]:
-            sub = torch.matmul(rel.index_select(1, self.env_idx), self.sub_pool)   # [B, E, N_SUB] re peak
-            sub_env = (10.0 * torch.log10(sub + floor_lin)).reshape(B, -1)
+            sub_env = self.sub_envelope(rel, fixed_idx, fixed_past)
 
-        shape = torch.zeros(B, 8, device=dev)
+        shape = nothing
         if use[10]:
             # spectral shape on the mel power of each active frame (band position in 0..1)
             p = rel + 1e-20
@@ -343,7 +343,7 @@ class AudiosimDSP(nn.Module):
                 shapes.append(sd)
             shape = torch.stack(shapes, dim=1)
 
-        temporal = torch.zeros(B, 6, device=dev)
+        temporal = nothing
         if use[11]:
             # log seconds: active span, attack, decay to -20 and -40 dB, energy centroid, clip length
             fs = float(self.hop) / 22050.0
@@ -369,24 +369,22 @@ class AudiosimDSP(nn.Module):
         wt = erel.clamp(min=0.0) ** self.w_pow * v                      # [B, T] frame weights (0 outside the row)
         wsum = wt.sum(dim=1).clamp(min=1e-12).unsqueeze(1)
         w3 = wt.unsqueeze(2)
-        mel_wmean = (L.clamp(min=self.spec_floor_db) * w3).sum(dim=1) / wsum
+        Lf = L.clamp(min=self.spec_floor_db)                             # the floored dB spectrum
+        pw = torch.maximum(wt[:, 1:], wt[:, :-1]) * v[:, 1:] * v[:, :-1]  # weights of consecutive frame pairs
+        mel_wmean = (Lf * w3).sum(dim=1) / wsum
         cep_wmean = torch.matmul(mel_wmean, self.dct)
-        flux_w = torch.zeros(B, self.flux_pool.shape[1], device=dev)
+        flux_w = nothing
         if use[14]:
-            Lf = L.clamp(min=self.spec_floor_db)
             d = torch.relu(Lf[:, 1:, :] - Lf[:, :-1, :])
-            pw = torch.maximum(wt[:, 1:], wt[:, :-1]) * v[:, 1:] * v[:, :-1]
             flux_w = torch.matmul((d * pw.unsqueeze(2)).sum(dim=1) / pw.sum(dim=1).clamp(min=1e-12).unsqueeze(1),
                                   self.flux_pool)
         # onset: first frame within onset_db of the loudest (exists: the loudest frame itself)
         on = torch.where((fdb >= self.onset_db) & (v > 0), tpos.unsqueeze(0).expand(B, T),
                          torch.full((B, T), T, dtype=torch.long, device=dev)).min(dim=1).values.clamp(max=T - 1)
-        eidx = (on.unsqueeze(1) + self.env_idx.unsqueeze(0)).clamp(max=T - 1)  # past the end: last frame
-        past = (on.unsqueeze(1) + self.env_idx.unsqueeze(0)) >= nvalid.unsqueeze(1)
-        env_on = fdb.gather(1, eidx)
-        env_on = torch.where(past, torch.full_like(env_on, self.floor_db), env_on).clamp(min=self.env_floor_db)
-        fine = torch.zeros(B, self.n_fine, device=dev)
-        fine_cep = torch.zeros(B, self.fine_dct.shape[1], device=dev)
+        eidx, past = self.envelope_frames(on, nvalid, T)
+        env_on = self.envelope(fdb, eidx, past).clamp(min=self.env_floor_db)
+        fine = nothing
+        fine_cep = nothing
         if use[16] or use[17]:
             pf = power[:, :, 1:1 + self.n_fine]
             Tp = pf.shape[1]
@@ -395,44 +393,57 @@ class AudiosimDSP(nn.Module):
             fine = 10.0 * torch.log10(pm / (pref + 1e-30) + 1e-12).clamp(min=self.fine_floor_db)
             fine_cep = torch.matmul(fine, self.fine_dct)
 
-        cep_wstd = torch.zeros(B, C, device=dev)
-        dcep_wstd = torch.zeros(B, C, device=dev)
-        mel_wstd = torch.zeros(B, M, device=dev)
+        cep_wstd = nothing
+        dcep_wstd = nothing
+        mel_wstd = nothing
         if use[18] or use[19] or use[21]:
-            Lf = L.clamp(min=self.spec_floor_db)
             if use[21]:
                 dl = (Lf - mel_wmean.unsqueeze(1)) * w3
                 mel_wstd = torch.sqrt((dl * (Lf - mel_wmean.unsqueeze(1))).sum(dim=1) / wsum + 1e-6)
             if use[18] or use[19]:
                 cf = torch.matmul(Lf, self.dct)                           # [B, T, C]
-                dc = cf - cep_wmean.unsqueeze(1)
-                cep_wstd = torch.sqrt((dc * dc * w3).sum(dim=1) / wsum + 1e-6)
-                dd = cf[:, 1:, :] - cf[:, :-1, :]
-                pw = torch.maximum(wt[:, 1:], wt[:, :-1]) * v[:, 1:] * v[:, :-1]
-                dcep_wstd = torch.sqrt((dd * dd * pw.unsqueeze(2)).sum(dim=1) / pw.sum(dim=1).clamp(min=1e-12).unsqueeze(1) + 1e-6)
-        sub_env_on = torch.zeros(B, self.sub_pool.shape[1] * self.env_idx.shape[0], device=dev)
+                if use[18]:
+                    dc = cf - cep_wmean.unsqueeze(1)
+                    cep_wstd = torch.sqrt((dc * dc * w3).sum(dim=1) / wsum + 1e-6)
+                if use[19]:
+                    dd = cf[:, 1:, :] - cf[:, :-1, :]
+                    dcep_wstd = torch.sqrt((dd * dd * pw.unsqueeze(2)).sum(dim=1) / pw.sum(dim=1).clamp(min=1e-12).unsqueeze(1) + 1e-6)
+        sub_env_on = nothing
         if use[20]:
-            E = self.env_idx.shape[0]
-            sub_on = torch.matmul(rel.gather(1, eidx.unsqueeze(2).expand(B, E, M)), self.sub_pool)  # [B, E, N_SUB]
-            sub_db = 10.0 * torch.log10(sub_on + floor_lin)
-            sub_db = torch.where(past.unsqueeze(2), torch.full_like(sub_db, self.floor_db), sub_db)
-            sub_env_on = sub_db.clamp(min=self.env_floor_db).reshape(B, -1)
+            sub_env_on = self.sub_envelope(rel, eidx, past).clamp(min=self.env_floor_db)
 
-        env_st = torch.zeros(B, self.env_idx.shape[0], device=dev)
+        env_st = nothing
         if use[22]:
-            env_st = torch.where(self.env_idx.unsqueeze(0) >= nvalid.unsqueeze(1), torch.full_like(env, self.floor_db),
-                                 fdb.index_select(1, self.env_idx)).clamp(min=self.env_floor_db)
-        sub_env_st = torch.zeros(B, self.sub_pool.shape[1] * self.env_idx.shape[0], device=dev)
+            env_st = self.envelope(fdb, fixed_idx, fixed_past).clamp(min=self.env_floor_db)
+        sub_env_st = nothing
         if use[23]:
-            sub = torch.matmul(rel.index_select(1, self.env_idx), self.sub_pool)
-            sub_env_st = (10.0 * torch.log10(sub + floor_lin)).clamp(min=self.env_floor_db).reshape(B, -1)
-        return torch.cat([mel_mean, mel_mean_act, mel_std_act, mel_peak, cep_mean, cep_std, cep_peak,
-                          flux, env, sub_env, shape, temporal,
-                          mel_wmean, cep_wmean, flux_w, env_on, fine, fine_cep,
-                          cep_wstd, dcep_wstd, sub_env_on, mel_wstd, env_st, sub_env_st], dim=1)
+            sub_env_st = self.sub_envelope(rel, fixed_idx, fixed_past).clamp(min=self.env_floor_db)
+        return [mel_mean, mel_mean_act, mel_std_act, mel_peak, cep_mean, cep_std, cep_peak,
+                flux, env, sub_env, shape, temporal,
+                mel_wmean, cep_wmean, flux_w, env_on, fine, fine_cep,
+                cep_wstd, dcep_wstd, sub_env_on, mel_wstd, env_st, sub_env_st]
+
+    def envelope_frames(self, start: Tensor, nvalid: Tensor, T: int) -> Tuple[Tensor, Tensor]:
+        """The frames of the envelope points from frame `start` [B], clamped to the last frame
+        [B, E], and which of them lie at or past the row's end [B, E]."""
+        at = start.unsqueeze(1) + self.env_idx.unsqueeze(0)
+        return at.clamp(max=T - 1), at >= nvalid.unsqueeze(1)
+
+    def envelope(self, fdb: Tensor, idx: Tensor, past: Tensor) -> Tensor:
+        """Frame levels (dB re peak) at the envelope points [B, E]; the floor past the row's end."""
+        return fdb.gather(1, idx).masked_fill(past, self.floor_db)
+
+    def sub_envelope(self, rel: Tensor, idx: Tensor, past: Tensor) -> Tensor:
+        """The N_SUB sub-band levels (dB re the loudest frame) at the envelope points, flattened
+        [B, E * N_SUB]; the floor past the row's end."""
+        B, E, M = idx.shape[0], idx.shape[1], rel.shape[2]
+        sub = torch.matmul(rel.gather(1, idx.unsqueeze(2).expand(B, E, M)), self.sub_pool)   # [B, E, N_SUB]
+        sub_db = 10.0 * torch.log10(sub + self.floor_lin)
+        return sub_db.masked_fill(past.unsqueeze(2), self.floor_db).reshape(B, -1)
 
     def forward(self, waveforms: Tensor, lengths: Tensor) -> Tensor:
-        feats = self.bank(waveforms, lengths).index_select(1, self.keep)
+        groups = self.features(waveforms, lengths)
+        feats = torch.cat([groups[i] for i in self.order], dim=1)
         if not self.standardize:
             return feats
         z = (feats - self.mean) * self.inv_std

@@ -46,7 +46,7 @@ def test_demo_library_embeds_with_the_default_model(audiosim, library, demo):
     assert "67 files embedded" in summary and "on cpu" in summary
     manifest, entry = embedding_set(audiosim.store)
     assert entry["profile"] == "sample" and entry["model"]["name"] == "audiosim-dsp"
-    assert entry["model_id"].startswith("audiosim-dsp-3-") and entry["dim"] == entry["model"]["embedding_dim"]
+    assert entry["model_id"].startswith("audiosim-dsp-4-") and entry["dim"] == entry["model"]["embedding_dim"]
     vectors = read_vectors(audiosim.store)
     matrix = np.stack([v for _, v in vectors.values()])
     assert matrix.dtype == np.float32 and matrix.shape[1] == entry["dim"]

@@ -53,7 +53,7 @@ bool libtorch_cuda_loaded() {
 // One second of noise through `device`'s model of `plugin`.
 std::vector<float> embed_noise(audiosim::TorchBackend& plugin, const std::string& device) {
     const audiosim::ModelSpec spec =
-        audiosim::find_model(std::string(AUDIOSIM_UNIT_SOURCE_DIR) + "/../../models/default/audiosim-dsp-v3.json");
+        audiosim::find_model(std::string(AUDIOSIM_UNIT_SOURCE_DIR) + "/../../models/default/audiosim-dsp-v4.json");
     std::vector<float> wave(static_cast<size_t>(spec.sample_rate));
     for (size_t i = 0; i < wave.size(); i++) wave[i] = static_cast<float>((i * 7919) % 101) / 101.0f - 0.5f;
     auto model = plugin.load(spec.weights_path, device, 1, "fp32");

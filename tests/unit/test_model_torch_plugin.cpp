@@ -26,7 +26,7 @@ TEST_SUITE_BEGIN("model/torch_plugin");
 
 TEST_CASE("embed on the CPU: a row's vector does not depend on its batch mates, the batch size or the threads") {
     const audiosim::ModelSpec spec =
-        audiosim::find_model(std::string(AUDIOSIM_UNIT_SOURCE_DIR) + "/../../models/default/audiosim-dsp-v3.json");
+        audiosim::find_model(std::string(AUDIOSIM_UNIT_SOURCE_DIR) + "/../../models/default/audiosim-dsp-v4.json");
     const int64_t dim = spec.embedding_dim;
     // Decaying noise of 0.4 to 2 s: batches of them are padded to their longest row.
     std::vector<std::vector<float>> waves;
@@ -65,7 +65,7 @@ TEST_CASE("embed on the CPU: a row's vector does not depend on its batch mates, 
 
 TEST_CASE("embed on the CPU runs on Static Runtime with the interpreter's bits; bf16 runs on the interpreter") {
     const audiosim::ModelSpec spec =
-        audiosim::find_model(std::string(AUDIOSIM_UNIT_SOURCE_DIR) + "/../../models/default/audiosim-dsp-v3.json");
+        audiosim::find_model(std::string(AUDIOSIM_UNIT_SOURCE_DIR) + "/../../models/default/audiosim-dsp-v4.json");
     const int64_t dim = spec.embedding_dim;
     const int64_t rate = spec.sample_rate;
     // Rows that take every branch of the model: long and short, silence, one sample, silence at
